@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Set up Hindsight's virtualenv and run one task in it.
+
+    python3 dev.py demo    # set up, then run the main job on embedded defaults
+    python3 dev.py test    # set up, then run the whole test suite (what CI runs)
+    python3 dev.py setup   # only set up (.venv in this folder)
+    python3 dev.py lint    # ruff check and format --check
+    python3 dev.py bench   # run every benchmark in bench/ and print the figures
+
+Needs nothing but Python 3.11. Set-up is skipped when pyproject.toml has not changed since the
+last one. torch is pinned to 2.13.0 and installed first: that is the CPU build these machines keep
+on disk, and it stops pip from pulling a multi-GB CUDA build for sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".setup-stamp"
+TORCH = "torch==2.13.0"
+
+
+def run(*cmd: str | Path, **kwargs) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, **kwargs)
+
+
+def find_python() -> str:
+    if sys.version_info[:2] == (3, 11):
+        return sys.executable
+    found = shutil.which("python3.11")
+    if found:
+        return found
+    sys.exit(f"dev.py: Hindsight needs Python 3.11; this is {sys.version.split()[0]} and no "
+             "python3.11 is on PATH. Install Python 3.11 and run `python3.11 dev.py ...`.")
+
+
+def setup() -> None:
+    fingerprint = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + TORCH.encode()
+    ).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == fingerprint and (BIN / "hindsight").exists():
+        return
+    started = time.monotonic()
+    if not (BIN / "python").exists():
+        run(find_python(), "-m", "venv", VENV)
+    pip = [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    run(*pip, TORCH)
+    run(*pip, "-e", f"{ROOT}[dev]")
+    STAMP.write_text(fingerprint)
+    print(f"dev.py: set up {VENV} in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def ensure_chromium() -> None:
+    """In CI install Debian's chromium for the browser tests; elsewhere only say they skip."""
+    if shutil.which("chromium") or Path("/usr/bin/chromium").exists():
+        return
+    if os.environ.get("CI") and shutil.which("apt-get") and os.geteuid() == 0:
+        quiet = {"stdout": subprocess.DEVNULL}
+        run("apt-get", "update", "-qq", **quiet)
+        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", **quiet)
+    else:
+        print("dev.py: no chromium found; the browser tests will be skipped "
+              "(apt-get install chromium to run them)", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    task, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    os.chdir(ROOT)
+    if task in {"help", "-h", "--help"}:
+        print(__doc__)
+        return 0
+    if task not in {"setup", "demo", "test", "lint", "bench"}:
+        print(f"dev.py: unknown task {task!r}; choose one of setup, demo, test, lint, bench",
+              file=sys.stderr)
+        return 2
+    setup()
+    if task == "setup":
+        return 0
+    if task == "demo":
+        return subprocess.call([BIN / "hindsight", "demo", *rest])
+    if task == "lint":
+        a = subprocess.call([BIN / "ruff", "check", "."])
+        b = subprocess.call([BIN / "ruff", "format", "--check", "."])
+        return a or b
+    if task == "bench":
+        return subprocess.call([BIN / "python", "-m", "bench", *rest])
+    ensure_chromium()
+    return subprocess.call([BIN / "python", "-m", "pytest", *rest])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
