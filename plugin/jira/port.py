@@ -1,0 +1,241 @@
+"""The Jira port: the domain operations Hindsight needs from Jira, and the values they return.
+
+Rules, policies and lesson suggestions see Jira only through `JiraPort`. The real adapter
+(`plugin.jira.adapter`) speaks REST v2 through the `jira` library; the report-only adapter records
+writes instead of making them; tests use a fake Jira server. Values are plain frozen dataclasses
+so the engine never touches library objects or raw JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+StatusCategory = Literal["new", "indeterminate", "done", "undefined"]
+Deployment = Literal["cloud", "server"]
+
+
+@dataclass(frozen=True)
+class Status:
+    id: str
+    name: str
+    category: StatusCategory = "undefined"  # statusCategory.key
+
+
+@dataclass(frozen=True)
+class IssueType:
+    id: str
+    name: str
+    subtask: bool = False
+
+
+@dataclass(frozen=True)
+class User:
+    """A Jira user as Cloud (`account_id`) or Server/Data Center (`name`, `key`) identifies it."""
+
+    account_id: str | None = None
+    name: str | None = None
+    key: str | None = None
+    display_name: str = ""
+
+    @property
+    def ref(self) -> str:
+        """The identifier to send back to Jira (accountId on Cloud, name on Server/DC)."""
+        return self.account_id or self.name or self.key or ""
+
+    def same_as(self, other: User | None) -> bool:
+        if other is None:
+            return False
+        pairs = (
+            (self.account_id, other.account_id),
+            (self.name, other.name),
+            (self.key, other.key),
+        )
+        return any(a is not None and a == b for a, b in pairs)
+
+
+@dataclass(frozen=True)
+class IssueRef:
+    """A related issue as Jira embeds it (sub-task, link target): enough to judge it done."""
+
+    key: str
+    id: str = ""
+    summary: str = ""
+    status: Status | None = None
+    issuetype: IssueType | None = None
+
+
+@dataclass(frozen=True)
+class IssueLink:
+    type: str  # link type name, e.g. "Blocks"
+    direction: Literal["inward", "outward"]
+    description: str  # e.g. "is blocked by"
+    issue: IssueRef
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: str
+    body: str
+    author: User | None = None
+    created: str = ""
+    updated: str = ""
+
+
+@dataclass(frozen=True)
+class ChangeItem:
+    field: str
+    field_id: str | None
+    from_value: str | None
+    from_string: str | None
+    to_value: str | None
+    to_string: str | None
+
+    @property
+    def is_status(self) -> bool:
+        return (self.field_id or self.field.lower()) == "status"
+
+
+@dataclass(frozen=True)
+class ChangeEntry:
+    id: str
+    created: str
+    author: User | None
+    items: tuple[ChangeItem, ...]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """An issue's current state. `fields` holds every raw field by id (customfield_NNNNN...)."""
+
+    key: str
+    id: str
+    project: str
+    issuetype: IssueType
+    status: Status
+    summary: str = ""
+    description: str = ""
+    priority: str | None = None
+    labels: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+    resolution: str | None = None
+    assignee: User | None = None
+    reporter: User | None = None
+    parent: str | None = None  # parent key, for sub-tasks
+    duedate: str | None = None
+    created: str = ""
+    updated: str = ""
+    subtasks: tuple[IssueRef, ...] = ()
+    links: tuple[IssueLink, ...] = ()
+    comments: tuple[Comment, ...] = ()
+    changelog: tuple[ChangeEntry, ...] = ()
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TransitionField:
+    id: str
+    name: str
+    required: bool = False
+    allowed_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transition:
+    id: str
+    name: str
+    to: Status
+    fields: Mapping[str, TransitionField] = field(default_factory=dict)  # the screen's fields
+
+
+@dataclass(frozen=True)
+class Project:
+    key: str
+    id: str
+    name: str
+    description: str = ""
+    category: str | None = None
+    project_type: str | None = None  # projectTypeKey: software, business, service_desk
+    issue_types: tuple[IssueType, ...] = ()
+    lead: User | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who Hindsight is in Jira, and what kind of Jira it talks to."""
+
+    user: User
+    deployment: Deployment
+
+
+@runtime_checkable
+class JiraPort(Protocol):
+    """What Hindsight does in Jira, nothing more. Every method raises `JiraApiError` on failure."""
+
+    def get_issue(self, key: str) -> Issue:
+        """Current fields, status, sub-tasks, links, comments and the full changelog."""
+        ...
+
+    def get_transitions(self, key: str) -> list[Transition]:
+        """The transitions available now, each with its screen's fields."""
+        ...
+
+    def transition_issue(
+        self, key: str, transition_id: str, fields: Mapping[str, Any] | None = None
+    ) -> None: ...
+
+    def add_comment(self, key: str, body: str) -> Comment: ...
+
+    def edit_comment(self, key: str, comment_id: str, body: str) -> None: ...
+
+    def create_subtask(
+        self,
+        parent_key: str,
+        summary: str,
+        description: str = "",
+        *,
+        assignee: User | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> IssueRef:
+        """Create a sub-task, its type chosen by the `subtask` flag (names vary by site)."""
+        ...
+
+    def create_issue(
+        self,
+        project_key: str,
+        issuetype: str,
+        summary: str,
+        description: str = "",
+        *,
+        fields: Mapping[str, Any] | None = None,
+    ) -> IssueRef: ...
+
+    def add_labels(self, key: str, labels: Iterable[str]) -> None: ...
+
+    def remove_labels(self, key: str, labels: Iterable[str]) -> None: ...
+
+    def set_fields(self, key: str, fields: Mapping[str, Any]) -> None:
+        """Set fields by id (`customfield_10010`) or system name (`duedate`)."""
+        ...
+
+    def search(self, jql: str, *, page_size: int = 50) -> Iterator[Issue]:
+        """Every issue matching `jql`, page by page."""
+        ...
+
+    def get_project(self, key: str) -> Project: ...
+
+    def field_id(self, name_or_id: str) -> str:
+        """Resolve a field name ("Change type") or id to its id; cached. KeyError if unknown."""
+        ...
+
+    def user_groups(self, user: User) -> frozenset[str]:
+        """Names of the groups `user` belongs to."""
+        ...
+
+    def myself(self) -> Identity: ...
+
+
+def status_items(items: Sequence[ChangeItem]) -> list[ChangeItem]:
+    """The status changes among changelog items (Cloud matches on fieldId, Server on field)."""
+    return [item for item in items if item.is_status]
