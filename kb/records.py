@@ -1,0 +1,193 @@
+"""The knowledge base's data: parsed lesson drafts, stored lessons, search hits and reports."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Lesson kinds recognised from section headings (and Parabol prompts); anything else is kept as
+# written, so a team's own prompt ("Puzzles", "Kudos") still works as a --kind filter.
+KINDS = (
+    "went_well",
+    "went_wrong",
+    "lesson",
+    "action",
+    "root_cause",
+    "risk",
+    "summary",
+    "narrative",
+)
+
+
+@dataclass(frozen=True)
+class LessonDraft:
+    """One lesson as a reader found it, before the store gives it an id and vectors."""
+
+    text: str
+    kind: str = "lesson"
+    title: str = ""
+    section: str = ""
+    project: str | None = None
+    tags: tuple[str, ...] = ()
+    date: str | None = None
+    votes: int = 0
+    url: str | None = None
+    given_id: str | None = None
+    origin: str | None = None  # a JSONL line's own `source`, shown instead of the file path
+    line: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """A stored lesson."""
+
+    id: str
+    title: str
+    text: str
+    kind: str
+    project: str | None
+    tags: tuple[str, ...]
+    date: str | None
+    source: str
+    section: str
+    votes: int
+    url: str | None
+    ingested_at: str
+    metadata: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["tags"] = list(self.tags)
+        return data
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """An excerpt of a lesson with the spans that matched the query.
+
+    `highlights` are (start, end) character offsets into `text`, sorted and non-overlapping, so
+    a web page can escape the text and then wrap each span, and a terminal can mark them.
+    """
+
+    text: str
+    highlights: tuple[tuple[int, int], ...] = ()
+
+    def marked(self, before: str = "«", after: str = "»") -> str:
+        """The excerpt with every matched span wrapped in `before`/`after` (no escaping)."""
+        return self._wrap(self.text, before, after, escape=False)
+
+    def html(self) -> str:
+        """The excerpt HTML-escaped, matched spans wrapped in <mark>; safe to insert as HTML."""
+        return self._wrap(self.text, "<mark>", "</mark>", escape=True)
+
+    def _wrap(self, text: str, before: str, after: str, *, escape: bool) -> str:
+        out: list[str] = []
+        cursor = 0
+        quote = html.escape if escape else (lambda s: s)
+        for start, end in self.highlights:
+            out.append(quote(text[cursor:start]))
+            out.append(before + quote(text[start:end]) + after)
+            cursor = end
+        out.append(quote(text[cursor:]))
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result.
+
+    `score` is the fused rank score (only comparable within one result list); `found_by` maps
+    each ranking that found the lesson ("keyword", "semantic") to its 1-based rank there;
+    `similarity` is the cosine similarity between query and lesson (best chunk) whenever the
+    semantic ranking ran, an absolute relevance usable as a threshold; otherwise None.
+    """
+
+    id: str
+    title: str
+    text: str
+    snippet: Snippet
+    kind: str
+    project: str | None
+    tags: tuple[str, ...]
+    date: str | None
+    source: str
+    section: str
+    votes: int
+    url: str | None
+    score: float
+    found_by: dict[str, int]
+    similarity: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; the snippet appears as text, highlight spans and marked text."""
+        data = asdict(self)
+        data["tags"] = list(self.tags)
+        data["snippet"] = self.snippet.text
+        data["highlights"] = [list(span) for span in self.snippet.highlights]
+        data["snippet_marked"] = self.snippet.marked()
+        return data
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """What ingesting one source did."""
+
+    source: str
+    status: str  # "added", "updated", "unchanged" or "failed"
+    lessons: int = 0
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did, source by source; `errors` lists the sources that failed."""
+
+    outcomes: list[SourceOutcome] = field(default_factory=list)
+    pruned_sources: int = 0
+    pruned_lessons: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    @property
+    def errors(self) -> list[SourceOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.status == "failed"]
+
+    @property
+    def lessons_written(self) -> int:
+        return sum(o.lessons for o in self.outcomes if o.status in {"added", "updated"})
+
+    @property
+    def lessons_seen(self) -> int:
+        return sum(o.lessons for o in self.outcomes if o.status != "failed")
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.count('added')} added",
+            f"{self.count('updated')} updated",
+            f"{self.count('unchanged')} unchanged",
+            f"{len(self.errors)} failed",
+        ]
+        text = f"{len(self.outcomes)} sources: " + ", ".join(parts)
+        text += f"; {self.lessons_written} lessons written"
+        if self.pruned_sources:
+            text += f"; pruned {self.pruned_lessons} lessons of {self.pruned_sources} gone sources"
+        return text
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Counts that describe a store."""
+
+    lessons: int
+    sources: int
+    vectors: int
+    lessons_without_vectors: int
+    model: str | None
+    by_kind: dict[str, int]
+    by_project: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
