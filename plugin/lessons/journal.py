@@ -1,0 +1,389 @@
+"""The lessons features' own tables in the shared SQLite database, and the one class that uses them.
+
+What was suggested where, which comment carries it, what people answered, which projects were
+seeded and which retrospective issues were captured. Schema changes are numbered migrations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from plugin.lessons.signing import Answer, Clock, utc_now
+
+MIGRATIONS = Migrations("hindsight.lessons")
+
+
+@MIGRATIONS()
+def m001_suggestions_and_feedback(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE lessons_suggestion_comments (
+            issue_key TEXT PRIMARY KEY,
+            project TEXT,
+            comment_id TEXT,
+            body_sha TEXT NOT NULL,
+            first_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE lessons_suggestions (
+            issue_key TEXT NOT NULL,
+            lesson_id TEXT NOT NULL,
+            project TEXT,
+            similarity REAL NOT NULL,
+            score REAL NOT NULL,
+            position INTEGER NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            first_at TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            PRIMARY KEY (issue_key, lesson_id)
+        );
+        CREATE TABLE lessons_feedback (
+            issue_key TEXT NOT NULL,
+            lesson_id TEXT NOT NULL,
+            project TEXT,
+            answer TEXT NOT NULL CHECK (answer IN ('helpful', 'not_relevant')),
+            answered_at TEXT NOT NULL,
+            PRIMARY KEY (issue_key, lesson_id)
+        );
+        CREATE INDEX lessons_feedback_by_lesson ON lessons_feedback (lesson_id);
+        """
+    )
+
+
+@MIGRATIONS()
+def m002_seeds_and_captures(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE lessons_seeds (
+            project_key TEXT PRIMARY KEY,
+            issue_key TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            lesson_ids TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE lessons_captures (
+            issue_key TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            content_sha TEXT NOT NULL,
+            lessons INTEGER NOT NULL,
+            captured_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+def open_database(path: str | Path) -> sqlite_utils.Database:
+    """Open the shared database with WAL and a busy timeout, and bring our tables up to date."""
+    db = sqlite_utils.Database(str(path))
+    db.execute("PRAGMA busy_timeout = 10000")
+    db.enable_wal()
+    migrate(db)
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    MIGRATIONS.apply(db)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SuggestionComment:
+    """The one suggestion comment Hindsight keeps on an issue."""
+
+    issue_key: str
+    comment_id: str | None
+    body_sha: str
+    first_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class FeedbackTally:
+    """Answers about one lesson across every issue it was suggested on."""
+
+    helpful: int = 0
+    not_relevant: int = 0
+
+
+@dataclass(frozen=True)
+class SuggestedLesson:
+    """A lesson suggested on an issue, as recorded."""
+
+    issue_key: str
+    lesson_id: str
+    similarity: float
+    score: float
+    position: int
+    active: bool
+    answer: Answer | None
+
+
+@dataclass(frozen=True)
+class HelpfulRate:
+    """Suggestion outcomes over one period (a day, or all time)."""
+
+    period: str
+    suggested: int
+    helpful: int
+    not_relevant: int
+
+    @property
+    def answered(self) -> int:
+        return self.helpful + self.not_relevant
+
+    @property
+    def rate(self) -> float | None:
+        """Share of answers that said helpful; None before anyone answered."""
+        return self.helpful / self.answered if self.answered else None
+
+
+@dataclass(frozen=True)
+class SeedRecord:
+    project_key: str
+    issue_key: str
+    mode: str
+    lesson_ids: tuple[str, ...]
+    created_at: str
+
+
+class LessonsJournal:
+    """Reads and writes the lessons tables; every write is one short transaction."""
+
+    def __init__(self, db: sqlite_utils.Database, *, clock: Clock = utc_now) -> None:
+        self.db = db
+        self._clock = clock
+        migrate(db)
+
+    def _now(self) -> str:
+        return self._clock().isoformat(timespec="seconds")
+
+    # -- the suggestion comment ------------------------------------------------------------
+
+    def suggestion_comment(self, issue_key: str) -> SuggestionComment | None:
+        rows = list(
+            self.db.query(
+                "SELECT * FROM lessons_suggestion_comments WHERE issue_key = ?", [issue_key]
+            )
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return SuggestionComment(
+            issue_key=row["issue_key"],
+            comment_id=row["comment_id"],
+            body_sha=row["body_sha"],
+            first_at=datetime.fromisoformat(row["first_at"]),
+            updated_at=datetime.fromisoformat(row["updated_at"]),
+        )
+
+    def record_suggestions(
+        self,
+        issue_key: str,
+        project: str | None,
+        comment_id: str | None,
+        body: str,
+        first_at: datetime,
+        suggested: Sequence[tuple[str, float, float]],
+    ) -> None:
+        """Remember the comment and its lessons (id, similarity, score), in order, at once."""
+        now = self._now()
+        with self.db.conn:
+            self.db.execute(
+                """INSERT INTO lessons_suggestion_comments
+                       (issue_key, project, comment_id, body_sha, first_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (issue_key) DO UPDATE SET comment_id = excluded.comment_id,
+                       body_sha = excluded.body_sha, updated_at = excluded.updated_at""",
+                [
+                    issue_key,
+                    project,
+                    comment_id,
+                    sha256(body),
+                    first_at.isoformat(timespec="seconds"),
+                    now,
+                ],
+            )
+            self.db.execute(
+                "UPDATE lessons_suggestions SET active = 0 WHERE issue_key = ?", [issue_key]
+            )
+            for position, (lesson_id, similarity, score) in enumerate(suggested, start=1):
+                self.db.execute(
+                    """INSERT INTO lessons_suggestions (issue_key, lesson_id, project, similarity,
+                           score, position, active, first_at, last_at)
+                       VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
+                       ON CONFLICT (issue_key, lesson_id) DO UPDATE SET
+                           similarity = excluded.similarity, score = excluded.score,
+                           position = excluded.position, active = 1, last_at = excluded.last_at""",
+                    [issue_key, lesson_id, project, similarity, score, position, now, now],
+                )
+
+    def suggestions(self, issue_key: str, *, active_only: bool = True) -> list[SuggestedLesson]:
+        rows = self.db.query(
+            f"""SELECT s.*, f.answer FROM lessons_suggestions s
+                LEFT JOIN lessons_feedback f
+                  ON f.issue_key = s.issue_key AND f.lesson_id = s.lesson_id
+                WHERE s.issue_key = ? {"AND s.active = 1" if active_only else ""}
+                ORDER BY s.active DESC, s.position""",
+            [issue_key],
+        )
+        return [
+            SuggestedLesson(
+                issue_key=row["issue_key"],
+                lesson_id=row["lesson_id"],
+                similarity=row["similarity"],
+                score=row["score"],
+                position=row["position"],
+                active=bool(row["active"]),
+                answer=row["answer"],
+            )
+            for row in rows
+        ]
+
+    def was_suggested(self, issue_key: str, lesson_id: str) -> bool:
+        rows = self.db.query(
+            "SELECT 1 FROM lessons_suggestions WHERE issue_key = ? AND lesson_id = ?",
+            [issue_key, lesson_id],
+        )
+        return any(True for _ in rows)
+
+    # -- feedback --------------------------------------------------------------------------
+
+    def record_feedback(self, issue_key: str, lesson_id: str, answer: Answer) -> bool:
+        """Store the latest answer about a lesson on an issue; False if it was already that."""
+        project = next(
+            (
+                row["project"]
+                for row in self.db.query(
+                    "SELECT project FROM lessons_suggestion_comments WHERE issue_key = ?",
+                    [issue_key],
+                )
+            ),
+            issue_key.rsplit("-", 1)[0] if "-" in issue_key else None,
+        )
+        with self.db.conn:
+            before = list(
+                self.db.query(
+                    "SELECT answer FROM lessons_feedback WHERE issue_key = ? AND lesson_id = ?",
+                    [issue_key, lesson_id],
+                )
+            )
+            if before and before[0]["answer"] == answer:
+                return False
+            self.db.execute(
+                """INSERT INTO lessons_feedback (issue_key, lesson_id, project, answer, answered_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (issue_key, lesson_id) DO UPDATE SET answer = excluded.answer,
+                       answered_at = excluded.answered_at""",
+                [issue_key, lesson_id, project, answer, self._now()],
+            )
+        return True
+
+    def dismissed(self, issue_key: str) -> frozenset[str]:
+        """Lessons someone marked not relevant on this issue: never suggested there again."""
+        rows = self.db.query(
+            "SELECT lesson_id FROM lessons_feedback WHERE issue_key = ? AND answer = ?",
+            [issue_key, "not_relevant"],
+        )
+        return frozenset(row["lesson_id"] for row in rows)
+
+    def tallies(self, lesson_ids: Iterable[str]) -> dict[str, FeedbackTally]:
+        """Answers per lesson, for the given lessons (absent lessons have none)."""
+        ids = list(dict.fromkeys(lesson_ids))
+        found: dict[str, FeedbackTally] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's variable limit
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for row in self.db.query(
+                f"""SELECT lesson_id, SUM(answer = 'helpful') AS helpful,
+                           SUM(answer = 'not_relevant') AS not_relevant
+                    FROM lessons_feedback WHERE lesson_id IN ({marks}) GROUP BY lesson_id""",
+                batch,
+            ):
+                found[row["lesson_id"]] = FeedbackTally(row["helpful"], row["not_relevant"])
+        return found
+
+    def helpful_rates(self, *, by_day: bool = True, since: str | None = None) -> list[HelpfulRate]:
+        """Suggestions made and answers given per day (or overall), oldest first."""
+        period = "substr({col}, 1, 10)" if by_day else "'all'"
+        where = "WHERE {col} >= ?" if since else ""
+        args = [since] if since else []
+        suggested = {
+            row["period"]: row["n"]
+            for row in self.db.query(
+                f"""SELECT {period.format(col="first_at")} AS period, COUNT(*) AS n
+                    FROM lessons_suggestions {where.format(col="first_at")} GROUP BY period""",
+                args,
+            )
+        }
+        answers = {
+            row["period"]: (row["helpful"], row["not_relevant"])
+            for row in self.db.query(
+                f"""SELECT {period.format(col="answered_at")} AS period,
+                           SUM(answer = 'helpful') AS helpful,
+                           SUM(answer = 'not_relevant') AS not_relevant
+                    FROM lessons_feedback {where.format(col="answered_at")} GROUP BY period""",
+                args,
+            )
+        }
+        periods = sorted(set(suggested) | set(answers))
+        return [HelpfulRate(p, suggested.get(p, 0), *answers.get(p, (0, 0))) for p in periods]
+
+    # -- seeds -----------------------------------------------------------------------------
+
+    def seed(self, project_key: str) -> SeedRecord | None:
+        rows = list(
+            self.db.query("SELECT * FROM lessons_seeds WHERE project_key = ?", [project_key])
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return SeedRecord(
+            row["project_key"],
+            row["issue_key"],
+            row["mode"],
+            tuple(json.loads(row["lesson_ids"])),
+            row["created_at"],
+        )
+
+    def record_seed(
+        self, project_key: str, issue_key: str, mode: str, lesson_ids: Sequence[str]
+    ) -> None:
+        with self.db.conn:
+            self.db.execute(
+                """INSERT OR IGNORE INTO lessons_seeds
+                       (project_key, issue_key, mode, lesson_ids, created_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                [project_key, issue_key, mode, json.dumps(list(lesson_ids)), self._now()],
+            )
+
+    # -- captures --------------------------------------------------------------------------
+
+    def capture_sha(self, issue_key: str) -> str | None:
+        rows = list(
+            self.db.query(
+                "SELECT content_sha FROM lessons_captures WHERE issue_key = ?", [issue_key]
+            )
+        )
+        return rows[0]["content_sha"] if rows else None
+
+    def record_capture(self, issue_key: str, source: str, content_sha: str, lessons: int) -> None:
+        with self.db.conn:
+            self.db.execute(
+                """INSERT INTO lessons_captures (issue_key, source, content_sha, lessons,
+                       captured_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (issue_key) DO UPDATE SET source = excluded.source,
+                       content_sha = excluded.content_sha, lessons = excluded.lessons,
+                       captured_at = excluded.captured_at""",
+                [issue_key, source, content_sha, lessons, self._now()],
+            )

@@ -1,0 +1,185 @@
+"""Suggest past lessons on an issue: search, threshold, rank, and keep one comment up to date.
+
+Idempotent by construction: it re-reads the issue, renders a body that depends only on the lessons
+and the time of the first suggestion, and writes only when that body differs from the comment
+already there. A delivery run twice therefore writes once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kb.records import SearchHit
+from plugin.jira.port import Issue, JiraPort
+from plugin.lessons.comment import CommentLesson, find_marked, render_suggestions
+from plugin.lessons.config import LessonsPolicy
+from plugin.lessons.index import LessonIndex
+from plugin.lessons.journal import LessonsJournal, sha256
+from plugin.lessons.ranking import context_boost, feedback_boost
+from plugin.lessons.signing import Clock, FeedbackSigner, utc_now
+
+SuggestAction = Literal["created", "edited", "unchanged", "none", "disabled"]
+_WIKI_MACRO = re.compile(r"\{(?:code|noformat|quote|panel|color)[^}]*\}")
+QUERY_CHARS = 2000  # the model reads ~256 word pieces; more text only slows keyword search
+CANDIDATES = 30
+_WORDS = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A lesson chosen for an issue, with why it ranks where it does."""
+
+    hit: SearchHit
+    similarity: float
+    context_boost: float
+    feedback_boost: float
+
+    @property
+    def score(self) -> float:
+        return self.similarity + self.context_boost + self.feedback_boost
+
+
+@dataclass(frozen=True)
+class SuggestOutcome:
+    """What one suggestion run did on one issue."""
+
+    issue_key: str
+    action: SuggestAction
+    suggestions: tuple[Suggestion, ...] = ()
+    comment_id: str | None = None
+    considered: int = 0
+    dismissed: frozenset[str] = field(default_factory=frozenset)
+    body: str = ""
+
+    @property
+    def lesson_ids(self) -> list[str]:
+        return [s.hit.id for s in self.suggestions]
+
+
+def issue_query(issue: Issue) -> str:
+    """The text searched for an issue: its summary, then its description without macros."""
+    description = _WIKI_MACRO.sub(" ", issue.description or "")
+    return f"{issue.summary}\n{description}".strip()[:QUERY_CHARS]
+
+
+def text_changed_substantially(before: str, after: str, *, at_most: float = 0.8) -> bool:
+    """True when two texts share less than `at_most` of their words (in order)."""
+    old, new = _WORDS.findall((before or "").lower()), _WORDS.findall((after or "").lower())
+    if not old and not new:
+        return False
+    return difflib.SequenceMatcher(None, old, new, autojunk=False).ratio() < at_most
+
+
+class Suggester:
+    """Comments the lessons that clear a project's threshold on an issue, at most once."""
+
+    def __init__(
+        self,
+        index: LessonIndex,
+        journal: LessonsJournal,
+        policy: LessonsPolicy,
+        signer: FeedbackSigner,
+        *,
+        base_url: str,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.index = index
+        self.journal = journal
+        self.policy = policy
+        self.signer = signer
+        self.base_url = base_url
+        self._clock = clock
+
+    def rank(self, issue: Issue, *, exclude: frozenset[str] = frozenset()) -> list[Suggestion]:
+        """Lessons for `issue` whose similarity clears its project's threshold, best first."""
+        settings = self.policy.suggestions_for(issue.project)
+        query = issue_query(issue)
+        if not query:
+            return []
+        hits = self.index.search(query, limit=max(CANDIDATES, settings.limit * 5))
+        own_source = browse_suffix(issue.key)
+        relevant = [
+            hit
+            for hit in hits
+            if hit.similarity is not None
+            and hit.similarity >= settings.threshold
+            and hit.id not in exclude
+            and not hit.source.endswith(own_source)  # never the issue's own captured text
+        ]
+        tallies = self.journal.tallies(hit.id for hit in relevant)
+        terms = (*issue.components, *issue.labels)
+        ranked = [
+            Suggestion(
+                hit=hit,
+                similarity=float(hit.similarity or 0.0),
+                context_boost=context_boost(hit.project, hit.tags, issue.project, terms),
+                feedback_boost=feedback_boost(tallies.get(hit.id)),
+            )
+            for hit in relevant
+        ]
+        ranked.sort(key=lambda s: (-s.score, s.hit.id))
+        return ranked[: settings.limit]
+
+    def suggest(self, jira: JiraPort, issue_key: str) -> SuggestOutcome:
+        """Re-read the issue and bring its suggestion comment up to date (or leave it alone)."""
+        issue = jira.get_issue(issue_key)
+        settings = self.policy.suggestions_for(issue.project)
+        if not settings.enabled:
+            return SuggestOutcome(issue_key, "disabled")
+        dismissed = self.journal.dismissed(issue_key)
+        chosen = self.rank(issue, exclude=dismissed)
+        recorded = self.journal.suggestion_comment(issue_key)
+        existing = None
+        if recorded and recorded.comment_id:
+            existing = next((c for c in issue.comments if c.id == recorded.comment_id), None)
+        existing = existing or find_marked(issue.comments)
+        if not chosen and existing is None:
+            return SuggestOutcome(issue_key, "none", dismissed=dismissed)
+        issued = recorded.first_at if recorded else self._clock()
+        body = render_suggestions(
+            issue_key,
+            [
+                CommentLesson(s.hit.id, s.hit.title, s.hit.text, s.hit.kind, s.similarity)
+                for s in chosen
+            ],
+            base_url=self.base_url,
+            signer=self.signer,
+            issued=issued,
+        )
+        if existing is None:
+            comment_id: str | None = jira.add_comment(issue_key, body).id
+            action: SuggestAction = "created"
+        elif existing.body.strip() == body.strip():
+            comment_id, action = existing.id, "unchanged"
+        elif recorded and recorded.comment_id == existing.id and recorded.body_sha == sha256(body):
+            # Jira may normalise the stored markup; our last write already said exactly this.
+            comment_id, action = existing.id, "unchanged"
+        else:
+            jira.edit_comment(issue_key, existing.id, body)
+            comment_id, action = existing.id, "edited"
+        if action != "unchanged" or recorded is None:
+            self.journal.record_suggestions(
+                issue_key,
+                issue.project,
+                comment_id or None,
+                body,
+                issued,
+                [(s.hit.id, s.similarity, s.score) for s in chosen],
+            )
+        return SuggestOutcome(
+            issue_key,
+            action,
+            tuple(chosen),
+            comment_id or None,
+            considered=len(chosen),
+            dismissed=dismissed,
+            body=body,
+        )
+
+
+def browse_suffix(issue_key: str) -> str:
+    """The end of an issue's browse URL, which a captured retrospective has as its source."""
+    return f"/browse/{issue_key}"

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+import sqlite_utils
+
+from plugin.lessons.config import StaticLessonsPolicy, SuggestionSettings
+from plugin.lessons.journal import LessonsJournal
+from plugin.lessons.signing import FeedbackSigner
+from plugin.lessons.suggest import Suggester
+from tests.plugin.lessons.fakes import FakeIndex, FakeJira, StepClock
+
+BASE = "https://hindsight.example.test"
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    return StepClock()
+
+
+@pytest.fixture
+def journal(clock: StepClock) -> LessonsJournal:
+    return LessonsJournal(sqlite_utils.Database(memory=True), clock=clock)
+
+
+@pytest.fixture
+def signer(clock: StepClock) -> FeedbackSigner:
+    return FeedbackSigner("test-secret", clock=clock)
+
+
+@pytest.fixture
+def index() -> FakeIndex:
+    lessons = FakeIndex()
+    lessons.add(
+        "L-migrate",
+        "Rehearse database migrations",
+        "Rehearse every database migration on a copy of production data and keep a rollback "
+        "script ready before the release window.",
+        project="PAY",
+        tags=("database",),
+    )
+    lessons.add(
+        "L-rollback",
+        "Test the rollback path",
+        "The database migration rollback was never tested, so the release stalled for hours.",
+        kind="went_wrong",
+        tags=("release",),
+    )
+    lessons.add(
+        "L-vendor",
+        "Confirm vendor lead times",
+        "Hardware vendor lead times doubled; order servers eight weeks ahead.",
+        kind="risk",
+    )
+    return lessons
+
+
+@pytest.fixture
+def jira() -> FakeJira:
+    return FakeJira()
+
+
+@pytest.fixture
+def policy() -> StaticLessonsPolicy:
+    return StaticLessonsPolicy(suggestions=SuggestionSettings(threshold=0.2, limit=3))
+
+
+@pytest.fixture
+def suggester(index, journal, policy, signer, clock) -> Suggester:
+    return Suggester(index, journal, policy, signer, base_url=BASE, clock=clock)
