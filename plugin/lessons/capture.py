@@ -11,12 +11,15 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from kb.errors import IngestError
 from plugin.jira.port import Issue, JiraPort
 from plugin.lessons.config import LessonsPolicy
 from plugin.lessons.index import LessonIndex, Retrospective
 from plugin.lessons.journal import LessonsJournal, sha256
 
-CaptureAction = Literal["captured", "updated", "unchanged", "not-retrospective", "not-resolved"]
+CaptureAction = Literal[
+    "captured", "updated", "unchanged", "not-retrospective", "not-resolved", "unreadable"
+]
 _WIKI_HEADING = re.compile(r"^h([1-6])\.\s*", re.MULTILINE)
 _WIKI_NUMBERED = re.compile(r"^#\s+", re.MULTILINE)
 
@@ -27,6 +30,7 @@ class CaptureOutcome:
     action: CaptureAction
     source: str = ""
     lessons: int = 0
+    error: str = ""
 
 
 def wiki_to_markdown(text: str) -> str:
@@ -87,16 +91,21 @@ class RetrospectiveCapturer:
         if before == digest:
             return CaptureOutcome(issue.key, "unchanged", source)
         tags = tuple(dict.fromkeys((*issue.components, *issue.labels)))
-        written = self.index.replace_retrospective(
-            Retrospective(
-                source=source,
-                title=issue.summary or issue.key,
-                markdown=markdown,
-                project=issue.project,
-                date=(issue.updated or issue.created or "")[:10] or None,
-                tags=tags,
+        try:
+            written = self.index.replace_retrospective(
+                Retrospective(
+                    source=source,
+                    title=issue.summary or issue.key,
+                    markdown=markdown,
+                    project=issue.project,
+                    date=(issue.updated or issue.created or "")[:10] or None,
+                    tags=tags,
+                )
             )
-        )
+        except IngestError as error:
+            # The issue holds nothing readable (e.g. an empty description): retrying cannot
+            # help, a later edit will capture it.
+            return CaptureOutcome(issue.key, "unreadable", source, error=error.reason)
         self.journal.record_capture(issue.key, source, digest, written)
         return CaptureOutcome(
             issue.key, "captured" if before is None else "updated", source, written

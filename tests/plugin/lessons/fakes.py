@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kb.errors import LessonNotFoundError
+from kb.readers import read_text
 from kb.records import Lesson, SearchHit, Snippet
 from kb.text import significant_terms
 from plugin.jira.port import (
@@ -105,19 +106,19 @@ class FakeIndex:
         raise LessonNotFoundError(lesson_id)
 
     def replace_retrospective(self, retro: Retrospective) -> int:
+        """Read the Markdown with the knowledge base's real reader; replace the source's lessons."""
         self.lessons = [lesson for lesson in self.lessons if lesson.source != retro.source]
-        paragraphs = [
-            p for p in retro.markdown.split("\n\n") if p.strip() and not p.startswith("#")
-        ]
-        for number, paragraph in enumerate(paragraphs):
+        parsed = read_text(retro.source, retro.markdown, "markdown")
+        for number, draft in enumerate(parsed.lessons):
             self.add(
                 f"{retro.source}#{number}",
                 retro.title,
-                paragraph.strip(),
+                draft.text,
+                kind=draft.kind,
                 project=retro.project,
                 source=retro.source,
             )
-        return len(paragraphs)
+        return len(parsed.lessons)
 
 
 @dataclass
