@@ -1,0 +1,54 @@
+"""The HTTP edge: receive Jira webhooks (verify, record, queue), health and metrics.
+
+Thin by design: parse, verify, record, hand on. Work happens in workers (`webhooks.pipeline`).
+`hindsight.wsgi` builds the runtime from the settings and calls `create_app` (gunicorn runs
+`hindsight.wsgi:create_app()`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask import Blueprint, Flask, jsonify
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from webhooks.queue import DeliveryQueue, build_delivery_queue
+from webhooks.state import EXTENSION, AppState, WebhookRuntime
+
+
+def create_app(
+    runtime: WebhookRuntime,
+    *,
+    queue: DeliveryQueue | None = None,
+    test_config: Mapping[str, Any] | None = None,
+    blueprints: Iterable[Blueprint] = (),
+) -> Flask:
+    """The Flask app over a runtime; `queue` defaults to the one the settings name."""
+    settings = runtime.settings
+    app = Flask(__name__)
+    # werkzeug refuses longer bodies (also chunked ones) before the view reads them
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    if test_config:
+        app.config.update(test_config)
+    app.extensions[EXTENSION] = AppState(
+        runtime=runtime,
+        queue=queue or build_delivery_queue(runtime),
+        secrets=tuple(s.get_secret_value() for s in settings.webhook_secret),
+        tokens=tuple(t.get_secret_value() for t in settings.automation_token),
+    )
+
+    from webhooks import ops, receive
+
+    app.register_blueprint(receive.blueprint)
+    app.register_blueprint(ops.blueprint)
+    # Other areas' pages: add one line here, e.g. app.register_blueprint(lessons.blueprint)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):  # JSON for Jira's logs, not an HTML page
+        limit = settings.max_body_bytes
+        return jsonify(status="rejected", reason=f"body is over the limit of {limit} bytes"), 413
+
+    return app

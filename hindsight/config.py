@@ -1,0 +1,309 @@
+"""Hindsight's settings: defaults, then a TOML file, then `HINDSIGHT_*` environment variables.
+
+Strict on purpose: an unknown key or variable, or a value of the wrong shape, stops the service at
+start with the setting's name, where it came from and what is expected. Secrets are `SecretStr`
+(their repr is `'**********'`) and their values never appear in an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+ENV_PREFIX = "HINDSIGHT_"
+CONFIG_ENV = "HINDSIGHT_CONFIG"
+# HINDSIGHT_* variables that are not settings: where the file is, and the test-only switches.
+NOT_SETTINGS = frozenset({CONFIG_ENV})
+MIB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names each bad setting and what is expected."""
+
+
+class Settings(BaseModel):
+    """Every setting of the service. Env name: `HINDSIGHT_` + the field name in upper case."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # -- storage and queue
+    db: Path = Field(Path("hindsight.db"), description="path of the SQLite database file")
+    db_synchronous: Literal["normal", "full"] = Field(
+        "normal",
+        description="SQLite synchronous level in WAL mode: normal (safe against process crashes)"
+        " or full (also against power loss, slower)",
+    )
+    queue: str | None = Field(
+        None,
+        description="work queue: empty for a SQLite file beside the database, sqlite:///path,"
+        " or redis://host:port/db",
+    )
+    workers: int = Field(2, ge=1, le=64, description="worker threads per worker process")
+    max_attempts: int = Field(
+        8, ge=1, le=100, description="tries before a failing delivery is parked as dead"
+    )
+    retry_base_seconds: float = Field(
+        2.0, gt=0, description="first retry delay; doubles each try, with jitter"
+    )
+    retry_max_seconds: float = Field(900.0, gt=0, description="longest delay between two tries")
+
+    # -- receiving webhooks
+    webhook_secret: list[SecretStr] = Field(
+        default_factory=list,
+        description="secrets for X-Hub-Signature (comma-separated; several allow rotation)",
+    )
+    automation_token: list[SecretStr] = Field(
+        default_factory=list,
+        description="shared secrets Jira Automation sends in the automation header"
+        " (comma-separated)",
+    )
+    automation_header: str = Field(
+        "X-Hindsight-Token", min_length=1, description="header that carries an automation token"
+    )
+    allow_unsigned: bool = Field(
+        False, description="accept deliveries without credentials (local development only)"
+    )
+    max_body_bytes: int = Field(
+        MIB, ge=1024, le=64 * MIB, description="largest accepted webhook body in bytes"
+    )
+    public_url: str | None = Field(
+        None, description="the URL Jira reaches Hindsight at, e.g. https://hindsight.example.com"
+    )
+
+    # -- Jira
+    jira_url: str | None = Field(None, description="Jira base URL, e.g. https://x.atlassian.net")
+    jira_email: str | None = Field(None, description="Jira Cloud account email (with a token)")
+    jira_api_token: SecretStr | None = Field(None, description="Jira Cloud API token")
+    jira_pat: SecretStr | None = Field(None, description="Jira Data Center personal access token")
+    jira_token_file: Path | None = Field(
+        None,
+        description="file holding the API token (with jira_email) or the PAT; keeps it out of"
+        " the environment",
+    )
+    service_account: str | None = Field(
+        None,
+        description="Hindsight's own Jira account (accountId on Cloud, name on Data Center);"
+        " asked from Jira when unset",
+    )
+
+    # -- other areas
+    policy_file: Path | None = Field(None, description="the policy file (YAML)")
+    embed_model: str | None = Field(
+        None, description="sentence-transformers model path; empty for the packaged MiniLM"
+    )
+
+    # -- logging
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="auto: JSON lines unless stderr is a terminal"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="least severe level logged"
+    )
+
+    @field_validator("queue")
+    @classmethod
+    def _queue_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("sqlite:///", "redis://", "rediss://")):
+            raise ValueError("use sqlite:///path, redis://host:port/db or leave it empty")
+        return value
+
+    @field_validator("jira_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("give an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _jira_credentials(self) -> Settings:
+        if not self.jira_url:
+            return self
+        has_token = self.jira_api_token or self.jira_token_file
+        if not (self.jira_pat or (self.jira_email and has_token) or self.jira_token_file):
+            raise ValueError(
+                "jira_url is set but no credentials: set jira_email with jira_api_token (Cloud),"
+                " or jira_pat (Data Center), or jira_token_file"
+            )
+        if self.jira_token_file and not self.jira_token_file.is_file():
+            raise ValueError(f"jira_token_file {self.jira_token_file} is not a readable file")
+        return self
+
+    # -- derived values
+
+    @property
+    def queue_url(self) -> str:
+        """The queue location; by default a SQLite file beside the database."""
+        if self.queue:
+            return self.queue
+        return f"sqlite:///{self.db.with_name(self.db.stem + '-queue.db')}"
+
+    @property
+    def jira_configured(self) -> bool:
+        return bool(self.jira_url)
+
+    def jira_secret(self) -> str | None:
+        """The API token or PAT, from the setting or the token file (read when asked)."""
+        if self.jira_token_file:
+            return self.jira_token_file.read_text(encoding="utf-8").strip()
+        secret = self.jira_api_token or self.jira_pat
+        return secret.get_secret_value() if secret else None
+
+    def webhook_auth_problem(self) -> str | None:
+        """Why the webhook endpoint may not start, or None when it may."""
+        if self.webhook_secret or self.automation_token or self.allow_unsigned:
+            return None
+        return (
+            "no webhook secret: set HINDSIGHT_WEBHOOK_SECRET (the secret registered with the"
+            " Jira webhook) or HINDSIGHT_AUTOMATION_TOKEN; for local development only,"
+            " HINDSIGHT_ALLOW_UNSIGNED=true"
+        )
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings: defaults < TOML file < HINDSIGHT_* variables < `overrides`.
+
+    The file is `config_file`, else the one named by HINDSIGHT_CONFIG, else none. Raises
+    `ConfigError` naming every bad setting.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    problems: list[str] = []
+
+    path = config_file or environ.get(CONFIG_ENV) or None
+    if path:
+        file_values = _read_toml(Path(path))
+        for key, value in file_values.items():
+            values[key] = value
+            origin[key] = f"{path}: {key}"
+
+    fields = Settings.model_fields
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in fields:
+            problems.append(
+                f"{name} (environment): unknown setting; known: {_known_names(env=True)}"
+            )
+            continue
+        values[key] = _from_env(key, raw)
+        origin[key] = f"{name} (environment)"
+
+    for key, value in (overrides or {}).items():
+        values[key] = value
+        origin[key] = f"{key} (command line)"
+
+    unknown = [k for k in values if k not in fields]
+    for key in unknown:
+        problems.append(f"{origin.get(key, key)}: unknown setting; known: {_known_names()}")
+        values.pop(key)
+    if problems:
+        raise ConfigError(_report(problems))
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_report(_describe(exc, origin))) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    nested = [key for key, value in data.items() if isinstance(value, dict)]
+    if nested:
+        raise ConfigError(
+            f"config file {path}: [{nested[0]}] tables are not settings; write flat keys"
+            f" (known: {_known_names()})"
+        )
+    return data
+
+
+def _from_env(key: str, raw: str) -> Any:
+    """Environment values are text: lists are comma-separated, empty means unset."""
+    annotation = Settings.model_fields[key].annotation
+    if _is_list(annotation):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if raw.strip() == "" and _is_optional(annotation):
+        return None
+    return raw.strip()
+
+
+def _is_list(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is list
+
+
+def _is_optional(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    return origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+
+
+def _describe(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:
+    """One line per error: where the value came from and what is expected, never the value."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        key = str(error["loc"][0]) if error["loc"] else ""
+        message = error["msg"].removeprefix("Value error, ")
+        if key:
+            where = origin.get(key, f"{key} (default)")
+            description = Settings.model_fields[key].description
+            hint = f" ({key}: {description})" if description else ""
+            lines.append(f"{where}: {message}{hint}")
+        else:
+            lines.append(message)
+    return lines
+
+
+def _report(problems: list[str]) -> str:
+    return "invalid configuration:" + "".join(f"\n  - {line}" for line in problems)
+
+
+def _known_names(*, env: bool = False) -> str:
+    return ", ".join(env_name(n) if env else n for n in sorted(Settings.model_fields))
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(env variable, default, description) for every setting: for docs and `--help`."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = "" if default in (None, []) else str(default)
+        rows.append((env_name(name), shown, info.description or ""))
+    return rows

@@ -1,0 +1,51 @@
+"""Shared fixtures: `settings`, `runtime`, `app`, `client`, `runner` (small on purpose).
+
+The app processes each delivery inline (huey's immediate mode) so a test can post a delivery
+and assert on its outcome at once. Tests that need different wiring build their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from hindsight.config import Settings, load_settings
+from hindsight.wiring import Runtime, build_runtime
+from hindsight.wsgi import create_app
+from webhooks.queue import build_delivery_queue, build_huey
+
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        environ={},
+        overrides={"db": tmp_path / "hindsight.db", "webhook_secret": [WEBHOOK_SECRET]},
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Runtime:
+    """No handlers installed: tests register what they need on `runtime.dispatcher`."""
+    return build_runtime(settings, installers=[])
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> Flask:
+    queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
+    return create_app(runtime=runtime, queue=queue, test_config={"TESTING": True})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()

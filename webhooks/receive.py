@@ -1,0 +1,114 @@
+"""`POST /webhooks/jira`: verify, parse, record durably, queue, answer. Nothing else.
+
+The delivery is committed to SQLite before the 2xx leaves, so an answered delivery is never lost;
+the work happens later in a worker (see docs/decisions/0001-answer-fast-work-async.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from plugin.events import InvalidEvent, JiraEvent
+from webhooks.signature import Unauthenticated, authenticate
+from webhooks.state import app_state
+from webhooks.store import IGNORED, RECEIVED
+
+log = logging.getLogger("hindsight.deliveries")
+
+blueprint = Blueprint("jira_webhook", __name__)
+
+DELIVERY_ID_HEADER = "X-Atlassian-Webhook-Identifier"
+RETRY_HEADER = "X-Atlassian-Webhook-Retry"
+MAX_KEY_LENGTH = 200
+
+
+@blueprint.post("/webhooks/jira")
+def receive_jira() -> tuple[Response, int]:
+    state = app_state()
+    limit = state.settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _reject(413, f"body is {request.content_length} bytes; the limit is {limit}")
+    body = request.get_data(cache=False)  # werkzeug stops chunked bodies at MAX_CONTENT_LENGTH
+    if len(body) > limit:
+        return _reject(413, f"body is over the limit of {limit} bytes")
+    try:
+        auth = authenticate(
+            request.headers,
+            body,
+            secrets=state.secrets,
+            tokens=state.tokens,
+            token_header=state.settings.automation_header,
+            allow_unsigned=state.settings.allow_unsigned,
+        )
+    except Unauthenticated as exc:
+        return _reject(401, str(exc))
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _reject(400, f"body is not JSON: {exc}")
+    if not isinstance(payload, dict):
+        return _reject(400, f"body must be a JSON object, not {_json_kind(payload)}")
+    try:
+        event = JiraEvent.from_payload(payload)
+    except InvalidEvent as exc:
+        return _reject(400, str(exc))
+
+    key = _delivery_key(body)
+    handled = state.runtime.dispatcher.handles(event.webhook_event)
+    status = RECEIVED if handled else IGNORED
+    stored = state.runtime.deliveries.record(
+        key=key,
+        event=event.webhook_event,
+        subject=event.subject,
+        issue_key=event.issue_key,
+        actor=event.actor.ref if event.actor else None,
+        body=body,
+        auth=auth,
+        status=status,
+        jira_retry=_int_header(RETRY_HEADER),
+    )
+    fields = {"key": key, "event": event.webhook_event, "issue": event.subject}
+    if not stored:
+        log.info("delivery duplicate", extra={"fields": {**fields, "outcome": "duplicate"}})
+        return jsonify(status="duplicate", key=key), 200
+    if handled:
+        try:
+            state.queue.enqueue(key)
+        except Exception:  # the delivery is safe in the log; recovery will queue it again
+            log.exception("could not queue a stored delivery", extra={"fields": fields})
+        log.debug("delivery received", extra={"fields": {**fields, "outcome": status}})
+        return jsonify(status="accepted", key=key), 202
+    log.info("delivery ignored", extra={"fields": {**fields, "outcome": IGNORED}})
+    return jsonify(status="ignored", key=key), 202
+
+
+def _delivery_key(body: bytes) -> str:
+    """Jira's delivery id (the same on every retry), else a hash of the body."""
+    given = (request.headers.get(DELIVERY_ID_HEADER) or "").strip()
+    if given and len(given) <= MAX_KEY_LENGTH and given.isprintable():
+        return given
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _int_header(name: str) -> int | None:
+    value = request.headers.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _reject(status: int, reason: str) -> tuple[Response, int]:
+    log.warning(
+        "delivery rejected",
+        extra={"fields": {"http_status": status, "reason": reason, "remote": request.remote_addr}},
+    )
+    return jsonify(status="rejected", reason=reason), status
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
