@@ -1,0 +1,485 @@
+"""The policy engine: judge an issue's current state against every rule, and act on violations.
+
+It sees Jira only through `JiraPort`. It re-reads the issue, so duplicate, late and out-of-order
+events are harmless: a move the issue has since left is stale and judged by later events, and
+every action looks at the current state before writing. Each rule yields a `PolicyDecision`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from plugin.jira.errors import JiraApiError
+from plugin.jira.port import ChangeItem, Issue, JiraPort, Transition
+from plugin.policy.actions import (
+    ActionRunner,
+    drop_label,
+    ensure_label,
+    ensure_subtask,
+    find_marked_comment,
+    find_subtask,
+    marker,
+    revert_fields,
+    set_flag,
+    upsert_comment,
+    way_back,
+)
+from plugin.policy.decision import Clock, DecisionStatus, PolicyDecision, Trigger
+from plugin.policy.fields import FieldResolver, UnknownField, matches_any
+from plugin.policy.model import (
+    ChangeControlRule,
+    EmergencySpec,
+    Policy,
+    Requirements,
+    RiskReviewRule,
+)
+from plugin.policy.predicates import find_exemption, guarded_move, out_of_scope, risky_because
+from plugin.policy.requirements import Missing, missing_items
+
+AnyRule = ChangeControlRule | RiskReviewRule
+
+
+class SystemClock:
+    """The real clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class _Evaluation:
+    """State shared by the rules of one evaluation: the issue as judged, and what was done."""
+
+    issue: Issue  # the state the trigger is judged on
+    fresh: Issue  # re-read after a rule wrote, so later rules look before they write
+    reverted_by: str | None = None
+
+
+class PolicyEngine:
+    """Evaluates a policy for one issue at a time; `report_only` forces every rule to plan only."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        jira: JiraPort,
+        *,
+        clock: Clock | None = None,
+        report_only: bool = False,
+    ) -> None:
+        self.policy = policy
+        self.jira = jira
+        self.clock = clock or SystemClock()
+        self.report_only = report_only
+        self.fields = FieldResolver(jira)
+
+    def evaluate(self, issue_key: str, trigger: Trigger) -> list[PolicyDecision]:
+        """Re-read `issue_key` and judge it; act on violations in enforce mode."""
+        return self.evaluate_issue(self.jira.get_issue(issue_key), trigger)
+
+    def evaluate_issue(
+        self, issue: Issue, trigger: Trigger, *, act: bool = True
+    ) -> list[PolicyDecision]:
+        """Judge a given issue state. With `act=False` nothing is planned either (backtests)."""
+        evaluation = _Evaluation(issue=issue, fresh=issue)
+        decisions: list[PolicyDecision] = []
+        for rule in self.policy.rules:
+            mode = "report-only" if self.report_only else self.policy.mode_of(rule)
+            runner = ActionRunner(self.jira, enforce=act and mode == "enforce")
+            try:
+                decision = self._judge(rule, evaluation, trigger, runner, mode, act)
+            except JiraApiError as exc:
+                if exc.retryable:
+                    raise
+                decision = self._error(rule, issue, mode, str(exc), runner)
+            except UnknownField as exc:
+                decision = self._error(rule, issue, mode, str(exc), runner)
+            decisions.append(decision)
+            if runner.enforce and any(r.result == "done" for r in runner.records):
+                evaluation.fresh = self.jira.get_issue(issue.key)
+        return decisions
+
+    # -- per rule -------------------------------------------------------------------------
+
+    def _judge(
+        self,
+        rule: AnyRule,
+        ev: _Evaluation,
+        trigger: Trigger,
+        runner: ActionRunner,
+        mode: str,
+        act: bool,
+    ) -> PolicyDecision:
+        issue = ev.issue
+        outside = out_of_scope(rule.scope, issue, self.fields)
+        if outside:
+            return self._decide(rule, issue, mode, "skipped", f"out of scope: {outside}")
+        if isinstance(rule, RiskReviewRule):
+            return self._risk_review(rule, ev, trigger, runner, mode, act)
+        return self._change_control(rule, ev, trigger, runner, mode, act)
+
+    def _change_control(
+        self,
+        rule: ChangeControlRule,
+        ev: _Evaluation,
+        trigger: Trigger,
+        runner: ActionRunner,
+        mode: str,
+        act: bool,
+    ) -> PolicyDecision:
+        issue, change = ev.issue, trigger.status_change
+        change_type, requirements, emergency = self._change_type(rule, issue)
+        guarded = guarded_move(rule.guard, change, issue) and not _stale(change, issue)
+        if emergency is not None:
+            if guarded or find_subtask(issue, emergency.review.summary) is not None:
+                return self._emergency(rule, emergency, ev, runner, mode, act, guarded)
+            return self._decide(
+                rule,
+                issue,
+                mode,
+                "skipped",
+                "emergency change not yet in a guarded status",
+                change_type=change_type,
+            )
+        if _stale(change, issue):
+            return self._decide(
+                rule, issue, mode, "skipped", _stale_text(change, issue), change_type=change_type
+            )
+        if not guarded:
+            return self._decide(
+                rule, issue, mode, "skipped", "no guarded transition", change_type=change_type
+            )
+        missing = missing_items(requirements, issue, self.fields, self.jira)
+        return self._verdict(rule, ev, change, missing, [], runner, mode, act, change_type)
+
+    def _change_type(
+        self, rule: ChangeControlRule, issue: Issue
+    ) -> tuple[str | None, Requirements, EmergencySpec | None]:
+        types = rule.change_types
+        if types is None:
+            assert rule.requires is not None  # the model guarantees one of the two
+            return None, rule.requires, None
+        value = self.fields.value(issue, types.field)
+        chosen = types.default
+        for name in types.declared:
+            spec = getattr(types, name)
+            if matches_any(value, spec.values):
+                chosen = name
+                break
+        spec = getattr(types, chosen)
+        if chosen == "emergency":
+            return chosen, Requirements(), spec
+        return chosen, spec.requires, None
+
+    def _emergency(
+        self,
+        rule: ChangeControlRule,
+        spec: EmergencySpec,
+        ev: _Evaluation,
+        runner: ActionRunner,
+        mode: str,
+        act: bool,
+        guarded: bool,
+    ) -> PolicyDecision:
+        """Let an emergency change through; open its review and flag it until that is done."""
+        task, issue = spec.review, ev.fresh
+        review = find_subtask(issue, task.summary)
+        reasons = ["emergency change: allowed through without the normal requirements"]
+        if review is None:
+            reasons.append(f"post-implementation review '{task.summary}' opened")
+            if act:
+                ensure_subtask(
+                    runner,
+                    issue,
+                    task,
+                    rule_name=rule.name,
+                    clock=self.clock,
+                    fields=self.fields,
+                    why="emergency change needs a post-implementation review",
+                )
+            still_open = True
+        else:
+            still_open = review.status is None or review.status.category != "done"
+            state = "open" if still_open else "done"
+            reasons.append(f"post-implementation review {review.key} is {state}")
+        if act:
+            label = task.label
+            if still_open:
+                if label:
+                    ensure_label(runner, issue, label)
+                if task.flag:
+                    set_flag(runner, issue, self.fields, self.policy.defaults, on=True)
+            else:
+                if label:
+                    drop_label(runner, issue, label)
+                if task.flag:
+                    set_flag(runner, issue, self.fields, self.policy.defaults, on=False)
+        summary = "emergency change allowed; review " + ("open" if still_open else "done")
+        return self._decide(
+            rule,
+            ev.issue,
+            mode,
+            "pass",
+            summary,
+            reasons,
+            runner,
+            change_type="emergency",
+            guarded=guarded,
+        )
+
+    def _risk_review(
+        self,
+        rule: RiskReviewRule,
+        ev: _Evaluation,
+        trigger: Trigger,
+        runner: ActionRunner,
+        mode: str,
+        act: bool,
+    ) -> PolicyDecision:
+        issue, change = ev.issue, trigger.status_change
+        if issue.issuetype.subtask:
+            return self._decide(rule, issue, mode, "skipped", "sub-tasks are not risk-assessed")
+        risky = risky_because(rule.risky, issue, self.fields)
+        if not risky:
+            return self._decide(rule, issue, mode, "skipped", "not risky")
+        reasons = [f"risky: {'; '.join(risky)}"]
+        review = find_subtask(ev.fresh, rule.review.summary)
+        if review is None:
+            reasons.append(f"risk review '{rule.review.summary}' opened")
+            if act:
+                ensure_subtask(
+                    runner,
+                    ev.fresh,
+                    rule.review,
+                    rule_name=rule.name,
+                    clock=self.clock,
+                    fields=self.fields,
+                    why="; ".join(risky),
+                )
+        guarded = guarded_move(rule.guard, change, issue) and not _stale(change, issue)
+        if not guarded:
+            summary = "risky; review " + ("opened" if review is None else f"{review.key} exists")
+            return self._decide(rule, issue, mode, "pass", summary, reasons, runner)
+        missing = missing_items(rule.requires, issue, self.fields, self.jira)
+        if review is None or review.status is None or review.status.category != "done":
+            name = review.key if review else f"'{rule.review.summary}'"
+            missing.insert(
+                0, Missing(f"the risk review {name} is not done", "finish the risk review first")
+            )
+        return self._verdict(rule, ev, change, missing, reasons, runner, mode, act, None)
+
+    # -- verdicts and enforcement ---------------------------------------------------------
+
+    def _verdict(
+        self,
+        rule: AnyRule,
+        ev: _Evaluation,
+        change: ChangeItem | None,
+        missing: list[Missing],
+        reasons: list[str],
+        runner: ActionRunner,
+        mode: str,
+        act: bool,
+        change_type: str | None,
+    ) -> PolicyDecision:
+        """Pass (tidying an earlier complaint away), exempt, or fail and enforce."""
+        issue = ev.issue
+        assert change is not None  # only guarded moves reach a verdict
+        target = change.to_string or issue.status.name
+        if not missing:
+            if act:
+                self._tidy_after_pass(rule, ev.fresh, runner, target)
+            return self._decide(
+                rule,
+                issue,
+                mode,
+                "pass",
+                f"requirements met for {target}",
+                reasons,
+                runner,
+                change_type=change_type,
+                guarded=True,
+            )
+        exemption, notes = find_exemption(rule.exemptions, issue, self.jira)
+        reasons = reasons + notes
+        if exemption is not None:
+            waived = [f"waived: {m}" for m in missing]
+            return self._decide(
+                rule,
+                issue,
+                mode,
+                "skipped",
+                f"exempt: {exemption.why}",
+                reasons + waived,
+                runner,
+                exemption=exemption,
+                change_type=change_type,
+                guarded=True,
+            )
+        reasons = reasons + [f"missing: {m}" for m in missing]
+        if act:
+            self._enforce(rule, ev, change, missing, runner)
+        return self._decide(
+            rule,
+            issue,
+            mode,
+            "fail",
+            f"moved to {target} without meeting {len(missing)} requirement(s)",
+            reasons,
+            runner,
+            change_type=change_type,
+            guarded=True,
+        )
+
+    def _enforce(
+        self,
+        rule: AnyRule,
+        ev: _Evaluation,
+        change: ChangeItem,
+        missing: list[Missing],
+        runner: ActionRunner,
+    ) -> None:
+        """Comment, label, then move the issue back (or flag it when there is no way back)."""
+        issue = ev.fresh
+        back: Transition | None = None
+        impossible = ""
+        if ev.reverted_by:
+            runner.note("revert", f"already moved back by rule {ev.reverted_by}", "unchanged")
+        else:
+            back = way_back(self.jira.get_transitions(issue.key), change)
+            if back is None:
+                impossible = (
+                    f"this workflow has no transition from {change.to_string} back to "
+                    f"{change.from_string}"
+                )
+                runner.note(
+                    "revert",
+                    f"move {issue.key} back to {change.from_string}",
+                    f"not possible: {impossible}",
+                )
+        mark = marker(rule.name)
+        body = _violation_text(rule, self.policy.label_of(rule), change, missing, impossible)
+        upsert_comment(runner, issue, mark, body)
+        ensure_label(runner, issue, self.policy.label_of(rule))
+        if impossible:
+            set_flag(runner, issue, self.fields, self.policy.defaults, on=True)
+            return
+        if back is None:
+            return
+        moved = runner.write(
+            "revert",
+            f"move {issue.key} back to {change.from_string} via '{back.name}'",
+            lambda: self.jira.transition_issue(issue.key, back.id, revert_fields(back)),
+            {"transition": back.id, "to": back.to.id},
+        )
+        if moved:
+            ev.reverted_by = rule.name
+            return
+        # Jira refused the way back (a validator, a permission): say so and flag instead.
+        failure = runner.records[-1].result.removeprefix("failed: ")
+        set_flag(runner, issue, self.fields, self.policy.defaults, on=True)
+        refreshed = self.jira.get_issue(issue.key)
+        upsert_comment(
+            runner,
+            refreshed,
+            mark,
+            _violation_text(
+                rule,
+                self.policy.label_of(rule),
+                change,
+                missing,
+                f"Jira refused the transition back ({failure})",
+            ),
+        )
+
+    def _tidy_after_pass(
+        self, rule: AnyRule, issue: Issue, runner: ActionRunner, target: str
+    ) -> None:
+        """After an earlier violation: update our comment, drop our label and flag."""
+        mark = marker(rule.name)
+        existing = find_marked_comment(issue, mark)
+        if existing is None:
+            return
+        upsert_comment(
+            runner,
+            issue,
+            mark,
+            f"*Hindsight policy: rule {rule.name}*\nThe requirements for {target} are now met. "
+            "Thank you.",
+        )
+        drop_label(runner, issue, self.policy.label_of(rule))
+        if marker(rule.name, "flagged") in existing.body:
+            set_flag(runner, issue, self.fields, self.policy.defaults, on=False)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _decide(
+        self,
+        rule: AnyRule,
+        issue: Issue,
+        mode: str,
+        status: DecisionStatus,
+        summary: str,
+        reasons: list[str] | None = None,
+        runner: ActionRunner | None = None,
+        *,
+        exemption=None,
+        change_type: str | None = None,
+        guarded: bool = False,
+    ) -> PolicyDecision:
+        return PolicyDecision(
+            rule=rule.name,
+            kind=rule.kind,
+            issue_key=issue.key,
+            mode=mode,
+            status=status,
+            summary=summary,
+            reasons=tuple(reasons or ()),
+            actions=tuple(runner.records) if runner else (),
+            exemption=exemption,
+            change_type=change_type,
+            guarded=guarded,
+        )
+
+    def _error(
+        self, rule: AnyRule, issue: Issue, mode: str, message: str, runner: ActionRunner
+    ) -> PolicyDecision:
+        return self._decide(rule, issue, mode, "error", "could not evaluate", [message], runner)
+
+
+def _stale(change: ChangeItem | None, issue: Issue) -> bool:
+    """The event moved the issue somewhere it no longer is: judge the current state instead."""
+    return change is not None and change.is_status and change.to_value != issue.status.id
+
+
+def _stale_text(change: ChangeItem | None, issue: Issue) -> str:
+    assert change is not None
+    return (
+        f"stale event: it moved the issue to {change.to_string}, but the issue is now in "
+        f"{issue.status.name}"
+    )
+
+
+def _violation_text(
+    rule: AnyRule, label: str, change: ChangeItem, missing: list[Missing], impossible: str
+) -> str:
+    """The comment body (wiki markup): what is missing, how to fix it, what Hindsight did."""
+    lines = [
+        f"*Hindsight policy: rule {rule.name}*",
+        f"This issue was moved to *{change.to_string}* before these requirements were met:",
+        *(f"* {m.item}: {m.fix}" for m in missing),
+        "",
+    ]
+    if impossible:
+        lines.append(
+            f"Hindsight could not move it back ({impossible}), so it is flagged and labelled "
+            f"_{label}_ until the requirements are met.{marker(rule.name, 'flagged')}"
+        )
+    else:
+        lines.append(
+            f"It was moved back to *{change.from_string}*. Fix the items above, then move it to "
+            f"*{change.to_string}* again."
+        )
+    if rule.description:
+        lines += ["", f"_{rule.description.strip()}_"]
+    return "\n".join(lines)

@@ -1,0 +1,277 @@
+"""A small in-memory JiraPort for policy unit tests and the decision benchmark.
+
+It keeps issues as port values, applies writes to them, and records every write so tests can
+assert on exactly what the engine did. Workflows are a map: from status id -> transitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from plugin.jira.errors import JiraApiError
+from plugin.jira.port import (
+    ChangeEntry,
+    ChangeItem,
+    Comment,
+    Identity,
+    Issue,
+    IssueRef,
+    IssueType,
+    Project,
+    Status,
+    Transition,
+    TransitionField,
+    User,
+)
+
+TODO = Status("1", "To Do", "new")
+IN_PROGRESS = Status("3", "In Progress", "indeterminate")
+DONE = Status("10002", "Done", "done")
+TASK = IssueType("10001", "Change")
+SUBTASK = IssueType("10003", "Sub-task", subtask=True)
+BOT = User(account_id="bot-1", display_name="Hindsight")
+ALICE = User(account_id="alice-1", display_name="Alice")
+CAB = User(account_id="cab-1", display_name="Carol (CAB)")
+
+FIELDS = {
+    "Change type": "customfield_10100",
+    "Approval": "customfield_10101",
+    "Impact on scope": "customfield_10102",
+    "Impact on schedule": "customfield_10103",
+    "Impact on cost": "customfield_10104",
+    "Impact on quality": "customfield_10105",
+    "Flagged": "customfield_10021",
+    "Risk score": "customfield_10110",
+    "Likelihood": "customfield_10111",
+    "Impact": "customfield_10112",
+    "Risk owner": "customfield_10113",
+    "Risk response": "customfield_10114",
+    "Next review date": "customfield_10115",
+    "Backout plan": "customfield_10106",
+}
+
+
+def standard_workflow(*, done_has_resolution: bool = True, way_back: bool = True) -> dict:
+    """To Do -> In Progress -> Done, and Done -> In Progress ("Reopen") unless told otherwise."""
+    resolution = {"resolution": TransitionField("resolution", "Resolution")}
+    flows: dict[str, list[Transition]] = {
+        TODO.id: [Transition("11", "Start", IN_PROGRESS), Transition("31", "Done", DONE)],
+        IN_PROGRESS.id: [
+            Transition("21", "Stop", TODO),
+            Transition("31", "Done", DONE, resolution),
+        ],
+        DONE.id: [],
+    }
+    if way_back:
+        flows[DONE.id].append(
+            Transition("41", "Reopen", IN_PROGRESS, resolution if done_has_resolution else {})
+        )
+    return flows
+
+
+@dataclass
+class MemoryJira:
+    """JiraPort in memory. `writes` lists (operation, key, arguments) in order."""
+
+    workflow: dict[str, list[Transition]] = field(default_factory=standard_workflow)
+    groups: dict[str, frozenset[str]] = field(default_factory=dict)  # account id -> groups
+    issues: dict[str, Issue] = field(default_factory=dict)
+    writes: list[tuple[str, str, Any]] = field(default_factory=list)
+    reads: int = 0
+    refuse_transitions: JiraApiError | None = None
+    _next_id: int = 900
+
+    # -- setup ------------------------------------------------------------------------------
+    def put(self, issue: Issue) -> Issue:
+        self.issues[issue.key] = issue
+        return issue
+
+    # -- reads ------------------------------------------------------------------------------
+    def get_issue(self, key: str) -> Issue:
+        self.reads += 1
+        if key not in self.issues:
+            raise JiraApiError("GET", f"/rest/api/2/issue/{key}", 404, "Issue does not exist")
+        issue = self.issues[key]
+        # sub-task refs carry their current status, as Jira embeds them
+        subtasks = tuple(
+            replace(ref, status=self.issues[ref.key].status) if ref.key in self.issues else ref
+            for ref in issue.subtasks
+        )
+        return replace(issue, subtasks=subtasks)
+
+    def get_transitions(self, key: str) -> list[Transition]:
+        self.reads += 1
+        return list(self.workflow.get(self.issues[key].status.id, []))
+
+    def search(self, jql: str, *, page_size: int = 50) -> Iterator[Issue]:
+        for key in list(self.issues):
+            yield self.get_issue(key)
+
+    def get_project(self, key: str) -> Project:
+        return Project(key=key, id="10000", name=key, issue_types=(TASK, SUBTASK))
+
+    def field_id(self, name_or_id: str) -> str:
+        if name_or_id in FIELDS.values():
+            return name_or_id
+        for name, field_id in FIELDS.items():
+            if name.casefold() == name_or_id.casefold():
+                return field_id
+        raise KeyError(name_or_id)
+
+    def user_groups(self, user: User) -> frozenset[str]:
+        return self.groups.get(user.ref, frozenset())
+
+    def myself(self) -> Identity:
+        return Identity(BOT, "cloud")
+
+    # -- writes -----------------------------------------------------------------------------
+    def transition_issue(
+        self, key: str, transition_id: str, fields: Mapping[str, Any] | None = None
+    ) -> None:
+        self.writes.append(("transition", key, {"id": transition_id, "fields": fields}))
+        if self.refuse_transitions is not None:
+            raise self.refuse_transitions
+        issue = self.issues[key]
+        transition = next(t for t in self.get_transitions(key) if t.id == transition_id)
+        if fields and "resolution" in fields and "resolution" not in transition.fields:
+            raise JiraApiError(
+                "POST",
+                f"/rest/api/2/issue/{key}/transitions",
+                400,
+                "Field 'resolution' cannot be set. It is not on the appropriate screen",
+            )
+        item = ChangeItem(
+            "status",
+            "status",
+            issue.status.id,
+            issue.status.name,
+            transition.to.id,
+            transition.to.name,
+        )
+        self._change(key, status=transition.to, item=item)
+
+    def add_comment(self, key: str, body: str) -> Comment:
+        self.writes.append(("add_comment", key, body))
+        self._next_id += 1
+        comment = Comment(str(self._next_id), body, BOT)
+        issue = self.issues[key]
+        self.issues[key] = replace(issue, comments=(*issue.comments, comment))
+        return comment
+
+    def edit_comment(self, key: str, comment_id: str, body: str) -> None:
+        self.writes.append(("edit_comment", key, {"id": comment_id, "body": body}))
+        issue = self.issues[key]
+        comments = tuple(replace(c, body=body) if c.id == comment_id else c for c in issue.comments)
+        self.issues[key] = replace(issue, comments=comments)
+
+    def create_subtask(
+        self,
+        parent_key: str,
+        summary: str,
+        description: str = "",
+        *,
+        assignee: User | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> IssueRef:
+        self.writes.append(
+            (
+                "create_subtask",
+                parent_key,
+                {"summary": summary, "assignee": assignee, "fields": dict(fields or {})},
+            )
+        )
+        parent = self.issues[parent_key]
+        self._next_id += 1
+        key = f"{parent.project}-{self._next_id}"
+        sub = Issue(
+            key=key,
+            id=str(self._next_id),
+            project=parent.project,
+            issuetype=SUBTASK,
+            status=TODO,
+            summary=summary,
+            description=description,
+            assignee=assignee,
+            parent=parent_key,
+            fields=dict(fields or {}),
+        )
+        self.issues[key] = sub
+        ref = IssueRef(key, sub.id, summary, TODO, SUBTASK)
+        self.issues[parent_key] = replace(parent, subtasks=(*parent.subtasks, ref))
+        return ref
+
+    def create_issue(
+        self,
+        project_key: str,
+        issuetype: str,
+        summary: str,
+        description: str = "",
+        *,
+        fields: Mapping[str, Any] | None = None,
+    ) -> IssueRef:
+        raise NotImplementedError("the policy engine never creates top-level issues")
+
+    def add_labels(self, key: str, labels: Iterable[str]) -> None:
+        labels = list(labels)
+        self.writes.append(("add_labels", key, labels))
+        issue = self.issues[key]
+        merged = tuple(dict.fromkeys((*issue.labels, *labels)))
+        self.issues[key] = replace(issue, labels=merged)
+
+    def remove_labels(self, key: str, labels: Iterable[str]) -> None:
+        labels = list(labels)
+        self.writes.append(("remove_labels", key, labels))
+        issue = self.issues[key]
+        self.issues[key] = replace(issue, labels=tuple(x for x in issue.labels if x not in labels))
+
+    def set_fields(self, key: str, fields: Mapping[str, Any]) -> None:
+        self.writes.append(("set_fields", key, dict(fields)))
+        issue = self.issues[key]
+        self.issues[key] = replace(issue, fields={**issue.fields, **fields})
+
+    # -- helpers for tests ------------------------------------------------------------------
+    def move(self, key: str, to: Status, *, by: User = ALICE) -> ChangeItem:
+        """A person moves the issue (no workflow check); returns the changelog item."""
+        issue = self.issues[key]
+        item = ChangeItem("status", "status", issue.status.id, issue.status.name, to.id, to.name)
+        self._change(key, status=to, item=item, author=by)
+        return item
+
+    def set_by(self, key: str, name: str, value: Any, *, by: User, text: str) -> None:
+        """A person sets a custom field (recorded in the changelog, as Jira does)."""
+        field_id = FIELDS[name]
+        issue = self.issues[key]
+        item = ChangeItem(name, field_id, None, None, None, text)
+        self._change(key, item=item, author=by, fields={**issue.fields, field_id: value})
+
+    def label_by(self, key: str, label: str, *, by: User) -> None:
+        issue = self.issues[key]
+        before = " ".join(issue.labels)
+        labels = (*issue.labels, label)
+        item = ChangeItem("labels", "labels", None, before, None, " ".join(labels))
+        self._change(key, item=item, author=by, labels=labels)
+
+    def _change(self, key: str, *, item: ChangeItem, author: User = BOT, **changes: Any) -> None:
+        issue = self.issues[key]
+        self._next_id += 1
+        entry = ChangeEntry(str(self._next_id), "2026-01-01T00:00:00.000+0000", author, (item,))
+        self.issues[key] = replace(issue, changelog=(*issue.changelog, entry), **changes)
+
+
+def change_issue(key: str = "CHG-1", **overrides: Any) -> Issue:
+    """A Change issue in progress, with nothing filled in."""
+    base: dict[str, Any] = dict(
+        key=key,
+        id="10" + key.rpartition("-")[2],
+        project=key.rpartition("-")[0],
+        issuetype=TASK,
+        status=IN_PROGRESS,
+        summary="Upgrade the database",
+        priority="Medium",
+        assignee=ALICE,
+        reporter=ALICE,
+    )
+    base.update(overrides)
+    return Issue(**base)
