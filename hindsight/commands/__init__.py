@@ -4,4 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hindsight.commands import service
+
 ALL_COMMANDS: list[click.Command] = []
+ALL_COMMANDS += service.COMMANDS

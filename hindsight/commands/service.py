@@ -1,0 +1,228 @@
+"""Running the service: `serve`, `worker`, and `deliveries list|show|replay` for operators."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hindsight.config import ConfigError, Settings, load_settings
+from hindsight.logs import configure_logging
+from hindsight.wiring import Runtime, build_runtime
+from webhooks.queue import QueueNotConfigured, build_delivery_queue
+from webhooks.store import STATUSES, Delivery
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML settings file (default: $HINDSIGHT_CONFIG; environment variables win).",
+)
+
+
+def settings_from(config_file: Path | None, **overrides: Any) -> Settings:
+    """Load the settings for a command, turning a bad configuration into a CLI error."""
+    try:
+        return load_settings(config_file, overrides={k: v for k, v in overrides.items() if v})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _runtime(settings: Settings) -> Runtime:
+    try:
+        return build_runtime(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker threads (default: settings).")
+@config_option
+def serve(host: str, port: int, workers: int | None, config_file: Path | None) -> None:
+    """Run the webhook endpoint with in-process workers (development and small sites).
+
+    Listens for Jira at POST /webhooks/jira and processes deliveries in the same process.
+    For production run gunicorn with `hindsight.wsgi:create_app()` and `hindsight worker`
+    (see deploy/). Stop with Ctrl-C: the current deliveries finish first.
+
+    \b
+    Example:
+        HINDSIGHT_WEBHOOK_SECRET=change-me hindsight serve --port 8000
+        HINDSIGHT_ALLOW_UNSIGNED=true hindsight serve   # local experiments only
+    """
+    from werkzeug.serving import make_server
+
+    from hindsight.wsgi import create_app
+    from webhooks.worker import run_worker
+
+    settings = settings_from(config_file, workers=workers)
+    problem = settings.webhook_auth_problem()
+    if problem:
+        raise click.ClickException(problem)
+    configure_logging(settings.log_format, settings.log_level)
+    runtime = _runtime(settings)
+    queue = _queue(runtime)
+    app = create_app(settings, runtime, queue=queue)
+    server = make_server(host, port, app, threaded=True)
+    web = threading.Thread(target=server.serve_forever, name="hindsight-web", daemon=True)
+    web.start()
+    click.echo(f"Hindsight listening on http://{host}:{server.port}/webhooks/jira", err=True)
+    try:
+        run_worker(queue, settings.workers)
+    finally:
+        server.shutdown()
+
+
+@click.command()
+@click.option("--threads", type=click.IntRange(1, 64), help="Worker threads (default: settings).")
+@config_option
+def worker(threads: int | None, config_file: Path | None) -> None:
+    """Process queued deliveries (production; run beside gunicorn, one or more per machine).
+
+    Runs handlers for each stored delivery, retries failures with backoff, parks deliveries
+    that keep failing as dead, and re-queues work left by a worker that died.
+
+    \b
+    Example:
+        hindsight worker --threads 4
+    """
+    from webhooks.worker import run_worker
+
+    settings = settings_from(config_file, workers=threads)
+    configure_logging(settings.log_format, settings.log_level)
+    runtime = _runtime(settings)
+    run_worker(_queue(runtime), settings.workers)
+
+
+@click.group()
+def deliveries() -> None:
+    """See and replay the deliveries Jira sent (the delivery log).
+
+    \b
+    Example:
+        hindsight deliveries list --status dead
+        hindsight deliveries show 8f0c1d2e-...
+        hindsight deliveries replay --all-dead
+    """
+
+
+@deliveries.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only deliveries in this status.")
+@click.option("--event", help="Only this event type, e.g. jira:issue_updated.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@config_option
+def list_deliveries(
+    status: str | None, event: str | None, limit: int, as_json: bool, config_file: Path | None
+) -> None:
+    """List deliveries, newest first.
+
+    \b
+    Example:
+        hindsight deliveries list --status dead --limit 20
+    """
+    store = _runtime(settings_from(config_file)).deliveries
+    rows = store.list(status=status, event=event, limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(_summary(row)))
+        return
+    if not rows:
+        click.echo("No deliveries.")
+        return
+    for row in rows:
+        click.echo(
+            f"{_time(row.received_at)}  {row.status:10} {row.attempts:>2}x  {row.event:24} "
+            f"{row.subject or '-':16} {row.key}"
+        )
+
+
+@deliveries.command("show")
+@click.argument("key")
+@click.option("--body", is_flag=True, help="Also print the delivery's JSON body.")
+@config_option
+def show_delivery(key: str, body: bool, config_file: Path | None) -> None:
+    """Show one delivery: status, attempts, handler results and the last error.
+
+    \b
+    Example:
+        hindsight deliveries show 3f2a9c7e-5b1d-4e0a-9d8e-1a2b3c4d5e6f --body
+    """
+    store = _runtime(settings_from(config_file)).deliveries
+    row = store.get(key)
+    if row is None:
+        raise click.ClickException(f"no delivery {key!r}; `hindsight deliveries list` shows keys")
+    shown = _summary(row) | {"results": row.handler_results(), "last_error": row.last_error}
+    if body:
+        shown["body"] = row.payload()
+    click.echo(json.dumps(shown, indent=2))
+
+
+@deliveries.command("replay")
+@click.argument("keys", nargs=-1)
+@click.option("--all-dead", is_flag=True, help="Replay every delivery parked as dead.")
+@config_option
+def replay_deliveries(keys: tuple[str, ...], all_dead: bool, config_file: Path | None) -> None:
+    """Run finished deliveries again (dead ones after a fix, or done ones on purpose).
+
+    Handlers are idempotent, so replaying a done delivery repeats no write that already
+    happened. Deliveries still pending are left alone.
+
+    \b
+    Example:
+        hindsight deliveries replay --all-dead
+        hindsight deliveries replay 3f2a9c7e-5b1d-4e0a-9d8e-1a2b3c4d5e6f
+    """
+    runtime = _runtime(settings_from(config_file))
+    store = runtime.deliveries
+    chosen = list(keys) + (store.keys(status="dead") if all_dead else [])
+    if not chosen:
+        raise click.ClickException("name delivery keys to replay, or pass --all-dead")
+    queue = _queue(runtime)
+    replayed = 0
+    for key in chosen:
+        row = store.get(key)
+        if row is None:
+            click.echo(f"{key}: no such delivery", err=True)
+        elif store.replay(key):
+            queue.enqueue(key)
+            replayed += 1
+            click.echo(f"{key}: queued again (was {row.status})")
+        else:
+            click.echo(f"{key}: still {row.status}; left alone", err=True)
+    click.echo(f"Replayed {replayed} of {len(chosen)}.")
+
+
+def _queue(runtime: Runtime) -> Any:
+    try:
+        return build_delivery_queue(runtime)
+    except QueueNotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _summary(row: Delivery) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "event": row.event,
+        "issue": row.issue_key or row.subject,
+        "status": row.status,
+        "attempts": row.attempts,
+        "auth": row.auth,
+        "received": _time(row.received_at),
+        "finished": _time(row.finished_at) if row.finished_at else None,
+        "next_attempt": _time(row.next_attempt_at) if row.next_attempt_at else None,
+    }
+
+
+def _time(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+COMMANDS: list[click.Command] = [serve, worker, deliveries]

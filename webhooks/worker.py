@@ -1,0 +1,76 @@
+"""Run the queue's consumer: huey worker threads, a heartbeat, and recovery at start.
+
+`hindsight worker` runs this in the foreground (huey handles SIGINT/SIGTERM: finish the current
+delivery, then stop); `hindsight serve` runs it beside the development web server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from huey.consumer import Consumer
+
+from webhooks.queue import DeliveryQueue
+from webhooks.store import HEARTBEAT_SECONDS
+
+log = logging.getLogger("hindsight.worker")
+
+
+class Heartbeat(threading.Thread):
+    """Writes this worker's heartbeat every few seconds: /readyz and recovery read it."""
+
+    def __init__(self, queue: DeliveryQueue, interval: float = HEARTBEAT_SECONDS) -> None:
+        super().__init__(name="hindsight-heartbeat", daemon=True)
+        self._store = queue.processor.store
+        self._owner = queue.processor.owner
+        self._interval = interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._store.heartbeat(self._owner)
+            except Exception:  # a busy database must not kill the worker; try again soon
+                log.warning("could not write the worker heartbeat", exc_info=True)
+            self._stopped.wait(self._interval)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        try:
+            self._store.retire(self._owner)
+        except Exception:
+            log.warning("could not retire the worker heartbeat", exc_info=True)
+
+
+def build_consumer(queue: DeliveryQueue, workers: int) -> Consumer:
+    # Poll the queue often when idle (max 0.5 s): a delivery should not wait 10 s for a worker.
+    return queue.huey.create_consumer(
+        workers=workers,
+        worker_type="thread",
+        periodic=True,
+        initial_delay=0.05,
+        backoff=1.5,
+        max_delay=0.5,
+        check_worker_health=True,
+    )
+
+
+def run_worker(queue: DeliveryQueue, workers: int) -> None:
+    """Process deliveries until SIGINT/SIGTERM (blocking; call from the main thread)."""
+    heartbeat = Heartbeat(queue)
+    heartbeat.start()
+    store = queue.processor.store
+    store.heartbeat(queue.processor.owner)
+    recovered = queue.recover()
+    log.info(
+        "worker started",
+        extra={
+            "fields": {"owner": queue.processor.owner, "threads": workers, "requeued": recovered}
+        },
+    )
+    try:
+        build_consumer(queue, workers).run()
+    finally:
+        heartbeat.stop()
+        log.info("worker stopped", extra={"fields": {"owner": queue.processor.owner}})
