@@ -7,8 +7,8 @@ one is loaded; `StaticLessonsPolicy` serves the built-in defaults, or fixed valu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol, runtime_checkable
 
 SeedMode = Literal["issue", "epic"]
 
@@ -90,3 +90,42 @@ class StaticLessonsPolicy:
 
     def capture_for(self, project: str | None) -> CaptureSettings:
         return self.capture
+
+
+class PolicyFileLessons:
+    """`LessonsPolicy` over a loaded policy file's `suggestions:` section.
+
+    Duck-typed on the policy model (`suggestions_for(project)` and `suggestions.capture` /
+    `suggestions.seed`), so this module does not depend on how the policy package parses YAML.
+    """
+
+    def __init__(self, policy: Any, *, seed_defaults: SeedSettings = SeedSettings()) -> None:
+        self.policy = policy
+        self.seed_defaults = seed_defaults
+
+    def suggestions_for(self, project: str | None) -> SuggestionSettings:
+        found = self.policy.suggestions_for(project)
+        return SuggestionSettings(
+            enabled=found.enabled, threshold=found.threshold, limit=min(found.limit, 20)
+        )
+
+    def seed_for(self, project: str | None) -> SeedSettings:
+        seed = getattr(self.policy.suggestions, "seed", None)
+        if seed is None:
+            return self.seed_defaults
+        return replace(
+            self.seed_defaults,
+            enabled=getattr(seed, "enabled", self.seed_defaults.enabled),
+            mode=getattr(seed, "mode", self.seed_defaults.mode),
+            limit=getattr(seed, "limit", self.seed_defaults.limit),
+        )
+
+    def capture_for(self, project: str | None) -> CaptureSettings:
+        capture = getattr(self.policy.suggestions, "capture", None)
+        if capture is None:
+            return CaptureSettings()
+        return CaptureSettings(
+            enabled=getattr(capture, "enabled", True),
+            issue_types=frozenset(name.lower() for name in capture.issue_types),
+            labels=frozenset(label.lower() for label in capture.labels),
+        )

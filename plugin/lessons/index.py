@@ -50,6 +50,8 @@ class KbLessonIndex:
         self.store = store
 
     def search(self, query: str, *, limit: int) -> Sequence[SearchHit]:
+        if not self.store.conn.execute("SELECT EXISTS (SELECT 1 FROM lessons)").fetchone()[0]:
+            return []  # an empty store: do not load the embedding model for nothing
         return self.store.search(query, limit=limit, mode="hybrid")
 
     def get(self, lesson_id: str) -> Lesson:

@@ -57,11 +57,14 @@ class ProjectSeeder:
         policy: LessonsPolicy,
         *,
         base_url: str,
+        record_seeds: bool = True,
     ) -> None:
         self.index = index
         self.journal = journal
         self.policy = policy
         self.base_url = base_url
+        # Report-only runs create nothing, so they must not mark the project as seeded.
+        self.record_seeds = record_seeds
 
     def choose(self, project: Project, settings: SeedSettings, limit: int) -> list[SeededLesson]:
         """The lessons closest to the project's description, helpful ones first among equals."""
@@ -75,8 +78,19 @@ class ProjectSeeder:
             SeededLesson(h.id, h.title, h.text, float(h.similarity or 0)) for h in relevant[:limit]
         ]
 
-    def seed(self, jira: JiraPort, project_key: str, *, limit: int | None = None) -> SeedOutcome:
-        """Seed `project_key` unless it already was (by us, recorded or found in Jira)."""
+    def seed(
+        self,
+        jira: JiraPort,
+        project_key: str,
+        *,
+        limit: int | None = None,
+        project: Project | None = None,
+    ) -> SeedOutcome:
+        """Seed `project_key` unless it already was (by us, recorded or found in Jira).
+
+        `project` stands in for reading the project from Jira (report-only runs have only the
+        delivery's copy).
+        """
         settings = self.policy.seed_for(project_key)
         if not settings.enabled:
             return SeedOutcome(project_key, "disabled")
@@ -89,10 +103,10 @@ class ProjectSeeder:
             ),
             None,
         )
-        project = jira.get_project(project_key)
+        project = project or jira.get_project(project_key)
         lessons = self.choose(project, settings, limit or settings.limit)
         if found is not None and settings.mode == "issue":
-            self.journal.record_seed(project_key, found.key, settings.mode, [])
+            self._record(project_key, found.key, settings.mode, [])
             return SeedOutcome(project_key, "already-seeded", found.key)
         if not lessons and found is None:
             return SeedOutcome(project_key, "none")
@@ -105,7 +119,7 @@ class ProjectSeeder:
             self._description(lessons),
             fields={"labels": [SEED_LABEL]},
         )
-        self.journal.record_seed(project_key, issue.key, "issue", [s.lesson_id for s in lessons])
+        self._record(project_key, issue.key, "issue", [s.lesson_id for s in lessons])
         return SeedOutcome(project_key, "created", issue.key, tuple(lessons))
 
     def _seed_epic(
@@ -142,10 +156,14 @@ class ProjectSeeder:
                     f"{lesson_url(self.base_url, lesson.lesson_id)}]",
                 )
             )
-        self.journal.record_seed(project.key, epic_key, "epic", [s.lesson_id for s in lessons])
+        self._record(project.key, epic_key, "epic", [s.lesson_id for s in lessons])
         return SeedOutcome(
             project.key, "created", epic_key, tuple(lessons), tuple(ref.key for ref in made)
         )
+
+    def _record(self, project_key: str, issue_key: str, mode: str, lesson_ids: list[str]) -> None:
+        if self.record_seeds:
+            self.journal.record_seed(project_key, issue_key, mode, lesson_ids)
 
     def _description(self, lessons: list[SeededLesson]) -> str:
         lines = [
