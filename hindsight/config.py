@@ -101,6 +101,24 @@ class Settings(BaseModel):
         " asked from Jira when unset",
     )
 
+    # -- lessons in Jira and the web pages
+    feedback_secret: list[SecretStr] = Field(
+        default_factory=list,
+        description="secrets signing the lessons' feedback links (comma-separated; the first"
+        " signs, all verify); empty: derived from webhook_secret",
+    )
+    feedback_link_days: int = Field(90, ge=1, le=3650, description="days a feedback link works")
+    web_token: list[SecretStr] = Field(
+        default_factory=list,
+        description="tokens for the lessons pages and API (Authorization: Bearer, cookie or"
+        " ?token=); empty and no web_user_header: open",
+    )
+    web_user_header: str | None = Field(
+        None,
+        description="header a trusted reverse proxy sets to the signed-in user, e.g."
+        " X-Forwarded-User; its presence grants access to the pages and API",
+    )
+
     # -- other areas
     policy_file: Path | None = Field(None, description="the policy file (YAML)")
     embed_model: str | None = Field(

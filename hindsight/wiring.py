@@ -19,6 +19,7 @@ from plugin.dispatch import Dispatcher
 from plugin.events import JiraEvent
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import JiraPort, User
+from plugin.lessons.install import install as install_lessons
 from webhooks.store import DeliveryStore
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ Installer = Callable[["Runtime"], None]
 # Each area appends its handler installer here (one import, one entry), e.g.
 #     from plugin.policy.install import install as install_policy
 #     INSTALLERS = [install_policy, ...]
-INSTALLERS: list[Installer] = []
+INSTALLERS: list[Installer] = [install_lessons]
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Runtime:
     jira: JiraPort | None = None
     _service_account: User | None = None
     _identity_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Objects an area builds once and shares between its handlers and pages (e.g. "lessons").
+    services: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def db_path(self) -> Path:
