@@ -1,0 +1,418 @@
+"""The fake's REST API v2 as a WSGI app: auth, validation, fault injection, then the handler.
+
+Each request is checked against Atlassian's OpenAPI description first (when a validator is
+set); a request the description does not allow is recorded in `fake.violations` and answered
+400, so the test fails twice over (the call errors, and the fixture fails at teardown).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from tests.fakejira.fake import FakeJira, JiraRestError, RecordedRequest, not_found
+from tests.fakejira.jql import JqlContext, JqlError, compile_jql
+from tests.fakejira.model import FakeIssue, FakeUser
+
+API = "/rest/api/2"
+_ROUTES = Map(
+    [
+        Rule(f"{API}/serverInfo", endpoint="server_info", methods=["GET"]),
+        Rule(f"{API}/myself", endpoint="myself", methods=["GET"]),
+        Rule(f"{API}/field", endpoint="fields", methods=["GET"]),
+        Rule(f"{API}/project/<key>", endpoint="project", methods=["GET"]),
+        Rule(f"{API}/issue", endpoint="create_issue", methods=["POST"]),
+        Rule(f"{API}/issue/<key>", endpoint="get_issue", methods=["GET"]),
+        Rule(f"{API}/issue/<key>", endpoint="edit_issue", methods=["PUT"]),
+        Rule(f"{API}/issue/<key>/changelog", endpoint="changelog", methods=["GET"]),
+        Rule(f"{API}/issue/<key>/transitions", endpoint="transitions", methods=["GET"]),
+        Rule(f"{API}/issue/<key>/transitions", endpoint="do_transition", methods=["POST"]),
+        Rule(f"{API}/issue/<key>/comment", endpoint="comments", methods=["GET"]),
+        Rule(f"{API}/issue/<key>/comment", endpoint="add_comment", methods=["POST"]),
+        Rule(f"{API}/issue/<key>/comment/<comment_id>", endpoint="comment", methods=["GET"]),
+        Rule(f"{API}/issue/<key>/comment/<comment_id>", endpoint="edit_comment", methods=["PUT"]),
+        Rule(f"{API}/search", endpoint="search", methods=["GET", "POST"]),
+        Rule(f"{API}/search/jql", endpoint="search_jql", methods=["GET", "POST"]),
+        Rule(f"{API}/user", endpoint="user", methods=["GET"]),
+        Rule(f"{API}/user/groups", endpoint="user_groups", methods=["GET"]),
+    ]
+)
+
+
+class FakeJiraApp:
+    """WSGI callable serving `fake`'s state."""
+
+    def __init__(self, fake: FakeJira) -> None:
+        self.fake = fake
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        request = Request(environ)
+        response = self.handle(request)
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        fake = self.fake
+        body = _json_body(request)
+        user = self._authenticate(request)
+        status = 500
+        try:
+            if body is _INVALID_JSON:
+                raise JiraRestError(400, ["Unexpected character: the body is not valid JSON."])
+            if fake.validator is not None:
+                problems = fake.validator.check(request)
+                if problems:
+                    with fake.lock:
+                        fake.violations.extend(
+                            f"{request.method} {request.full_path.rstrip('?')}: {p}"
+                            for p in problems
+                        )
+                    raise JiraRestError(
+                        400, [f"Not allowed by the Jira API description: {p}" for p in problems]
+                    )
+            if user is None:
+                raise JiraRestError(401, ["Client must be authenticated to access this resource."])
+            fault = fake.take_fault(request.method, request.path)
+            if fault is not None and fault.delay and fake.stopping.wait(fault.delay):
+                raise JiraRestError(503, ["The fake Jira is shutting down."])
+            if fault is not None and fault.status is not None:
+                status = fault.status
+                response = _json(fault.response_body(), status)
+                if fault.retry_after is not None:
+                    response.headers["Retry-After"] = str(fault.retry_after)
+                return response
+            adapter = _ROUTES.bind_to_environ(request.environ)
+            try:
+                endpoint, args = adapter.match()
+            except HTTPException as exc:
+                with fake.lock:
+                    fake.violations.append(
+                        f"{request.method} {request.path}: the fake does not implement this call"
+                    )
+                raise JiraRestError(
+                    exc.code or 404, ["No such REST resource in the fake."]
+                ) from exc
+            handler = getattr(self, f"on_{endpoint}")
+            with fake.lock:
+                result = handler(request, user, body, **args)
+            status = 204 if result is None else (201 if request.method == "POST" else 200)
+            if isinstance(result, tuple):
+                result, status = result
+            return Response(status=204) if result is None else _json(result, status)
+        except JiraRestError as error:
+            status = error.status
+            return _json(error.body, error.status)
+        finally:
+            with fake.lock:
+                fake.requests.append(
+                    RecordedRequest(
+                        request.method,
+                        request.path,
+                        {k: request.args.getlist(k) for k in request.args},
+                        None if body is _INVALID_JSON else body,
+                        user.name if user else None,
+                        status,
+                    )
+                )
+
+    def _authenticate(self, request: Request) -> FakeUser | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, credential = header.partition(" ")
+        for user in self.fake.users.values():
+            if scheme.lower() == "bearer" and user.pat and credential == user.pat:
+                return user
+            if scheme.lower() == "basic" and user.api_token:
+                try:
+                    login, _, secret = base64.b64decode(credential).decode().partition(":")
+                except ValueError:
+                    return None
+                if login in (user.email, user.name) and secret == user.api_token:
+                    return user
+        return None
+
+    # ------------------------------------------------------------------ handlers
+
+    def on_server_info(self, request: Request, user: FakeUser, body: Any) -> dict[str, Any]:
+        cloud = self.fake.flavour == "cloud"
+        return {
+            "baseUrl": self.fake.base_url,
+            "version": "1001.0.0-SNAPSHOT" if cloud else "9.12.2",
+            "versionNumbers": [1001, 0, 0] if cloud else [9, 12, 2],
+            "deploymentType": "Cloud" if cloud else "Server",
+            "buildNumber": 100240 if cloud else 9120002,
+            "buildDate": "2024-01-01T00:00:00.000+0000",
+            "serverTime": self.fake.now(),
+            "scmInfo": "0123456789abcdef",
+            "serverTitle": "Fake Jira",
+        }
+
+    def on_myself(self, request: Request, user: FakeUser, body: Any) -> dict[str, Any]:
+        rendered = self.fake.renderer.user(user) or {}
+        rendered["emailAddress"] = user.email
+        rendered["groups"] = {"size": len(self._groups_of(user)), "items": []}
+        return rendered
+
+    def on_fields(self, request: Request, user: FakeUser, body: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f.id,
+                "key": f.id,
+                "name": f.name,
+                "custom": f.custom,
+                "orderable": True,
+                "navigable": True,
+                "searchable": True,
+                "clauseNames": f.clause_names,
+                "schema": f.schema,
+                **({"untranslatedName": f.name} if f.custom else {}),
+            }
+            for f in self.fake.fields.values()
+        ]
+
+    def on_project(self, request: Request, user: FakeUser, body: Any, key: str) -> dict[str, Any]:
+        project = next(
+            (p for p in self.fake.projects.values() if key in (p.key, p.id)),
+            None,
+        )
+        if project is None:
+            raise JiraRestError(404, [f"No project could be found with key '{key}'."])
+        return self.fake.renderer.project(project)
+
+    def on_get_issue(self, request: Request, user: FakeUser, body: Any, key: str) -> dict[str, Any]:
+        issue = self.fake.get_issue(key)
+        expand = _csv(request.args.get("expand"))
+        changelog = (0, self.fake.changelog_page_limit) if "changelog" in expand else None
+        if changelog and self.fake.flavour == "cloud":
+            # Cloud embeds the newest entries only; older ones come from /changelog
+            start = max(0, len(issue.changelog) - self.fake.changelog_page_limit)
+            changelog = (start, self.fake.changelog_page_limit)
+        elif changelog:
+            changelog = (0, len(issue.changelog))  # Data Center embeds them all
+        rendered = self.fake.renderer.issue(issue, self.fake.links, changelog=changelog)
+        return _select_fields(rendered, request.args.get("fields"))
+
+    def on_changelog(self, request: Request, user: FakeUser, body: Any, key: str) -> dict[str, Any]:
+        if self.fake.flavour != "cloud":
+            raise JiraRestError(404, ["null for uri: /rest/api/2/issue/changelog"])
+        issue = self.fake.get_issue(key)
+        start = int(request.args.get("startAt", 0))
+        limit = min(int(request.args.get("maxResults", 100)), 100)
+        page = issue.changelog[start : start + limit]
+        last = start + len(page) >= len(issue.changelog)
+        self_url = f"{self.fake.renderer.api}/issue/{key}/changelog"
+        result = {
+            "self": f"{self_url}?maxResults={limit}&startAt={start}",
+            "maxResults": limit,
+            "startAt": start,
+            "total": len(issue.changelog),
+            "isLast": last,
+            "values": [self.fake.renderer.history(h) for h in page],
+        }
+        if not last:
+            result["nextPage"] = f"{self_url}?maxResults={limit}&startAt={start + limit}"
+        return result
+
+    def on_transitions(
+        self, request: Request, user: FakeUser, body: Any, key: str
+    ) -> dict[str, Any]:
+        issue = self.fake.get_issue(key)
+        flow = issue.project.workflow_for(issue.issuetype)
+        with_fields = "transitions.fields" in _csv(request.args.get("expand"))
+        return {
+            "expand": "transitions",
+            "transitions": [
+                self.fake.renderer.transition(t, self.fake.statuses[t.to], with_fields=with_fields)
+                for t in flow.from_status(issue.status.name)
+            ],
+        }
+
+    def on_do_transition(self, request: Request, user: FakeUser, body: Any, key: str):
+        issue = self.fake.get_issue(key)
+        body = _object(body)
+        transition = body.get("transition") or {}
+        if "id" not in transition:
+            raise JiraRestError(400, ["Missing 'transition' identifier"])
+        if body.get("update"):
+            raise JiraRestError(400, ["The fake supports transition fields only, not 'update'."])
+        self.fake.transition(issue, str(transition["id"]), body.get("fields") or {}, user)
+        return None
+
+    def on_create_issue(self, request: Request, user: FakeUser, body: Any) -> dict[str, Any]:
+        issue = self.fake.create_issue(_object(body).get("fields") or {}, user)
+        return {
+            "id": issue.id,
+            "key": issue.key,
+            "self": f"{self.fake.renderer.api}/issue/{issue.id}",
+        }
+
+    def on_edit_issue(self, request: Request, user: FakeUser, body: Any, key: str) -> None:
+        issue = self.fake.get_issue(key)
+        body = _object(body)
+        self.fake.edit_issue(issue, body.get("fields") or {}, body.get("update") or {}, user)
+        return None
+
+    def on_comments(self, request: Request, user: FakeUser, body: Any, key: str) -> dict[str, Any]:
+        issue = self.fake.get_issue(key)
+        start = int(request.args.get("startAt", 0))
+        limit = int(request.args.get("maxResults", 5000))
+        page = issue.comments[start : start + limit]
+        return {
+            "startAt": start,
+            "maxResults": limit,
+            "total": len(issue.comments),
+            "comments": [self.fake.renderer.comment(issue, c) for c in page],
+        }
+
+    def on_add_comment(
+        self, request: Request, user: FakeUser, body: Any, key: str
+    ) -> dict[str, Any]:
+        issue = self.fake.get_issue(key)
+        comment = self.fake.add_comment(issue, _object(body).get("body"), user)
+        return self.fake.renderer.comment(issue, comment)
+
+    def on_comment(
+        self, request: Request, user: FakeUser, body: Any, key: str, comment_id: str
+    ) -> dict[str, Any]:
+        issue = self.fake.get_issue(key)
+        comment = next((c for c in issue.comments if c.id == comment_id), None)
+        if comment is None:
+            raise JiraRestError(404, [f"Can not find a comment for the id: {comment_id}."])
+        return self.fake.renderer.comment(issue, comment)
+
+    def on_edit_comment(
+        self, request: Request, user: FakeUser, body: Any, key: str, comment_id: str
+    ) -> tuple[dict[str, Any], int]:
+        issue = self.fake.get_issue(key)
+        comment = self.fake.edit_comment(issue, comment_id, _object(body).get("body"), user)
+        return self.fake.renderer.comment(issue, comment), 200
+
+    def _matching(self, request: Request, body: Any, user: FakeUser) -> tuple[list[FakeIssue], Any]:
+        params: dict[str, Any] = dict(request.args.items())
+        if request.method == "POST":
+            params.update(_object(body))
+        context = JqlContext(
+            field_ids=self.fake.field_id,
+            now=self.fake.clock(),
+            current_user=user,
+        )
+        try:
+            predicate = compile_jql(str(params.get("jql") or ""), context)
+        except JqlError as error:
+            raise JiraRestError(400, [str(error)]) from error
+        found = [i for i in self.fake.issues.values() if not i.deleted and predicate(i)]
+        return found, params
+
+    def _search_results(self, issues: list[FakeIssue], params: dict[str, Any]) -> list[dict]:
+        fields = params.get("fields")
+        if isinstance(fields, list):
+            fields = ",".join(fields)
+        return [
+            _select_fields(self.fake.renderer.issue(i, self.fake.links), fields) for i in issues
+        ]
+
+    def on_search(self, request: Request, user: FakeUser, body: Any) -> tuple[dict[str, Any], int]:
+        found, params = self._matching(request, body, user)
+        start = int(params.get("startAt", 0))
+        limit = int(params.get("maxResults", 50))
+        page = found[start : start + limit]
+        return {
+            "expand": "schema,names",
+            "startAt": start,
+            "maxResults": limit,
+            "total": len(found),
+            "issues": self._search_results(page, params),
+        }, 200
+
+    def on_search_jql(self, request: Request, user: FakeUser, body: Any) -> tuple[dict, int]:
+        if self.fake.flavour != "cloud":
+            raise JiraRestError(404, ["null for uri: /rest/api/2/search/jql"])
+        found, params = self._matching(request, body, user)
+        start = int(params.get("nextPageToken") or 0)
+        limit = int(params.get("maxResults", 50))
+        page = found[start : start + limit]
+        result: dict[str, Any] = {"issues": self._search_results(page, params)}
+        if start + limit < len(found):
+            result["nextPageToken"] = str(start + limit)
+        result["isLast"] = start + limit >= len(found)
+        return result, 200
+
+    def _user_param(self, request: Request) -> FakeUser:
+        ref = (
+            request.args.get("accountId") or request.args.get("username") or request.args.get("key")
+        )
+        user = self.fake.find_user(ref) if ref else None
+        if user is None:
+            raise JiraRestError(404, [f"The user with account ID '{ref}' does not exist."])
+        return user
+
+    def _groups_of(self, user: FakeUser) -> list[str]:
+        return sorted(name for name, members in self.fake.groups.items() if user.name in members)
+
+    def on_user(self, request: Request, user: FakeUser, body: Any) -> dict[str, Any]:
+        target = self._user_param(request)
+        rendered = self.fake.renderer.user(target) or {}
+        groups = self._groups_of(target)
+        rendered["groups"] = {
+            "size": len(groups),
+            "items": [
+                {"name": g, "self": f"{self.fake.renderer.api}/group?groupname={g}"} for g in groups
+            ]
+            if "groups" in _csv(request.args.get("expand"))
+            else [],
+        }
+        return rendered
+
+    def on_user_groups(self, request: Request, user: FakeUser, body: Any) -> tuple[list, int]:
+        target = self._user_param(request)
+        return [
+            {
+                "name": g,
+                "groupId": f"group-{g}",
+                "self": f"{self.fake.renderer.api}/group?groupname={g}",
+            }
+            for g in self._groups_of(target)
+        ], 200
+
+
+_INVALID_JSON = object()
+
+
+def _json_body(request: Request) -> Any:
+    raw = request.get_data(cache=True)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return _INVALID_JSON
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise JiraRestError(400, ["The request body must be a JSON object."])
+    return body
+
+
+def _json(data: Any, status: int) -> Response:
+    return Response(json.dumps(data), status=status, mimetype="application/json")
+
+
+def _csv(value: str | None) -> set[str]:
+    return {part.strip() for part in (value or "").split(",") if part.strip()}
+
+
+def _select_fields(issue: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    """Apply the `fields` parameter: `*all`/`*navigable` keep all, a list keeps those."""
+    wanted = _csv(fields)
+    if not wanted or wanted & {"*all", "*navigable"}:
+        return issue
+    kept = {k: v for k, v in issue["fields"].items() if k in wanted}
+    return {**issue, "fields": kept}
+
+
+__all__ = ["FakeJiraApp", "not_found"]

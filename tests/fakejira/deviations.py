@@ -1,0 +1,75 @@
+"""Every deliberate departure from Atlassian's v3 description when validating v2 requests.
+
+The description (`platform-swagger.v3.json`, a 2022 snapshot) documents REST v3. Hindsight
+speaks v2, which has the same paths and shapes except for the points below. This module is
+the ONE place they are listed; the validator applies them before checking a request.
+
+1. Paths: `/rest/api/2/...` is checked as its twin `/rest/api/3/...`.
+2. Transition id: the `jira` library sends `{"transition": {"id": 41}}` (an integer); v3
+   declares a string. v2 Jira accepts both. Checked as a string.
+3. Text bodies: v2 takes wiki-markup strings where v3 wants Atlassian Document Format
+   objects: comment `body`, and `description` / `environment` in issue `fields`. Checked as
+   a one-paragraph ADF document.
+4. `GET|POST /rest/api/3/search/jql` (the enhanced search Cloud requires since 2025) is newer
+   than the snapshot: checked against `SEARCH_JQL_PARAMETERS` below, taken from Atlassian's
+   current reference.
+5. Authentication is not validated against `securitySchemes`: Data Center personal access
+   tokens use `Authorization: Bearer`, which the Cloud description does not list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+V2, V3 = "/rest/api/2/", "/rest/api/3/"
+
+SEARCH_JQL_PATH = "/rest/api/3/search/jql"
+SEARCH_JQL_PARAMETERS = frozenset(
+    {
+        "jql",
+        "nextPageToken",
+        "maxResults",
+        "fields",
+        "expand",
+        "properties",
+        "fieldsByKeys",
+        "failFast",
+        "reconcileIssues",
+    }
+)
+# fields whose v2 value is wiki text but v3 value is an ADF document
+WIKI_TEXT_FIELDS = ("description", "environment")
+
+
+def v3_path(path: str) -> str:
+    return V3 + path.removeprefix(V2) if path.startswith(V2) else path
+
+
+def adf(text: str) -> dict[str, Any]:
+    """`text` as the smallest valid Atlassian Document Format document."""
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text or " "}]}],
+    }
+
+
+def as_v3_body(template: str, body: Any) -> Any:
+    """The v3 twin of a v2 request body (deviations 2 and 3)."""
+    if not isinstance(body, dict):
+        return body
+    body = dict(body)
+    if template.endswith("/transitions") and isinstance(body.get("transition"), dict):
+        transition = dict(body["transition"])
+        if isinstance(transition.get("id"), int):
+            transition["id"] = str(transition["id"])
+        body["transition"] = transition
+    if "/comment" in template and isinstance(body.get("body"), str):
+        body["body"] = adf(body["body"])
+    if isinstance(body.get("fields"), dict):
+        fields = dict(body["fields"])
+        for name in WIKI_TEXT_FIELDS:
+            if isinstance(fields.get(name), str):
+                fields[name] = adf(fields[name])
+        body["fields"] = fields
+    return body
