@@ -20,6 +20,10 @@ from webhooks.queue import build_delivery_queue, build_huey
 
 WEBHOOK_SECRET = "test-webhook-secret"
 
+# --- fake Jira (H2): fake_jira, fake_jira_server, jira_adapter... (tests/fakejira/README.md)
+pytest_plugins = ["tests.fakejira.fixtures"]
+# --- end fake Jira ---
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
