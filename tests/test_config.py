@@ -1,0 +1,119 @@
+"""Settings: layering, strictness, and secrets that never show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hindsight.config import ConfigError, load_settings
+
+
+def test_defaults() -> None:
+    settings = load_settings(environ={})
+
+    assert settings.db == Path("hindsight.db")
+    assert settings.queue_url == "sqlite:///hindsight-queue.db"
+    assert settings.max_body_bytes == 1024 * 1024
+    assert settings.webhook_auth_problem() is not None  # no secret: the endpoint must not start
+
+
+def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
+    config = tmp_path / "hindsight.toml"
+    config.write_text('db = "/srv/file.db"\nmax_attempts = 4\nworkers = 3\n')
+
+    settings = load_settings(
+        config,
+        environ={"HINDSIGHT_MAX_ATTEMPTS": "6", "HINDSIGHT_WEBHOOK_SECRET": "old, new"},
+        overrides={"workers": 5},
+    )
+
+    assert settings.db == Path("/srv/file.db")
+    assert settings.max_attempts == 6
+    assert settings.workers == 5
+    assert [s.get_secret_value() for s in settings.webhook_secret] == ["old", "new"]
+    assert settings.webhook_auth_problem() is None
+
+
+def test_config_file_from_hindsight_config(tmp_path: Path) -> None:
+    config = tmp_path / "h.toml"
+    config.write_text('queue = "redis://localhost:6379/0"\n')
+
+    settings = load_settings(environ={"HINDSIGHT_CONFIG": str(config)})
+
+    assert settings.queue_url == "redis://localhost:6379/0"
+
+
+def test_unknown_environment_variable_is_named() -> None:
+    with pytest.raises(ConfigError, match="HINDSIGHT_WEBHOOK_SECRETS \\(environment\\): unknown"):
+        load_settings(environ={"HINDSIGHT_WEBHOOK_SECRETS": "x"})
+
+
+def test_unknown_file_key_names_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "h.toml"
+    config.write_text("max_atempts = 3\n")
+
+    with pytest.raises(ConfigError, match=r"h\.toml: max_atempts: unknown setting"):
+        load_settings(config, environ={})
+
+
+def test_malformed_value_says_what_is_expected() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ={"HINDSIGHT_MAX_BODY_BYTES": "lots"})
+
+    assert "HINDSIGHT_MAX_BODY_BYTES (environment)" in str(error.value)
+    assert "valid integer" in str(error.value)
+    assert "largest accepted webhook body in bytes" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("HINDSIGHT_QUEUE", "amqp://x", "sqlite:///path, redis://"),
+        ("HINDSIGHT_LOG_FORMAT", "xml", "'auto', 'json' or 'text'"),
+        ("HINDSIGHT_JIRA_URL", "jira.example.com", "http:// or https://"),
+    ],
+)
+def test_choices_and_shapes(name: str, value: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(environ={name: value})
+
+
+def test_jira_url_needs_credentials() -> None:
+    with pytest.raises(ConfigError, match="no credentials"):
+        load_settings(environ={"HINDSIGHT_JIRA_URL": "https://x.atlassian.net"})
+
+
+def test_secrets_never_appear_in_repr_or_errors(tmp_path: Path) -> None:
+    secret = "s3cr3t-value-do-not-print"
+    settings = load_settings(
+        environ={"HINDSIGHT_WEBHOOK_SECRET": secret, "HINDSIGHT_JIRA_PAT": secret}
+    )
+    assert secret not in repr(settings) and secret not in str(settings)
+
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ={"HINDSIGHT_JIRA_PAT": secret, "HINDSIGHT_WORKERS": secret})
+    assert secret not in str(error.value)
+
+
+def test_token_file_is_read_when_asked(tmp_path: Path) -> None:
+    token = tmp_path / "jira-token"
+    token.write_text("pat-from-file\n")
+
+    settings = load_settings(
+        environ={
+            "HINDSIGHT_JIRA_URL": "https://jira.example.com/",
+            "HINDSIGHT_JIRA_TOKEN_FILE": str(token),
+        }
+    )
+
+    assert settings.jira_url == "https://jira.example.com"
+    assert settings.jira_secret() == "pat-from-file"
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "broken.toml"
+    config.write_text("db = \n")
+
+    with pytest.raises(ConfigError, match=r"broken\.toml is not valid TOML"):
+        load_settings(config, environ={})

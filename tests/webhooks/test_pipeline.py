@@ -1,0 +1,288 @@
+"""The worker side: claims, loop guard, retries with backoff, dead letters, recovery, replay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from plugin.dispatch import Dispatcher, HandlerResult
+from plugin.events import JiraEvent
+from plugin.jira.errors import JiraApiError
+from plugin.jira.port import User
+from tests.webhooks.helpers import issue_updated
+from webhooks.pipeline import DeliveryProcessor, RetryPolicy
+from webhooks.store import DEAD, DONE, PROCESSING, RECEIVED, RETRYING, SKIPPED, DeliveryStore
+
+BOT = {"accountId": "557058:hindsight-bot", "displayName": "Hindsight"}
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ScriptedHandler:
+    """Raises the queued errors in turn, then succeeds; counts its calls."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def __call__(self, event: JiraEvent, delivery_key: str) -> HandlerResult:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return HandlerResult("acted", "did it")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> DeliveryStore:
+    store = DeliveryStore(tmp_path / "d.db", clock=clock)
+    store.migrate()
+    return store
+
+
+def receive(store: DeliveryStore, key: str, payload: dict | None = None) -> None:
+    payload = payload or issue_updated()
+    event = JiraEvent.from_payload(payload)
+    store.record(
+        key=key,
+        event=event.webhook_event,
+        subject=event.subject,
+        issue_key=event.issue_key,
+        actor=event.actor.ref if event.actor else None,
+        body=json.dumps(payload).encode(),
+        auth="signature",
+    )
+
+
+def processor(
+    store: DeliveryStore,
+    handler: Callable[[JiraEvent, str], HandlerResult],
+    *,
+    owner: str = "host:1:a",
+    service_account: User | None = None,
+    max_attempts: int = 3,
+) -> DeliveryProcessor:
+    dispatcher = Dispatcher()
+    dispatcher.register("jira:issue_updated", "scripted", handler)
+    return DeliveryProcessor(
+        store,
+        dispatcher,
+        owner=owner,
+        service_account=lambda: service_account,
+        retry=RetryPolicy(max_attempts=max_attempts, base_seconds=2, max_seconds=60),
+        rand=lambda: 0.5,
+    )
+
+
+def test_success_records_done_with_handler_results(store: DeliveryStore) -> None:
+    handler = ScriptedHandler()
+    receive(store, "k1")
+
+    assert processor(store, handler).process("k1") is None
+
+    row = store.get("k1")
+    assert row is not None and row.status == DONE and row.attempts == 1
+    assert row.handler_results() == {
+        "scripted": {"outcome": "acted", "detail": "did it", "data": {}}
+    }
+
+
+def test_a_done_delivery_is_not_processed_again(store: DeliveryStore) -> None:
+    handler = ScriptedHandler()
+    receive(store, "k1")
+    worker = processor(store, handler)
+    worker.process("k1")
+    worker.process("k1")
+
+    assert handler.calls == 1
+
+
+def test_loop_guard_skips_events_caused_by_the_service_account(store: DeliveryStore) -> None:
+    handler = ScriptedHandler()
+    receive(store, "own", issue_updated(actor=BOT))
+    bot = User(account_id="557058:hindsight-bot")
+
+    processor(store, handler, service_account=bot).process("own")
+
+    row = store.get("own")
+    assert row is not None and row.status == SKIPPED
+    assert handler.calls == 0
+
+
+def test_loop_guard_matches_data_center_user_names(store: DeliveryStore) -> None:
+    handler = ScriptedHandler()
+    receive(store, "dc", issue_updated(actor={"name": "hindsight", "key": "JIRAUSER10100"}))
+    configured = User(account_id="hindsight", name="hindsight", key="hindsight")
+
+    processor(store, handler, service_account=configured).process("dc")
+
+    assert store.get("dc").status == SKIPPED  # type: ignore[union-attr]
+
+
+def test_retryable_jira_error_backs_off_honouring_retry_after(
+    store: DeliveryStore, clock: FakeClock
+) -> None:
+    handler = ScriptedHandler(
+        JiraApiError("POST", "/rest/api/2/issue/OPS-7/comment", 429, "slow down", retry_after=30)
+    )
+    receive(store, "k1")
+    worker = processor(store, handler)
+
+    delay = worker.process("k1")
+
+    assert delay == 30  # backoff would say 1.5 s (2 s * jitter 0.75); Retry-After wins
+    row = store.get("k1")
+    assert row is not None and row.status == RETRYING
+    assert row.next_attempt_at == clock.now + 30
+    assert "HTTP 429" in (row.last_error or "")
+    # not due yet: the queue is told to come back later, the handler is not called
+    assert worker.process("k1") == pytest.approx(30)
+    assert handler.calls == 1
+    clock.now += 30
+    assert worker.process("k1") is None
+    assert store.get("k1").status == DONE  # type: ignore[union-attr]
+    assert handler.calls == 2
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    policy = RetryPolicy(max_attempts=10, base_seconds=2, max_seconds=60)
+
+    assert policy.delay(1, None, lambda: 0.0) == 1.0
+    assert policy.delay(1, None, lambda: 1.0) == 2.0
+    assert policy.delay(3, None, lambda: 1.0) == 8.0
+    assert policy.delay(9, None, lambda: 1.0) == 60.0
+    assert policy.delay(2, 3600, lambda: 0.0) == 60.0  # a huge Retry-After is capped too
+
+
+def test_a_delivery_that_keeps_failing_is_parked_dead(
+    store: DeliveryStore, clock: FakeClock
+) -> None:
+    handler = ScriptedHandler(*(RuntimeError("boom") for _ in range(5)))
+    receive(store, "k1")
+    worker = processor(store, handler, max_attempts=3)
+
+    for _ in range(3):
+        worker.process("k1")
+        clock.now += 1000
+
+    row = store.get("k1")
+    assert row is not None and row.status == DEAD and row.attempts == 3
+    assert row.last_error == "scripted: RuntimeError: boom"
+    assert handler.calls == 3
+
+
+def test_replay_runs_a_dead_delivery_again(store: DeliveryStore, clock: FakeClock) -> None:
+    handler = ScriptedHandler(RuntimeError("boom"))
+    receive(store, "k1")
+    worker = processor(store, handler, max_attempts=1)
+    worker.process("k1")
+    assert store.get("k1").status == DEAD  # type: ignore[union-attr]
+
+    assert store.replay("k1")
+    worker.process("k1")
+
+    assert store.get("k1").status == DONE  # type: ignore[union-attr]
+    assert not store.replay("missing")
+
+
+def test_handlers_that_completed_are_not_run_again_on_retry(
+    store: DeliveryStore, clock: FakeClock
+) -> None:
+    first, second = ScriptedHandler(), ScriptedHandler(RuntimeError("later"))
+    dispatcher = Dispatcher()
+    dispatcher.register("jira:issue_updated", "first", first)
+    dispatcher.register("jira:issue_updated", "second", second)
+    worker = DeliveryProcessor(store, dispatcher, owner="h:1:a", rand=lambda: 0.5)
+    receive(store, "k1")
+
+    worker.process("k1")
+    clock.now += 1000
+    worker.process("k1")
+
+    assert (first.calls, second.calls) == (1, 2)
+    assert set(store.get("k1").handler_results()) == {"first", "second"}  # type: ignore[union-attr]
+
+
+def test_two_deliveries_of_one_issue_never_run_at_once(store: DeliveryStore) -> None:
+    receive(store, "a", issue_updated(changelog_id="1"))
+    receive(store, "b", issue_updated(changelog_id="2"))
+    receive(store, "c", issue_updated("OTHER-1"))
+    claim_a, _ = store.claim("a", "w1")
+    worker = processor(store, ScriptedHandler(), owner="w2")
+
+    delay = worker.process("b")
+
+    assert claim_a.value == "claimed"
+    assert delay is not None and 0.2 <= delay <= 1.0  # asked to look again shortly
+    assert store.get("b").status == RECEIVED  # type: ignore[union-attr]
+    assert worker.process("c") is None and store.get("c").status == DONE  # type: ignore[union-attr]
+
+
+def test_recover_hands_back_work_of_a_dead_worker(store: DeliveryStore, clock: FakeClock) -> None:
+    receive(store, "k1")
+    store.heartbeat("gone:1:a")
+    store.claim("k1", "gone:1:a")
+    assert store.get("k1").status == PROCESSING  # type: ignore[union-attr]
+
+    assert store.recover() == []  # the worker's heartbeat is fresh: it may still be working
+    clock.now += 31  # no heartbeat for longer than WORKER_STALE_SECONDS
+    assert store.recover() == ["k1"]
+
+    row = store.get("k1")
+    assert row is not None and row.status == RECEIVED and row.owner is None
+
+
+def test_recover_sees_a_killed_process_on_this_host_at_once(store: DeliveryStore) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    receive(store, "k1")
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(child.stdout)
+    owner = f"{socket.gethostname()}:{dead_pid}:x"
+    store.conn.execute(
+        "INSERT INTO workers (owner, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)",
+        (owner, socket.gethostname(), dead_pid, store.now(), store.now()),
+    )
+    store.claim("k1", owner)
+
+    assert store.recover() == ["k1"]
+    assert os.getpid() != dead_pid
+
+
+def test_recover_requeues_deliveries_whose_message_was_lost(
+    store: DeliveryStore, clock: FakeClock
+) -> None:
+    receive(store, "k1")
+
+    assert store.recover() == []  # just received: its queue message is on its way
+    clock.now += 60
+    assert store.recover() == ["k1"]
+
+
+def test_finish_with_a_lost_claim_writes_nothing(store: DeliveryStore) -> None:
+    receive(store, "k1")
+    store.claim("k1", "w1")
+
+    assert not store.finish("k1", "someone-else", DONE)
+    assert store.finish("k1", "w1", DONE)
