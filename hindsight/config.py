@@ -121,6 +121,11 @@ class Settings(BaseModel):
 
     # -- other areas
     policy_file: Path | None = Field(None, description="the policy file (YAML)")
+    policy_report_only: bool = Field(
+        False,
+        description="judge and audit every policy rule but write nothing to Jira (try a policy"
+        " before switching it on)",
+    )
     embed_model: str | None = Field(
         None, description="sentence-transformers model path; empty for the packaged MiniLM"
     )

@@ -20,6 +20,7 @@ from plugin.events import JiraEvent
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import JiraPort, User
 from plugin.lessons.install import install as install_lessons
+from plugin.policy.install import install as install_policy
 from webhooks.store import DeliveryStore
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ Installer = Callable[["Runtime"], None]
 # Each area appends its handler installer here (one import, one entry), e.g.
 #     from plugin.policy.install import install as install_policy
 #     INSTALLERS = [install_policy, ...]
-INSTALLERS: list[Installer] = [install_lessons]
+INSTALLERS: list[Installer] = [install_policy, install_lessons]
 
 
 @dataclass

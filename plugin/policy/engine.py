@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from plugin.jira.errors import JiraApiError
+from plugin.jira.errors import JiraApiError, JiraNotConfigured
 from plugin.jira.port import ChangeItem, Issue, JiraPort, Transition
 from plugin.policy.actions import (
     ActionRunner,
@@ -66,12 +66,15 @@ class PolicyEngine:
         *,
         clock: Clock | None = None,
         report_only: bool = False,
+        offline: bool = False,
     ) -> None:
         self.policy = policy
         self.jira = jira
         self.clock = clock or SystemClock()
-        self.report_only = report_only
-        self.fields = FieldResolver(jira)
+        # offline: no Jira, only the delivery's snapshot; implies report-only
+        self.offline = offline
+        self.report_only = report_only or offline
+        self.fields = FieldResolver(jira, policy.fields, offline=offline)
 
     def evaluate(self, issue_key: str, trigger: Trigger) -> list[PolicyDecision]:
         """Re-read `issue_key` and judge it; act on violations in enforce mode."""
@@ -92,7 +95,7 @@ class PolicyEngine:
                 if exc.retryable:
                     raise
                 decision = self._error(rule, issue, mode, str(exc), runner)
-            except UnknownField as exc:
+            except (UnknownField, JiraNotConfigured) as exc:
                 decision = self._error(rule, issue, mode, str(exc), runner)
             decisions.append(decision)
             if runner.enforce and any(r.result == "done" for r in runner.records):
@@ -186,7 +189,8 @@ class PolicyEngine:
         review = find_subtask(issue, task.summary)
         reasons = ["emergency change: allowed through without the normal requirements"]
         if review is None:
-            reasons.append(f"post-implementation review '{task.summary}' opened")
+            verb = "opened" if act else "needed"
+            reasons.append(f"post-implementation review '{task.summary}' {verb}")
             if act:
                 ensure_subtask(
                     runner,
@@ -245,7 +249,7 @@ class PolicyEngine:
         reasons = [f"risky: {'; '.join(risky)}"]
         review = find_subtask(ev.fresh, rule.review.summary)
         if review is None:
-            reasons.append(f"risk review '{rule.review.summary}' opened")
+            reasons.append(f"risk review '{rule.review.summary}' {'opened' if act else 'needed'}")
             if act:
                 ensure_subtask(
                     runner,
@@ -346,8 +350,17 @@ class PolicyEngine:
         if ev.reverted_by:
             runner.note("revert", f"already moved back by rule {ev.reverted_by}", "unchanged")
         else:
-            back = way_back(self.jira.get_transitions(issue.key), change)
-            if back is None:
+            if self.offline:
+                # no Jira: the workflow's way back cannot be looked up; plan the move by name
+                runner.note(
+                    "revert",
+                    f"move {issue.key} back to {change.from_string}",
+                    "planned (the way back is looked up in Jira when it is configured)",
+                )
+                ev.reverted_by = rule.name
+            else:
+                back = way_back(self.jira.get_transitions(issue.key), change)
+            if back is None and ev.reverted_by is None:
                 impossible = (
                     f"this workflow has no transition from {change.to_string} back to "
                     f"{change.from_string}"

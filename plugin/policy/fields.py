@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from plugin.jira.errors import JiraNotConfigured
 from plugin.jira.port import Issue, JiraPort, User
 
 # System fields the policy may name that Issue exposes as attributes, with their Jira ids.
@@ -34,10 +35,11 @@ _LEADING_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
 class UnknownField(LookupError):
     """The policy names a field Jira does not have: fix the name or use its id."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, message: str | None = None) -> None:
         self.name = name
         super().__init__(
-            f"field '{name}' is not known to Jira; check its name in the policy or use its id "
+            message
+            or f"field '{name}' is not known to Jira; check its name in the policy or use its id "
             "(customfield_NNNNN)"
         )
 
@@ -45,23 +47,39 @@ class UnknownField(LookupError):
 class FieldResolver:
     """Resolves policy field names to Jira ids once per name (JiraPort.field_id may call Jira)."""
 
-    def __init__(self, jira: JiraPort) -> None:
+    def __init__(
+        self, jira: JiraPort, aliases: Mapping[str, str] | None = None, *, offline: bool = False
+    ) -> None:
         self._jira = jira
+        self.offline = offline  # Jira unreachable: only the event's snapshot is known
         self._cache: dict[str, str] = {}
+        self._aliases = {name.casefold(): field_id for name, field_id in (aliases or {}).items()}
 
     def id_of(self, name_or_id: str) -> str:
         if name_or_id in self._cache:
             return self._cache[name_or_id]
-        system = _SYSTEM_NAMES.get(name_or_id.casefold())
-        if system is not None:
-            resolved = system
+        known = self._aliases.get(name_or_id.casefold()) or _SYSTEM_NAMES.get(name_or_id.casefold())
+        if known is not None:
+            resolved = known
         elif name_or_id.startswith("customfield_"):
             resolved = name_or_id
         else:
             try:
                 resolved = self._jira.field_id(name_or_id)
             except KeyError:
-                raise UnknownField(name_or_id) from None
+                if not self.offline:
+                    raise UnknownField(name_or_id) from None
+                raise UnknownField(
+                    name_or_id,
+                    f"field '{name_or_id}' cannot be resolved without Jira; map it to its id "
+                    "under 'fields:' in the policy, or name it by id",
+                ) from None
+            except JiraNotConfigured:
+                raise UnknownField(
+                    name_or_id,
+                    f"field '{name_or_id}' cannot be resolved without Jira; map it to its id "
+                    "under 'fields:' in the policy, or name it by id",
+                ) from None
         self._cache[name_or_id] = resolved
         return resolved
 

@@ -336,6 +336,10 @@ class Policy(StrictModel):
 
     version: Literal[1]
     defaults: Defaults = Field(default_factory=Defaults)
+    # field names the policy uses -> Jira ids; saves a lookup and lets `policy check` run offline
+    fields: dict[str, Annotated[str, Field(pattern=r"^(customfield_\d+|[a-z]+)$")]] = Field(
+        default_factory=dict
+    )
     rules: tuple[Rule, ...] = ()
     sweep: Sweep = Field(default_factory=Sweep)
     suggestions: Suggestions = Field(default_factory=Suggestions)

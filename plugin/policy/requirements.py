@@ -67,6 +67,11 @@ def _approval_problem(
     fix = f"a member of '{approval.group}' sets '{approval.field}' to {approval.value}"
     if not matches_any(fields.value(issue, approval.field), (approval.value,)):
         return Missing(f"approval: '{approval.field}' is not {approval.value}", fix)
+    if fields.offline:
+        return Missing(
+            f"approval by a member of '{approval.group}' cannot be checked without Jira",
+            "run `hindsight policy explain` against Jira to check group membership",
+        )
     field_id = fields.id_of(approval.field)
     wanted_name = approval.field.casefold()
     for entry in reversed(issue.changelog):

@@ -1,0 +1,143 @@
+"""`hindsight sweep`: flag risks whose review date passed, and re-judge recently updated issues.
+
+Run from cron or a systemd timer. The second half is the backstop for deliveries Jira dropped
+(Data Center queues overflow; Cloud gives up after a few tries): each recently updated issue in
+the policy's projects is judged on its latest status change, exactly as its webhook would have
+been. Both halves are idempotent, so running the sweep often is harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from plugin.jira.errors import JiraApiError
+from plugin.jira.port import ChangeItem, Issue, JiraPort
+from plugin.policy.actions import ActionRunner, drop_label, ensure_label, marker, upsert_comment
+from plugin.policy.decision import Clock, PolicyDecision, Trigger
+from plugin.policy.engine import PolicyEngine, SystemClock
+from plugin.policy.fields import FieldResolver, texts
+from plugin.policy.model import Policy, RiskReviewRule, Scope
+from plugin.policy.predicates import out_of_scope
+
+
+@dataclass
+class SweepResult:
+    """Every decision the sweep made, with the trigger it was made under (for the audit)."""
+
+    decisions: list[tuple[Trigger, PolicyDecision]] = field(default_factory=list)
+    issues_checked: int = 0
+
+
+def run_sweep(
+    policy: Policy,
+    jira: JiraPort,
+    *,
+    clock: Clock | None = None,
+    report_only: bool = False,
+    run_id: str = "",
+) -> SweepResult:
+    clock = clock or SystemClock()
+    result = SweepResult()
+    engine = PolicyEngine(policy, jira, clock=clock, report_only=report_only)
+    run_id = run_id or f"sweep:{clock.now().isoformat(timespec='seconds')}"
+    for rule in policy.rules:
+        if isinstance(rule, RiskReviewRule) and rule.next_review_field:
+            _overdue_reviews(policy, rule, engine, result, run_id)
+    since = clock.now() - timedelta(minutes=policy.sweep.recent_minutes)
+    jql = _and(_projects_clause(policy), f'updated >= "{since.strftime("%Y-%m-%d %H:%M")}"')
+    for found in jira.search(jql):
+        result.issues_checked += 1
+        issue = jira.get_issue(found.key)  # search results may lack comments and changelog
+        change = _last_status_change(issue)
+        trigger = Trigger("sweep", run_id, None, change)
+        for decision in engine.evaluate_issue(issue, trigger):
+            result.decisions.append((trigger, decision))
+    return result
+
+
+def _overdue_reviews(
+    policy: Policy, rule: RiskReviewRule, engine: PolicyEngine, result: SweepResult, run_id: str
+) -> None:
+    """Open issues in the rule's scope whose next review date is before today: flag them."""
+    assert rule.next_review_field is not None
+    fields: FieldResolver = engine.fields
+    today = engine.clock.now().date()
+    mode = "report-only" if engine.report_only else policy.mode_of(rule)
+    trigger = Trigger("sweep", run_id)
+    jql = _and(_scope_clause(rule.scope), "statusCategory != Done")
+    for issue in engine.jira.search(jql):
+        if issue.issuetype.subtask or out_of_scope(rule.scope, issue, fields):
+            continue
+        result.issues_checked += 1
+        runner = ActionRunner(engine.jira, enforce=mode == "enforce")
+        due = _date(fields.value(issue, rule.next_review_field))
+        mark = marker(rule.name, "overdue")
+        if due is not None and due < today:
+            issue = engine.jira.get_issue(issue.key)  # with its comments, to edit ours
+            body = (
+                f"*Hindsight policy: rule {rule.name}*\nThe next risk review was due on "
+                f"*{due.isoformat()}* and has not happened. Review the risk, then set "
+                f"'{rule.next_review_field}' to the date of the next review."
+            )
+            try:
+                upsert_comment(runner, issue, mark, body)
+                ensure_label(runner, issue, rule.overdue_label)
+            except JiraApiError as exc:
+                if exc.retryable:
+                    raise
+                runner.note("comment", "flag the overdue review", f"failed: {exc}")
+            status, summary = "fail", f"risk review overdue since {due.isoformat()}"
+        else:
+            drop_label(runner, issue, rule.overdue_label)
+            status, summary = "pass", "risk review date not passed"
+        decision = PolicyDecision(
+            rule=rule.name, kind=rule.kind, issue_key=issue.key, mode=mode, status=status,
+            summary=summary, reasons=(f"next review: {due.isoformat() if due else 'not set'}",),
+            actions=tuple(runner.records),
+        )  # fmt: skip
+        result.decisions.append((trigger, decision))
+
+
+def _last_status_change(issue: Issue) -> ChangeItem | None:
+    for entry in reversed(issue.changelog):
+        for item in entry.items:
+            if item.is_status:
+                return item
+    return None
+
+
+def _date(value: object) -> date | None:
+    for text in texts(value):
+        try:
+            return date.fromisoformat(text[:10])
+        except ValueError:
+            continue
+    return None
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _scope_clause(scope: Scope) -> str:
+    parts = []
+    if scope.projects:
+        parts.append(f"project in ({', '.join(_quote(p) for p in scope.projects)})")
+    if scope.issue_types:
+        parts.append(f"issuetype in ({', '.join(_quote(t) for t in scope.issue_types)})")
+    return " AND ".join(parts)
+
+
+def _projects_clause(policy: Policy) -> str:
+    """Projects of every rule, when every rule names its projects (else: all projects)."""
+    projects: list[str] = []
+    for rule in policy.rules:
+        if not rule.scope.projects:
+            return ""
+        projects += [p for p in rule.scope.projects if p not in projects]
+    return f"project in ({', '.join(_quote(p) for p in projects)})" if projects else ""
+
+
+def _and(*clauses: str) -> str:
+    return " AND ".join(c for c in clauses if c)

@@ -1,0 +1,117 @@
+"""The dispatcher handler: events in, decisions audited, Hindsight's own events skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plugin.audit import AuditLog
+from plugin.dispatch import Dispatcher
+from plugin.events import JiraEvent
+from plugin.jira.report_only import ReportOnlyJira
+from plugin.policy.handler import EVENT_TYPES, PolicyHandler, PolicySource
+from plugin.policy.loader import PolicyError
+from tests.plugin.policy.conftest import POLICY_YAML
+from tests.plugin.policy.memory_jira import BOT, DONE, FIELDS, MemoryJira, change_issue
+
+
+def _payload(*, actor: str = "alice-1", to_done: bool = True) -> dict:
+    items = [
+        {"field": "status", "fieldId": "status", "from": "3", "fromString": "In Progress",
+         "to": "10002", "toString": "Done"}
+    ]  # fmt: skip
+    return {
+        "webhookEvent": "jira:issue_updated",
+        "timestamp": 1770000000000,
+        "user": {"accountId": actor, "displayName": "Alice"},
+        "issue": {
+            "id": "101",
+            "key": "CHG-1",
+            "fields": {
+                "project": {"key": "CHG"},
+                "issuetype": {"id": "10001", "name": "Change"},
+                "status": {"id": "10002", "name": "Done", "statusCategory": {"key": "done"}},
+                "summary": "Upgrade the database",
+                FIELDS["Change type"]: {"value": "Normal"},
+            },
+        },
+        "changelog": {"id": "5", "items": items if to_done else []},
+    }
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY_YAML)
+    return path
+
+
+def _handler(policy_file: Path, jira, audit: AuditLog, **kwargs) -> PolicyHandler:
+    return PolicyHandler(
+        PolicySource(policy_file), lambda event: jira, audit,
+        service_account=lambda: BOT, **kwargs,
+    )  # fmt: skip
+
+
+def test_a_violation_is_reverted_and_audited(policy_file, jira: MemoryJira, tmp_path):
+    jira.put(change_issue(fields={FIELDS["Change type"]: {"value": "Normal"}}))
+    jira.move("CHG-1", DONE)
+    audit = AuditLog(tmp_path / "db.sqlite")
+    dispatcher = Dispatcher()
+    dispatcher.register(EVENT_TYPES, "policy", _handler(policy_file, jira, audit))
+
+    [(name, result)] = dispatcher.dispatch(JiraEvent.from_payload(_payload()), "delivery-1")
+
+    assert (name, result.outcome) == ("policy", "acted")
+    assert "CHG-1 change-control: fail" in result.detail
+    [entry] = audit.query()
+    assert (entry.delivery, entry.rule, entry.outcome, entry.actor) == (
+        "delivery-1", "change-control", "fail", "Alice",
+    )  # fmt: skip
+    assert [a["kind"] for a in entry.actions] == ["comment", "label", "revert"]
+
+
+def test_hindsights_own_events_are_skipped(policy_file, jira, tmp_path):
+    handler = _handler(policy_file, jira, AuditLog(tmp_path / "db.sqlite"))
+    result = handler(JiraEvent.from_payload(_payload(actor="bot-1")), "d")
+    assert result.outcome == "skipped"
+    assert jira.reads == 0
+
+
+def test_without_jira_the_snapshot_is_judged_report_only(policy_file, tmp_path):
+    event = JiraEvent.from_payload(_payload())
+    offline = ReportOnlyJira(snapshot=event.issue)
+    audit = AuditLog(tmp_path / "db.sqlite")
+    policy_text = POLICY_YAML.replace("version: 1\n", "version: 1\nfields:\n" + "".join(
+        f"  {name}: {field_id}\n" for name, field_id in FIELDS.items()
+    ))  # fmt: skip
+    policy_file.write_text(policy_text)
+    handler = PolicyHandler(
+        PolicySource(policy_file), lambda e: offline, audit, offline=lambda: True
+    )
+    result = handler(event, "d-offline")
+
+    assert result.outcome == "reported"
+    assert offline.writes == []
+    [entry] = audit.query()
+    assert entry.mode == "report-only" and entry.outcome == "fail"
+    assert any("'Impact on scope' is empty" in r for r in entry.reasons)
+    assert any("approval: 'Approval' is not Approved" in r for r in entry.reasons)
+    assert {a["result"] for a in entry.actions} >= {"planned"}
+
+
+def test_a_broken_policy_is_refused_at_start_with_its_line(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("version: 1\nrules:\n  - name: x\n    kind: change-control\n    mood: on\n")
+    with pytest.raises(PolicyError, match=r"policy.yaml:5: rules\[0\]: unknown key 'mood'"):
+        PolicySource(path)
+
+
+def test_the_policy_is_read_again_when_its_file_changes(policy_file, jira, tmp_path):
+    source = PolicySource(policy_file)
+    assert len(source.get().rules) == 2
+    policy_file.write_text("version: 1\nrules: []\n# changed\n")
+    assert source.get().rules == ()
+    handler = PolicyHandler(source, lambda e: jira, AuditLog(tmp_path / "db.sqlite"))
+    assert handler(JiraEvent.from_payload(_payload()), "d").outcome == "no-op"
