@@ -13,7 +13,10 @@ the ONE place they are listed; the validator applies them before checking a requ
 4. `GET|POST /rest/api/3/search/jql` (the enhanced search Cloud requires since 2025) is newer
    than the snapshot: checked against `SEARCH_JQL_PARAMETERS` below, taken from Atlassian's
    current reference.
-5. Authentication is not validated against `securitySchemes`: Data Center personal access
+5. Data Center names users by `username` (or `key`) where Cloud requires `accountId`
+   (`GET /user`, `GET /user/groups`): such a request is checked with the name standing in
+   for the accountId.
+6. Authentication is not validated against `securitySchemes`: Data Center personal access
    tokens use `Authorization: Bearer`, which the Cloud description does not list.
 """
 
@@ -52,6 +55,14 @@ def adf(text: str) -> dict[str, Any]:
         "version": 1,
         "content": [{"type": "paragraph", "content": [{"type": "text", "text": text or " "}]}],
     }
+
+
+def as_v3_query(query: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The v3 twin of a v2 query (deviation 5)."""
+    names = {name for name, _ in query}
+    if "accountId" in names or not names & {"username", "key"}:
+        return query
+    return [("accountId", v) if n in ("username", "key") else (n, v) for n, v in query]
 
 
 def as_v3_body(template: str, body: Any) -> Any:

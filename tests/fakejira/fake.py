@@ -176,7 +176,7 @@ class FakeJira:
         )
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-jira", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="fake-jira", daemon=True
         )
         self._thread.start()
         return self

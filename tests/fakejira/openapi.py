@@ -84,9 +84,10 @@ class RequestValidator:
             return [f"unknown query parameter(s) {sorted(unknown)}"] if unknown else []
         if operation is None:
             return [f"no operation {request.method} {path} in the Jira REST API description"]
+        query = deviations.as_v3_query(list(request.args.items(multi=True)))
         problems = [
             f"query parameter {name!r} is not declared for {request.method} {operation.template}"
-            for name in request.args
+            for name in dict(query)
             if name not in operation.query_names
         ]
         raw = request.get_data(cache=True)
@@ -104,7 +105,7 @@ class RequestValidator:
             path=path,
             method=method,
             parameters=RequestParameters(
-                query=ImmutableMultiDict(list(request.args.items(multi=True))),
+                query=ImmutableMultiDict(query),
                 header=Headers(request.headers),
                 cookie=ImmutableMultiDict(),
             ),
