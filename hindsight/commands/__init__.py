@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from hindsight.commands import service
+from hindsight.commands import policy, service
 
 ALL_COMMANDS: list[click.Command] = []
 ALL_COMMANDS += service.COMMANDS
+ALL_COMMANDS += policy.COMMANDS

@@ -71,6 +71,18 @@ def parse_policy(text: str, *, source: str = "policy.yaml") -> Policy:
         raise PolicyError(
             [PolicyProblem(source, root.start_mark.line + 1, "", "the policy must be a mapping")]
         )
+    if _expanded_size(root, {}) > MAX_NODES:
+        raise PolicyError(
+            [
+                PolicyProblem(
+                    source,
+                    None,
+                    "",
+                    f"too large: over {MAX_NODES} values once YAML "
+                    "aliases are expanded; split the policy or use fewer aliases",
+                )
+            ]
+        )
     duplicates = list(_duplicate_keys(root, ""))
     if duplicates:
         raise PolicyError(
@@ -84,6 +96,24 @@ def parse_policy(text: str, *, source: str = "policy.yaml") -> Policy:
         return Policy.model_validate(data)
     except ValidationError as exc:
         raise PolicyError([_problem(source, root, err) for err in exc.errors()]) from None
+
+
+MAX_NODES = 200_000  # a real policy has a few hundred; aliases must not multiply that
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values the document holds once aliases are expanded (without expanding it)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a recursive alias counts once; PyYAML refuses recursion later
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(item, memo) for item in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
 
 
 def _duplicate_keys(node: yaml.Node, path: str):

@@ -49,7 +49,7 @@ def run_sweep(
     for found in jira.search(jql):
         result.issues_checked += 1
         issue = jira.get_issue(found.key)  # search results may lack comments and changelog
-        change = _last_status_change(issue)
+        change = last_status_change(issue)
         trigger = Trigger("sweep", run_id, None, change)
         for decision in engine.evaluate_issue(issue, trigger):
             result.decisions.append((trigger, decision))
@@ -99,7 +99,8 @@ def _overdue_reviews(
         result.decisions.append((trigger, decision))
 
 
-def _last_status_change(issue: Issue) -> ChangeItem | None:
+def last_status_change(issue: Issue) -> ChangeItem | None:
+    """The latest status change in the issue's changelog (None if it never moved)."""
     for entry in reversed(issue.changelog):
         for item in entry.items:
             if item.is_status:

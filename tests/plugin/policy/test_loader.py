@@ -110,3 +110,11 @@ def test_suggestion_settings_default_and_per_project_overrides():
     assert policy.suggestions.capture.issue_types == ("Retrospective", "Post-incident review")
     bad = _problems(POLICY_YAML + "suggestions:\n  threshold: 1.5\n")
     assert "suggestions.threshold: Input should be less than or equal to 1" in bad[0]
+
+
+def test_alias_bombs_are_refused_before_validation():
+    lines = ["version: 1", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 7):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
+    [problem] = _problems("\n".join(lines) + "\n")
+    assert "aliases are expanded" in problem
