@@ -15,6 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from webhooks.queue import DeliveryQueue, build_delivery_queue
 from webhooks.state import EXTENSION, AppState, WebhookRuntime
+from webhooks.web import register_lessons_web
 
 
 def create_app(
@@ -38,11 +39,13 @@ def create_app(
         tokens=tuple(t.get_secret_value() for t in settings.automation_token),
     )
 
-    from webhooks import ops, receive
+    from webhooks import ops, policy_api, receive
 
     app.register_blueprint(receive.blueprint)
     app.register_blueprint(ops.blueprint)
+    app.register_blueprint(policy_api.blueprint)
     # Other areas' pages: add one line here, e.g. app.register_blueprint(lessons.blueprint)
+    register_lessons_web(app)  # the lessons pages and JSON API (webhooks.web)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

@@ -249,3 +249,75 @@ class StepClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+RETRO_WITH_SCRIPT = """---
+title: Payments release 4.2 retrospective
+project: PAY
+date: 2026-02-10
+tags: [release, database]
+---
+# Payments release 4.2 retrospective
+
+## What went wrong
+- The database migration locked the orders table for 40 minutes \
+<script>window.__pwned = 1; document.title = "pwned"</script>
+- Nobody had rehearsed the rollback [runbook](javascript:window.__pwned=2) \
+before the release window.
+
+## Lessons learned
+- Rehearse every schema migration on a production-sized copy and time it.
+- Keep the rollback script next to the migration and test it in staging.
+"""
+
+
+@dataclass
+class FakeAudit:
+    """An audit source holding rows in memory."""
+
+    rows: list[Any] = field(default_factory=list)
+    counts: list[Any] = field(default_factory=list)
+
+    def entries(self, *, issue=None, rule=None, project=None, since=None, limit=200):
+        return [
+            row
+            for row in self.rows
+            if (issue is None or row.issue_key == issue)
+            and (rule is None or row.rule == rule)
+            and (project is None or row.project == project)
+            and (since is None or row.at >= since)
+        ][:limit]
+
+    def outcome_counts(self, *, since=None):
+        return [c for c in self.counts if since is None or c.day >= since]
+
+
+def make_web_app(tmp_path, *, access=None, audit=None, clock=None):
+    """A Flask app with only the lessons pages and API over a real store with a fake embedder."""
+    from flask import Flask
+
+    from plugin.lessons.config import StaticLessonsPolicy, SuggestionSettings
+    from plugin.lessons.services import LessonsOptions, build_services
+    from tests.kb.fakes import HashingEmbedder
+    from webhooks.web import LessonsWeb, register_lessons_web
+    from webhooks.web.context import AccessRules
+
+    options = LessonsOptions(
+        db=tmp_path / "hindsight.db",
+        base_url="http://hindsight.test",
+        feedback_secrets=("web-test-secret",),
+    )
+    services = build_services(
+        options,
+        embedder=HashingEmbedder(),
+        policy=StaticLessonsPolicy(suggestions=SuggestionSettings(threshold=0.1)),
+        clock=clock or (lambda: datetime.now(UTC)),
+    )
+    assert services.store is not None
+    services.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)
+    app = Flask("lessons-test")
+    app.config["TESTING"] = True
+    register_lessons_web(
+        app, LessonsWeb(services=services, access=access or AccessRules(), audit=audit)
+    )
+    return app, services

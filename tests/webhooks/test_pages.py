@@ -1,0 +1,158 @@
+"""The lessons pages: search, lesson (sanitised), source, audit, dashboard, feedback, access."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+
+from tests.plugin.lessons.fakes import FakeAudit, make_web_app
+from webhooks.web.audit import AuditRow, OutcomeCount
+from webhooks.web.context import AccessRules
+
+
+@pytest.fixture
+def web(tmp_path):
+    audit = FakeAudit(
+        rows=[
+            AuditRow(
+                "2026-03-01T10:00:00",
+                "jira:issue_updated",
+                "PAY-1",
+                "PAY",
+                "ann",
+                "normal-change",
+                "fail",
+                ("approval is missing",),
+                ("reverted to In Review",),
+            ),
+        ],
+        counts=[OutcomeCount(date.today().isoformat(), "PAY", "normal-change", "fail", 2)],
+    )
+    return make_web_app(tmp_path, audit=audit)
+
+
+def lesson_ids(services, text: str) -> str:
+    return next(h.id for h in services.store.search(text, limit=5) if text in h.text)
+
+
+def test_search_highlights_matches_and_explains_why(web) -> None:
+    app, _ = web
+    page = app.test_client().get("/lessons?q=rollback").get_data(as_text=True)
+    assert "<mark>rollback</mark>" in page
+    assert "Why this result" in page and "keyword ranking placed it #" in page
+
+
+def test_search_filters_by_kind(web) -> None:
+    app, _ = web
+    page = app.test_client().get("/lessons?q=rollback&kind=went_wrong").get_data(as_text=True)
+    assert "Nobody had rehearsed" in page
+    assert "Keep the <mark>rollback</mark> script" not in page
+
+
+def test_a_bad_filter_is_explained_not_crashed(web) -> None:
+    app, _ = web
+    response = app.test_client().get("/lessons?q=rollback&since=yesterday-ish")
+    assert response.status_code == 200
+    assert 'class="error"' in response.get_data(as_text=True)
+
+
+def test_lesson_page_renders_markdown_without_scripts_or_javascript_links(web) -> None:
+    app, services = web
+    lesson_id = lesson_ids(services, "locked the orders table")
+    response = app.test_client().get(f"/lessons/{lesson_id}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "locked the orders table" in page
+    assert "<script" not in page.lower()
+    assert "__pwned" not in page
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp
+    runbook = app.test_client().get(f"/lessons/{lesson_ids(services, 'runbook')}")
+    assert "javascript:" not in runbook.get_data(as_text=True)
+
+
+def test_unknown_lesson_is_404(web) -> None:
+    app, _ = web
+    assert app.test_client().get("/lessons/L-nope").status_code == 404
+
+
+def test_source_page_lists_its_lessons_by_kind(web) -> None:
+    app, _ = web
+    page = app.test_client().get("/sources?uri=retros/pay-4.2.md").get_data(as_text=True)
+    assert "Went wrong" in page and "Lesson" in page
+    assert page.count('href="/lessons/L') >= 4
+    assert app.test_client().get("/sources?uri=nowhere").status_code == 404
+
+
+def test_audit_page_lists_and_filters_decisions(web) -> None:
+    app, _ = web
+    page = app.test_client().get("/audit").get_data(as_text=True)
+    assert "approval is missing" in page and "reverted to In Review" in page
+    assert "approval is missing" not in app.test_client().get("/audit?issue=X-9").get_data(
+        as_text=True
+    )
+
+
+def test_dashboard_draws_outcomes_and_helpful_rate_as_svg(web) -> None:
+    app, services = web
+    services.journal.record_suggestions(
+        "PAY-1", "PAY", "c1", "b", services.clock(), [("L-1", 0.7, 0.7)]
+    )
+    services.journal.record_feedback("PAY-1", "L-1", "helpful")
+    page = app.test_client().get("/dashboard").get_data(as_text=True)
+    assert page.count("<svg") == 2
+    assert "Policy decisions per day by outcome" in page
+    assert "100%" in page and "helpful rate overall" in page
+    assert "normal-change" in page
+
+
+def test_feedback_link_confirms_then_records(web) -> None:
+    app, services = web
+    lesson_id = lesson_ids(services, "rollback script")
+    token = services.signer.sign("PAY-1", lesson_id, "not_relevant")
+    client = app.test_client()
+    shown = client.get(f"/lessons/feedback?t={token}")
+    assert shown.status_code == 200 and 'id="confirm"' in shown.get_data(as_text=True)
+    assert (
+        services.journal.dismissed("PAY-1") == frozenset()
+    )  # a GET (link scanner) records nothing
+    done = client.post("/lessons/feedback", data={"t": token})
+    assert 'id="recorded"' in done.get_data(as_text=True)
+    assert services.journal.dismissed("PAY-1") == {lesson_id}
+
+
+def test_a_forged_feedback_link_is_refused(web) -> None:
+    app, services = web
+    token = services.signer.sign("PAY-1", "L-1", "helpful")
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    response = app.test_client().post("/lessons/feedback", data={"t": forged})
+    assert response.status_code == 400
+    assert services.journal.tallies(["L-1"]) == {}
+
+
+def test_pages_need_a_token_when_one_is_configured(tmp_path) -> None:
+    app, services = make_web_app(tmp_path, access=AccessRules(tokens=("s3cret",)))
+    client = app.test_client()
+    assert client.get("/lessons").status_code == 401
+    assert client.get("/lessons", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get("/lessons", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    moved = client.get("/lessons?q=rollback&token=s3cret")
+    assert moved.status_code == 302 and "token" not in moved.headers["Location"]
+    assert re.search(r"hindsight_token=s3cret; .*HttpOnly", moved.headers["Set-Cookie"])
+    assert client.get("/lessons?q=rollback").status_code == 200  # the cookie now carries it
+    token = services.signer.sign("PAY-1", "L-1", "helpful")
+    assert app.test_client().get(f"/lessons/feedback?t={token}").status_code == 200  # open
+
+
+def test_a_trusted_proxy_header_grants_access(tmp_path) -> None:
+    app, _ = make_web_app(tmp_path, access=AccessRules(user_header="X-Forwarded-User"))
+    client = app.test_client()
+    assert client.get("/dashboard").status_code == 401
+    assert client.get("/dashboard", headers={"X-Forwarded-User": "ann"}).status_code == 200
+
+
+def test_pages_are_read_only(web) -> None:
+    app, _ = web
+    assert app.test_client().post("/lessons?q=x").status_code == 405

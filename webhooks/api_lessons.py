@@ -1,0 +1,176 @@
+"""The lessons JSON API (described in docs/openapi.yaml): search, read, suggestions, feedback.
+
+Read-only behind the same access rules as the pages; the feedback endpoint is open because its
+signed token is its authorisation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
+from plugin.lessons.journal import HelpfulRate
+from plugin.lessons.signing import InvalidFeedbackToken
+from webhooks.web.access import check_access, secure_headers
+from webhooks.web.context import lessons_web
+from webhooks.web.pages import why
+
+blueprint = Blueprint("api_lessons", __name__, url_prefix="/api/lessons")
+MAX_LIMIT = 100
+
+
+class BadRequest(Exception):
+    """A parameter is missing or malformed; the message says which and what is expected."""
+
+
+@blueprint.before_request
+def _guard() -> Response | None:
+    if request.endpoint == "api_lessons.feedback":
+        return None
+    if request.method not in {"GET", "HEAD"}:
+        return _error(405, "this API is read-only")
+    return check_access(lessons_web().access, api=True)
+
+
+@blueprint.after_request
+def _headers(response: Response) -> Response:
+    return secure_headers(response)
+
+
+@blueprint.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> tuple[Response, int]:
+    return _error(exc.code or 500, exc.description or exc.name)
+
+
+@blueprint.errorhandler(BadRequest)
+def _bad_request(exc: BadRequest) -> tuple[Response, int]:
+    return _error(400, str(exc))
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify(error=message, status=status), status
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+@blueprint.get("/search")
+def search() -> Response | tuple[Response, int]:
+    web = lessons_web()
+    query = request.args.get("q", "").strip()
+    if not query:
+        raise BadRequest("give the search text as ?q=")
+    limit = _int_arg("limit", 10, 1, MAX_LIMIT)
+    if web.services.store is None:
+        raise BadRequest("no knowledge base is configured")
+    try:
+        hits = web.services.store.search(
+            query,
+            limit=limit,
+            mode=request.args.get("mode", "hybrid"),
+            project=request.args.get("project") or None,
+            kind=request.args.get("kind") or None,
+            tag=request.args.get("tag") or None,
+            since=request.args.get("since") or None,
+        )
+    except (InvalidQueryError, ValueError) as exc:
+        raise BadRequest(str(exc)) from None
+    except KnowledgeBaseError as exc:
+        return _error(503, str(exc))
+    tallies = web.services.journal.tallies(hit.id for hit in hits)
+    results = []
+    for hit in hits:
+        tally = tallies.get(hit.id)
+        helpful, not_relevant = (tally.helpful, tally.not_relevant) if tally else (0, 0)
+        item: dict[str, Any] = hit.to_dict()
+        item["why"] = why(hit, helpful, not_relevant)
+        item["feedback"] = {"helpful": helpful, "not_relevant": not_relevant}
+        results.append(item)
+    return jsonify(query=query, count=len(results), results=results)
+
+
+@blueprint.get("/suggestions/<issue_key>")
+def suggestions(issue_key: str) -> Response:
+    journal = lessons_web().services.journal
+    rows = journal.suggestions(issue_key, active_only=False)
+    return jsonify(
+        issue=issue_key,
+        suggestions=[
+            {
+                "lesson_id": s.lesson_id,
+                "similarity": s.similarity,
+                "score": s.score,
+                "position": s.position,
+                "active": s.active,
+                "answer": s.answer,
+            }
+            for s in rows
+        ],
+    )
+
+
+@blueprint.get("/stats")
+def stats() -> Response:
+    web = lessons_web()
+    overall = web.services.journal.helpful_rates(by_day=False)
+    days = web.services.journal.helpful_rates(by_day=True)
+    store = web.services.store.stats().to_dict() if web.services.store else None
+
+    def rate(r: Any) -> dict[str, Any]:
+        return {
+            "period": r.period,
+            "suggested": r.suggested,
+            "helpful": r.helpful,
+            "not_relevant": r.not_relevant,
+            "helpful_rate": r.rate,
+        }
+
+    return jsonify(
+        store=store,
+        suggestions=rate(overall[0] if overall else HelpfulRate("all", 0, 0, 0)),
+        by_day=[rate(r) for r in days],
+    )
+
+
+@blueprint.post("/feedback")
+def feedback() -> tuple[Response, int] | Response:
+    body = request.get_json(silent=True)
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        return _error(400, 'send {"token": "<the t= value of a feedback link>"} as JSON')
+    services = lessons_web().services
+    try:
+        claim = services.signer.verify(token)
+    except InvalidFeedbackToken as exc:
+        return _error(400, str(exc))
+    changed = services.journal.record_feedback(claim.issue_key, claim.lesson_id, claim.answer)
+    return jsonify(
+        issue=claim.issue_key, lesson_id=claim.lesson_id, answer=claim.answer, changed=changed
+    )
+
+
+@blueprint.get("/<path:lesson_id>")
+def lesson(lesson_id: str) -> Response | tuple[Response, int]:
+    web = lessons_web()
+    try:
+        found = web.services.index.get(lesson_id)
+    except LessonNotFoundError as exc:
+        return _error(404, str(exc))
+    data = found.to_dict()
+    tally = web.services.journal.tallies([found.id]).get(found.id)
+    data["feedback"] = {
+        "helpful": tally.helpful if tally else 0,
+        "not_relevant": tally.not_relevant if tally else 0,
+    }
+    return jsonify(data)

@@ -1,0 +1,68 @@
+"""Access to the pages and the API: a token (header, cookie or ?token=) or a trusted proxy header.
+
+Read-only by design: only GET is served, except the feedback form, whose signed token is its own
+authorisation (people follow it from Jira without a web token). Every response carries a strict
+Content-Security-Policy: no script runs on these pages at all.
+"""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import urlencode
+
+from flask import Response, abort, redirect, request
+
+from webhooks.web.context import AccessRules
+
+COOKIE = "hindsight_token"
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def presented_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(COOKIE) or request.args.get("token")
+
+
+def allowed(rules: AccessRules) -> bool:
+    if rules.open:
+        return True
+    if rules.user_header and request.headers.get(rules.user_header, "").strip():
+        return True
+    token = presented_token()
+    return bool(token) and any(
+        hmac.compare_digest(token.encode(), known.encode()) for known in rules.tokens
+    )
+
+
+def check_access(rules: AccessRules, *, api: bool) -> Response | None:
+    """None to let the request through; a 401 (or a redirect that drops ?token=) otherwise."""
+    if not allowed(rules):
+        if api:
+            abort(401, "send Authorization: Bearer <token> (a web_token setting)")
+        abort(401, "open this page with ?token=<token> once; a cookie remembers it")
+    if "token" in request.args and not api:
+        # Move the token into a cookie and out of the address bar, history and Referer.
+        rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+        response = redirect(request.path + (f"?{urlencode(rest)}" if rest else ""))
+        response.set_cookie(
+            COOKIE,
+            request.args["token"],
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure,
+        )
+        return response
+    return None
+
+
+def secure_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"  # feedback links carry tokens
+    response.headers["X-Frame-Options"] = "DENY"
+    return response

@@ -1,0 +1,59 @@
+"""What the pages and the API work with: lessons services, access rules, the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from flask import current_app
+
+from plugin.lessons.services import LessonsServices
+from webhooks.web.audit import AuditSource, audit_source_for
+
+
+@dataclass(frozen=True)
+class AccessRules:
+    """Who may read the pages and the API: token holders, or users a trusted proxy names."""
+
+    tokens: tuple[str, ...] = ()
+    user_header: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return not self.tokens and not self.user_header
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> AccessRules:
+        return cls(
+            tokens=tuple(t.get_secret_value() for t in getattr(settings, "web_token", ())),
+            user_header=getattr(settings, "web_user_header", None) or None,
+        )
+
+
+@dataclass
+class LessonsWeb:
+    """The web context, one per app."""
+
+    EXTENSION: ClassVar[str] = "hindsight.lessons"
+
+    services: LessonsServices
+    access: AccessRules = field(default_factory=AccessRules)
+    audit: AuditSource | None = None
+    projects: Sequence[str] = ()
+
+
+def lessons_web() -> LessonsWeb:
+    """The current app's web context, built from its runtime the first time it is needed."""
+    web = current_app.extensions.get(LessonsWeb.EXTENSION)
+    if web is None:
+        from plugin.lessons.install import services_for
+
+        runtime = current_app.extensions["hindsight"].runtime
+        web = LessonsWeb(
+            services=services_for(runtime),
+            access=AccessRules.from_settings(runtime.settings),
+            audit=audit_source_for(runtime.settings.db),
+        )
+        current_app.extensions[LessonsWeb.EXTENSION] = web
+    return web

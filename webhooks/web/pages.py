@@ -1,0 +1,237 @@
+"""The project managers' pages: search, lesson, source, audit, dashboard, and feedback links.
+
+Server-rendered HTML; every page is read-only except the feedback form, which records the answer
+a signed link carries. Markdown is sanitised; no page runs any script (see access.CSP).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+
+from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
+from kb.records import KINDS, SearchHit
+from plugin.lessons.signing import InvalidFeedbackToken
+from webhooks.web.access import check_access, secure_headers
+from webhooks.web.charts import bars_with_rate, stacked_bars
+from webhooks.web.context import lessons_web
+from webhooks.web.render import render_markdown
+
+blueprint = Blueprint(
+    "pages",
+    __name__,
+    template_folder="../templates",
+    static_folder="../static",
+    static_url_path="/assets",
+)
+OPEN_ENDPOINTS = {"pages.feedback", "pages.static"}
+OUTCOME_COLORS = {"pass": "#2f6f4f", "fail": "#c0392b", "error": "#7d3c98", "skipped": "#aab7b8"}
+
+
+@blueprint.before_request
+def _guard() -> Response | None:
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if request.method not in {"GET", "HEAD"}:
+        abort(405)
+    return check_access(lessons_web().access, api=False)
+
+
+@blueprint.after_request
+def _headers(response: Response) -> Response:
+    return secure_headers(response)
+
+
+@blueprint.app_template_filter("markdown")
+def _markdown(text: str) -> Any:
+    return render_markdown(text)
+
+
+@blueprint.get("/")
+def home() -> Response:
+    return redirect(url_for("pages.search"))
+
+
+def why(hit: SearchHit, helpful: int = 0, not_relevant: int = 0) -> list[str]:
+    """Plain reasons a hit is in the list: matched words, each ranking's verdict, feedback."""
+    reasons = []
+    words = dict.fromkeys(hit.snippet.text[a:b].lower() for a, b in hit.snippet.highlights)
+    if words:
+        reasons.append("matches the words " + ", ".join(f"“{w}”" for w in list(words)[:6]))
+    if "keyword" in hit.found_by:
+        reasons.append(f"keyword ranking placed it #{hit.found_by['keyword']}")
+    if "semantic" in hit.found_by:
+        similar = f" (similarity {hit.similarity:.2f})" if hit.similarity is not None else ""
+        reasons.append(f"meaning ranking placed it #{hit.found_by['semantic']}{similar}")
+    if helpful or not_relevant:
+        reasons.append(f"people found it helpful {helpful}×, not relevant {not_relevant}×")
+    return reasons
+
+
+@blueprint.get("/lessons")
+def search() -> str:
+    web = lessons_web()
+    form = {key: request.args.get(key, "").strip() for key in ("q", "project", "kind", "tag")}
+    form["since"] = request.args.get("since", "").strip()
+    form["mode"] = request.args.get("mode", "hybrid")
+    hits: list[SearchHit] = []
+    error = None
+    tallies: dict[str, Any] = {}
+    store = web.services.store
+    if form["q"] and store is not None:
+        try:
+            hits = store.search(
+                form["q"],
+                limit=25,
+                mode=form["mode"],
+                project=form["project"] or None,
+                kind=form["kind"] or None,
+                tag=form["tag"] or None,
+                since=form["since"] or None,
+            )
+            tallies = web.services.journal.tallies(hit.id for hit in hits)
+        except (InvalidQueryError, KnowledgeBaseError, ValueError) as exc:
+            error = str(exc)
+    stats = store.stats() if store is not None else None
+    results = [
+        {
+            "hit": hit,
+            "why": why(
+                hit,
+                getattr(tallies.get(hit.id), "helpful", 0),
+                getattr(tallies.get(hit.id), "not_relevant", 0),
+            ),
+        }
+        for hit in hits
+    ]
+    return render_template(
+        "search.html",
+        form=form,
+        results=results,
+        error=error,
+        kinds=sorted(set(KINDS) | set(stats.by_kind if stats else ())),
+        projects=sorted(p for p in (stats.by_project if stats else {}) if p),
+        stats=stats,
+    )
+
+
+@blueprint.get("/lessons/<path:lesson_id>")
+def lesson(lesson_id: str) -> str:
+    web = lessons_web()
+    try:
+        found = web.services.index.get(lesson_id)
+    except LessonNotFoundError:
+        abort(404, f"no lesson has id {lesson_id!r}")
+    tally = web.services.journal.tallies([found.id]).get(found.id)
+    suggested_on = [
+        row["issue_key"]
+        for row in web.services.journal.db.query(
+            "SELECT issue_key FROM lessons_suggestions WHERE lesson_id = ? ORDER BY first_at DESC "
+            "LIMIT 20",
+            [found.id],
+        )
+    ]
+    return render_template("lesson.html", lesson=found, tally=tally, suggested_on=suggested_on)
+
+
+@blueprint.get("/sources")
+def source() -> str:
+    web = lessons_web()
+    uri = request.args.get("uri", "")
+    store = web.services.store
+    if not uri or store is None:
+        abort(400, "give the source as ?uri=")
+    ids = [row["id"] for row in store.db["lessons"].rows_where("source = ?", [uri], select="id")]
+    if not ids:
+        abort(404, f"no lessons come from {uri!r}")
+    lessons = [web.services.index.get(lesson_id) for lesson_id in ids]
+    is_link = uri.startswith(("https://", "http://"))
+    return render_template("source.html", uri=uri, lessons=lessons, is_link=is_link)
+
+
+@blueprint.get("/audit")
+def audit() -> str:
+    web = lessons_web()
+    filters = {key: request.args.get(key, "").strip() for key in ("issue", "rule", "project")}
+    filters["since"] = request.args.get("since", "").strip()
+    rows = []
+    if web.audit is not None:
+        rows = web.audit.entries(
+            issue=filters["issue"] or None,
+            rule=filters["rule"] or None,
+            project=filters["project"] or None,
+            since=filters["since"] or None,
+        )
+    return render_template(
+        "audit.html", rows=rows, filters=filters, available=web.audit is not None
+    )
+
+
+@blueprint.get("/dashboard")
+def dashboard() -> str:
+    web = lessons_web()
+    days_back = max(1, min(int(request.args.get("days", "30") or 30), 366))
+    since = (date.today() - timedelta(days=days_back - 1)).isoformat()
+    days = [(date.fromisoformat(since) + timedelta(days=i)).isoformat() for i in range(days_back)]
+    outcome_chart, by_rule = None, []
+    if web.audit is not None:
+        counts = web.audit.outcome_counts(since=since)
+        outcomes = sorted({c.outcome for c in counts})
+        series = {o: [0] * len(days) for o in outcomes}
+        table: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for c in counts:
+            if c.day in days:
+                series[c.outcome][days.index(c.day)] += c.count
+            table[(c.rule, c.project)][c.outcome] += c.count
+        outcome_chart = stacked_bars(
+            days, series, title="Policy decisions per day by outcome", colors=OUTCOME_COLORS
+        )
+        by_rule = [
+            {"rule": rule, "project": project, "outcomes": dict(found)}
+            for (rule, project), found in sorted(table.items())
+        ]
+    rates = {r.period: r for r in web.services.journal.helpful_rates(since=since)}
+    overall = web.services.journal.helpful_rates(by_day=False)
+    helpful_chart = bars_with_rate(
+        days,
+        [rates[d].suggested if d in rates else 0 for d in days],
+        [rates[d].rate if d in rates else None for d in days],
+        title="Lessons suggested per day and the share of answers that said helpful",
+        count_label="lessons suggested",
+        rate_label="helpful rate",
+    )
+    return render_template(
+        "dashboard.html",
+        outcome_chart=outcome_chart,
+        by_rule=by_rule,
+        outcomes=sorted({o for row in by_rule for o in row["outcomes"]}),
+        helpful_chart=helpful_chart,
+        overall=overall[0] if overall else None,
+        days_back=days_back,
+        audit_available=web.audit is not None,
+    )
+
+
+@blueprint.route("/lessons/feedback", methods=["GET", "POST"])
+def feedback() -> tuple[str, int] | str:
+    """GET shows what the link will record; POST records it (link scanners only GET)."""
+    web = lessons_web()
+    token = request.values.get("t", "")
+    try:
+        claim = web.services.signer.verify(token)
+    except InvalidFeedbackToken as exc:
+        return render_template("feedback.html", error=str(exc), claim=None, token=""), 400
+    try:
+        found = web.services.index.get(claim.lesson_id)
+    except LessonNotFoundError:
+        found = None
+    recorded = False
+    if request.method == "POST":
+        web.services.journal.record_feedback(claim.issue_key, claim.lesson_id, claim.answer)
+        recorded = True
+    return render_template(
+        "feedback.html", claim=claim, lesson=found, token=token, recorded=recorded, error=None
+    )
