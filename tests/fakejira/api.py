@@ -169,7 +169,6 @@ class FakeJiraApp:
                 "searchable": True,
                 "clauseNames": f.clause_names,
                 "schema": f.schema,
-                **({"untranslatedName": f.name} if f.custom else {}),
             }
             for f in self.fake.fields.values()
         ]

@@ -600,7 +600,11 @@ class FakeJira:
             "timestamp": int(self.clock().timestamp() * 1000),
             "webhookEvent": "project_created",
             "project": {
-                **{k: v for k, v in self.renderer.project_ref(project).items() if k != "id"},
+                **{
+                    k: v
+                    for k, v in self.renderer.project_ref(project).items()
+                    if k not in ("id", "projectTypeKey")
+                },
                 "id": int(project.id),
                 "projectLead": {
                     k: lead[k]
@@ -667,6 +671,7 @@ class FakeJira:
             updated=now,
         )
         issue.fields["labels"] = []
+        issue.fields["priority"] = "Medium"  # Jira's default priority scheme always sets one
         assignee = fields.pop("assignee", None)
         if assignee:
             issue.assignee = self._user_from_ref(assignee, "assignee")

@@ -118,7 +118,8 @@ class RequestValidator:
 
 
 def _describe(error: Exception) -> str:
-    details = [str(error)]
+    text = str(error)
+    details = [text if len(text) < 200 else type(error).__name__]
     cause = error.__cause__ or error.__context__
     for nested in (
         getattr(cause, "schema_errors", None) or getattr(error, "schema_errors", ()) or ()
@@ -163,3 +164,35 @@ def load_validator(path: Path = SPEC_PATH) -> RequestValidator | None:
         )
         return None
     return RequestValidator(json.loads(path.read_text(encoding="utf-8")))
+
+
+def check_response(
+    validator: RequestValidator, request: Request, status: int, body: bytes
+) -> list[str]:
+    """Problems with a fake response against the description's response schema (v3 twin)."""
+    from openapi_core.datatypes import RequestParameters
+    from werkzeug.datastructures import Headers as ResponseHeaders
+
+    @dataclass
+    class _Response:
+        status_code: int
+        data: bytes
+        content_type: str = "application/json"
+        headers: Any = None
+
+    candidate = _OpenAPIRequest(
+        path=deviations.v3_path(request.path),
+        method=request.method.lower(),
+        parameters=RequestParameters(
+            query=ImmutableMultiDict(deviations.as_v3_query(list(request.args.items(multi=True)))),
+            header=Headers(request.headers),
+            cookie=ImmutableMultiDict(),
+        ),
+        body=None,
+        content_type="application/json",
+    )
+    response = _Response(status, deviations.as_v3_response(body), headers=ResponseHeaders())
+    return [
+        _describe(error)
+        for error in validator._openapi.response_validator.iter_errors(candidate, response)
+    ]

@@ -59,7 +59,6 @@ class Renderer:
             return {
                 "self": f"{self.api}/user?accountId={user.account_id}",
                 "accountId": user.account_id,
-                "accountType": "atlassian",
                 "avatarUrls": avatars,
                 "displayName": user.display_name,
                 "active": user.active,
@@ -99,21 +98,25 @@ class Renderer:
         }
 
     def project_ref(self, project: FakeProject) -> dict[str, Any]:
-        return {
+        """A project as issues embed it (Data Center leaves out `projectTypeKey`)."""
+        ref: dict[str, Any] = {
             "self": f"{self.api}/project/{project.id}",
             "id": project.id,
             "key": project.key,
             "name": project.name,
-            "projectTypeKey": project.project_type,
-            "avatarUrls": {
-                size: f"{self.base_url}/secure/projectavatar?pid={project.id}&s={size}"
-                for size in ("48x48", "24x24", "16x16", "32x32")
-            },
         }
+        if self.flavour == "cloud":
+            ref["projectTypeKey"] = project.project_type
+        ref["avatarUrls"] = {
+            size: f"{self.base_url}/secure/projectavatar?pid={project.id}&s={size}"
+            for size in ("48x48", "24x24", "16x16", "32x32")
+        }
+        return ref
 
     def project(self, project: FakeProject) -> dict[str, Any]:
         body = {
             **self.project_ref(project),
+            "projectTypeKey": project.project_type,
             "expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
             "description": project.description,
             "lead": self.user(project.lead),
