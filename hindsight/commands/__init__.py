@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from hindsight.commands import policy, service
+from hindsight.commands import lessons, policy, service
 
 ALL_COMMANDS: list[click.Command] = []
 ALL_COMMANDS += service.COMMANDS
 ALL_COMMANDS += policy.COMMANDS
+ALL_COMMANDS += lessons.COMMANDS

@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from plugin.lessons.signing import Answer, Clock, utc_now
+
+
+def _serialised(method: Callable) -> Callable:
+    """Run a journal method under the journal's lock: web threads and workers share it."""
+
+    @wraps(method)
+    def locked(self: LessonsJournal, *args: object, **kwargs: object) -> object:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
 
 MIGRATIONS = Migrations("hindsight.lessons")
 
@@ -81,9 +96,13 @@ def m002_seeds_and_captures(db: sqlite_utils.Database) -> None:
 
 
 def open_database(path: str | Path) -> sqlite_utils.Database:
-    """Open the shared database with WAL and a busy timeout, and bring our tables up to date."""
-    db = sqlite_utils.Database(str(path))
-    db.execute("PRAGMA busy_timeout = 10000")
+    """Open the shared database with WAL and a busy timeout, and bring our tables up to date.
+
+    The connection may be used from any thread; `LessonsJournal` serialises its use.
+    """
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    db.execute("PRAGMA busy_timeout = 30000")
     db.enable_wal()
     migrate(db)
     return db
@@ -163,6 +182,7 @@ class LessonsJournal:
     def __init__(self, db: sqlite_utils.Database, *, clock: Clock = utc_now) -> None:
         self.db = db
         self._clock = clock
+        self._lock = threading.RLock()
         migrate(db)
 
     def _now(self) -> str:
@@ -170,6 +190,7 @@ class LessonsJournal:
 
     # -- the suggestion comment ------------------------------------------------------------
 
+    @_serialised
     def suggestion_comment(self, issue_key: str) -> SuggestionComment | None:
         rows = list(
             self.db.query(
@@ -187,6 +208,7 @@ class LessonsJournal:
             updated_at=datetime.fromisoformat(row["updated_at"]),
         )
 
+    @_serialised
     def record_suggestions(
         self,
         issue_key: str,
@@ -228,6 +250,7 @@ class LessonsJournal:
                     [issue_key, lesson_id, project, similarity, score, position, now, now],
                 )
 
+    @_serialised
     def suggestions(self, issue_key: str, *, active_only: bool = True) -> list[SuggestedLesson]:
         rows = self.db.query(
             f"""SELECT s.*, f.answer FROM lessons_suggestions s
@@ -250,6 +273,7 @@ class LessonsJournal:
             for row in rows
         ]
 
+    @_serialised
     def was_suggested(self, issue_key: str, lesson_id: str) -> bool:
         rows = self.db.query(
             "SELECT 1 FROM lessons_suggestions WHERE issue_key = ? AND lesson_id = ?",
@@ -259,6 +283,7 @@ class LessonsJournal:
 
     # -- feedback --------------------------------------------------------------------------
 
+    @_serialised
     def record_feedback(self, issue_key: str, lesson_id: str, answer: Answer) -> bool:
         """Store the latest answer about a lesson on an issue; False if it was already that."""
         project = next(
@@ -289,6 +314,7 @@ class LessonsJournal:
             )
         return True
 
+    @_serialised
     def dismissed(self, issue_key: str) -> frozenset[str]:
         """Lessons someone marked not relevant on this issue: never suggested there again."""
         rows = self.db.query(
@@ -297,6 +323,7 @@ class LessonsJournal:
         )
         return frozenset(row["lesson_id"] for row in rows)
 
+    @_serialised
     def tallies(self, lesson_ids: Iterable[str]) -> dict[str, FeedbackTally]:
         """Answers per lesson, for the given lessons (absent lessons have none)."""
         ids = list(dict.fromkeys(lesson_ids))
@@ -313,6 +340,7 @@ class LessonsJournal:
                 found[row["lesson_id"]] = FeedbackTally(row["helpful"], row["not_relevant"])
         return found
 
+    @_serialised
     def helpful_rates(self, *, by_day: bool = True, since: str | None = None) -> list[HelpfulRate]:
         """Suggestions made and answers given per day (or overall), oldest first."""
         period = "substr({col}, 1, 10)" if by_day else "'all'"
@@ -341,6 +369,7 @@ class LessonsJournal:
 
     # -- seeds -----------------------------------------------------------------------------
 
+    @_serialised
     def seed(self, project_key: str) -> SeedRecord | None:
         rows = list(
             self.db.query("SELECT * FROM lessons_seeds WHERE project_key = ?", [project_key])
@@ -356,6 +385,7 @@ class LessonsJournal:
             row["created_at"],
         )
 
+    @_serialised
     def record_seed(
         self, project_key: str, issue_key: str, mode: str, lesson_ids: Sequence[str]
     ) -> None:
@@ -369,6 +399,7 @@ class LessonsJournal:
 
     # -- captures --------------------------------------------------------------------------
 
+    @_serialised
     def capture_sha(self, issue_key: str) -> str | None:
         rows = list(
             self.db.query(
@@ -377,6 +408,7 @@ class LessonsJournal:
         )
         return rows[0]["content_sha"] if rows else None
 
+    @_serialised
     def record_capture(self, issue_key: str, source: str, content_sha: str, lessons: int) -> None:
         with self.db.conn:
             self.db.execute(
@@ -387,3 +419,13 @@ class LessonsJournal:
                        captured_at = excluded.captured_at""",
                 [issue_key, source, content_sha, lessons, self._now()],
             )
+
+    @_serialised
+    def issues_suggested(self, lesson_id: str, limit: int = 20) -> list[str]:
+        """The issues a lesson was suggested on, most recent first."""
+        rows = self.db.query(
+            "SELECT issue_key FROM lessons_suggestions WHERE lesson_id = ? "
+            "ORDER BY first_at DESC LIMIT ?",
+            [lesson_id, limit],
+        )
+        return [row["issue_key"] for row in rows]

@@ -126,14 +126,7 @@ def lesson(lesson_id: str) -> str:
     except LessonNotFoundError:
         abort(404, f"no lesson has id {lesson_id!r}")
     tally = web.services.journal.tallies([found.id]).get(found.id)
-    suggested_on = [
-        row["issue_key"]
-        for row in web.services.journal.db.query(
-            "SELECT issue_key FROM lessons_suggestions WHERE lesson_id = ? ORDER BY first_at DESC "
-            "LIMIT 20",
-            [found.id],
-        )
-    ]
+    suggested_on = web.services.journal.issues_suggested(found.id)
     return render_template("lesson.html", lesson=found, tally=tally, suggested_on=suggested_on)
 
 

@@ -1,0 +1,227 @@
+"""Lessons commands: `hindsight demo` (the main job, end to end) and `hindsight seed-project`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import tempfile
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hindsight.config import ConfigError, Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+DEMO_SECRET = "hindsight-demo-secret"  # signs the demo's own deliveries; never a real secret
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=120) as response:  # loopback only
+        return json.loads(response.read())
+
+
+def demo_settings(db: Path, host: str, port: int, policy: Path) -> Settings:
+    """Report-only settings for the demo; the caller's environment cannot point it at a Jira."""
+    return load_settings(
+        None,
+        environ={},
+        overrides={
+            "db": db,
+            "webhook_secret": [DEMO_SECRET],
+            "public_url": f"http://{host}:{port}",
+            "policy_file": policy,
+            "log_level": "WARNING",
+            "log_format": "text",
+            "workers": 1,
+        },
+    )
+
+
+def describe_results(name: str, results: dict[str, dict[str, Any]]) -> list[str]:
+    """Readable lines for one delivery's handler results."""
+    lines = []
+    for handler, result in results.items():
+        outcome, detail = result.get("outcome", "?"), result.get("detail", "")
+        lines.append(f"    {handler:<18} {outcome:<9} {detail}")
+        data = result.get("data") or {}
+        for lesson in data.get("lessons", []) if handler.startswith("lessons.") else []:
+            similarity = lesson.get("similarity")
+            score = f" ({similarity:.0%} match)" if isinstance(similarity, float) else ""
+            lines.append(f"{'':33}- {lesson.get('title', lesson.get('id'))}{score}")
+    return lines or ["    (no handler for this event)"]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface for the pages.")
+@click.option("--port", default=0, type=int, help="Port for the pages (default: a free one).")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the demo's database (default: a new temporary folder).",
+)
+@click.option(
+    "--examples",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=EXAMPLES,
+    show_default=True,
+    help="Folder with retrospectives/, deliveries/ and policy.yaml.",
+)
+@click.option("--no-serve", "--once", "once", is_flag=True, help="Stop after the replay.")
+def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool) -> None:
+    """Run Hindsight end to end on its examples, report-only, on this machine.
+
+    Ingests the example retrospectives, starts the service on localhost without Jira (writes are
+    reported, never made), replays the example deliveries signed with a demo secret, prints what
+    Hindsight decided and suggested for each, and leaves the pages up until Ctrl-C.
+
+    \b
+    Example:
+        hindsight demo
+        hindsight demo --once --dir /tmp/hindsight-demo
+    """
+    from werkzeug.serving import make_server
+
+    from hindsight.wiring import build_runtime
+    from hindsight.wsgi import create_app
+    from plugin.lessons.install import services_for
+    from webhooks.queue import build_delivery_queue, build_huey
+
+    deliveries = sorted((examples / "deliveries").glob("*.json"))
+    if not deliveries:
+        raise click.ClickException(f"no example deliveries in {examples / 'deliveries'}")
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="hindsight-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or _free_port(host)
+    try:
+        settings = demo_settings(workdir / "hindsight.db", host, port, examples / "policy.yaml")
+        runtime = build_runtime(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = services_for(runtime).store
+    assert store is not None
+    retros = examples / "retrospectives"
+    click.echo("Hindsight demo (report-only: no Jira is configured, nothing is written to Jira)")
+    click.echo(f"  database: {settings.db}")
+    if retros.is_dir():
+        click.echo(f"  ingesting {retros} (the first run loads the embedding model) ...")
+        report = store.ingest_paths([retros])
+        click.echo(f"  {report.summary()}")
+        for failed in report.errors:
+            click.echo(f"  ! {failed.source}: {failed.error}", err=True)
+    # The demo processes each delivery as it arrives (immediate queue), so results print in order.
+    queue = build_delivery_queue(runtime, huey=build_huey(settings.queue_url, immediate=True))
+    app = create_app(settings, runtime, queue=queue)
+    server = make_server(host, port, app, threaded=True)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
+    thread = threading.Thread(target=server.serve_forever, name="hindsight-demo", daemon=True)
+    thread.start()
+    base = f"http://{host}:{server.port}"
+    click.echo(f"  service: {base} (webhooks at {base}/webhooks/jira)\n")
+    try:
+        for path in deliveries:
+            body = path.read_bytes()
+            key = f"demo-{path.stem}"
+            event = json.loads(body).get("webhookEvent", "?")
+            answer = _post(
+                f"{base}/webhooks/jira",
+                body,
+                {
+                    "Content-Type": "application/json",
+                    "X-Hub-Signature": _sign(body, DEMO_SECRET),
+                    "X-Atlassian-Webhook-Identifier": key,
+                },
+            )
+            row = runtime.deliveries.get(key)
+            subject = (row.issue_key or row.subject) if row else ""
+            click.echo(f"{path.name}: {event} {subject or ''} -> {answer.get('status')}")
+            status = row.status if row else "unknown"
+            if row and row.last_error:
+                click.echo(f"    delivery {status}: {row.last_error}")
+            for line in describe_results(path.name, row.handler_results() if row else {}):
+                click.echo(line)
+            click.echo("")
+        click.echo("Pages:")
+        click.echo(f"  search     {base}/lessons")
+        click.echo(f"  dashboard  {base}/dashboard")
+        click.echo(f"  audit      {base}/audit")
+        click.echo(f"  API        {base}/api/lessons/search?q=database+migration")
+        if once:
+            return
+        click.echo("\nThe pages stay up until Ctrl-C.")
+        try:
+            while thread.is_alive():
+                thread.join(0.5)
+        except KeyboardInterrupt:
+            click.echo("stopping")
+    finally:
+        server.shutdown()
+
+
+@click.command("seed-project")
+@click.argument("project_key")
+@click.option("--limit", type=click.IntRange(1, 50), help="Most lessons to list (default: policy).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML settings file (default: $HINDSIGHT_CONFIG; environment variables win).",
+)
+def seed_project(project_key: str, limit: int | None, config_file: Path | None) -> None:
+    """Create the "Lessons to apply" issue for a project, once.
+
+    Picks the lessons closest to the project's name, description, category and type and creates
+    one issue listing them (or an epic with sub-tasks, per the policy's suggestions.seed.mode).
+    Running it again does nothing. Without Jira configured it prints what it would create.
+
+    \b
+    Example:
+        hindsight seed-project PAY --limit 5
+    """
+    from hindsight.wiring import build_runtime
+    from plugin.jira.errors import JiraApiError
+    from plugin.lessons.install import services_for
+    from plugin.lessons.seed import SeedError
+
+    try:
+        runtime = build_runtime(load_settings(config_file))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    services = services_for(runtime)
+    jira = runtime.jira_for(None)
+    try:
+        outcome = services.seeder.seed(jira, project_key.upper(), limit=limit)
+    except (JiraApiError, SeedError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if outcome.action == "already-seeded":
+        click.echo(f"{outcome.project_key} was already seeded: {outcome.issue_key}")
+    elif outcome.action == "none":
+        click.echo(f"no lesson matches {outcome.project_key}; nothing created")
+    elif outcome.action == "disabled":
+        click.echo("seeding is disabled in the policy file")
+    else:
+        verb = "would create" if runtime.jira is None else "created"
+        click.echo(f"{verb} {outcome.issue_key} with {len(outcome.lessons)} lessons:")
+        for lesson in outcome.lessons:
+            click.echo(f"  - {lesson.title or lesson.text[:80]} ({lesson.similarity:.0%} match)")
+
+
+COMMANDS: list[click.Command] = [demo, seed_project]
