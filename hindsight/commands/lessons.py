@@ -102,6 +102,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
 
     from hindsight.wiring import build_runtime
     from hindsight.wsgi import create_app
+    from plugin.audit import AuditLog
     from plugin.lessons.install import services_for
     from webhooks.queue import build_delivery_queue, build_huey
 
@@ -135,6 +136,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
     thread = threading.Thread(target=server.serve_forever, name="hindsight-demo", daemon=True)
     thread.start()
     base = f"http://{host}:{server.port}"
+    audit = AuditLog(settings.db)
     click.echo(f"  service: {base} (webhooks at {base}/webhooks/jira)\n")
     try:
         for path in deliveries:
@@ -158,6 +160,13 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
                 click.echo(f"    delivery {status}: {row.last_error}")
             for line in describe_results(path.name, row.handler_results() if row else {}):
                 click.echo(line)
+            for entry in audit.query(issue=row.issue_key) if row and row.issue_key else []:
+                if entry.delivery == key:
+                    click.echo(f"{'':33}{entry.rule}: {entry.outcome.upper()} {entry.summary}")
+                    for reason in entry.reasons:
+                        click.echo(f"{'':35}- {reason}")
+                    for action in entry.actions:
+                        click.echo(f"{'':35}> {action['kind']}: {action['detail']}")
             click.echo("")
         click.echo("Pages:")
         click.echo(f"  search     {base}/lessons")
