@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from flask import Flask
 from huey.consumer import Consumer
 
 from webhooks.queue import DeliveryQueue
@@ -74,3 +75,17 @@ def run_worker(queue: DeliveryQueue, workers: int) -> None:
     finally:
         heartbeat.stop()
         log.info("worker stopped", extra={"fields": {"owner": queue.processor.owner}})
+
+
+def run_service(app: Flask, queue: DeliveryQueue, host: str, port: int, threads: int) -> None:
+    """Development server in a thread and workers in the main thread, in one process."""
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, app, threaded=True)
+    web = threading.Thread(target=server.serve_forever, name="hindsight-web", daemon=True)
+    web.start()
+    log.info("listening", extra={"fields": {"url": f"http://{host}:{server.port}/webhooks/jira"}})
+    try:
+        run_worker(queue, threads)
+    finally:
+        server.shutdown()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +56,8 @@ def serve(host: str, port: int, workers: int | None, config_file: Path | None) -
         HINDSIGHT_WEBHOOK_SECRET=change-me hindsight serve --port 8000
         HINDSIGHT_ALLOW_UNSIGNED=true hindsight serve   # local experiments only
     """
-    from werkzeug.serving import make_server
-
     from hindsight.wsgi import create_app
-    from webhooks.worker import run_worker
+    from webhooks.worker import run_service
 
     settings = settings_from(config_file, workers=workers)
     problem = settings.webhook_auth_problem()
@@ -70,14 +67,8 @@ def serve(host: str, port: int, workers: int | None, config_file: Path | None) -
     runtime = _runtime(settings)
     queue = _queue(runtime)
     app = create_app(settings, runtime, queue=queue)
-    server = make_server(host, port, app, threaded=True)
-    web = threading.Thread(target=server.serve_forever, name="hindsight-web", daemon=True)
-    web.start()
-    click.echo(f"Hindsight listening on http://{host}:{server.port}/webhooks/jira", err=True)
-    try:
-        run_worker(queue, settings.workers)
-    finally:
-        server.shutdown()
+    click.echo(f"Hindsight listening on http://{host}:{port}/webhooks/jira", err=True)
+    run_service(app, queue, host, port, settings.workers)
 
 
 @click.command()
