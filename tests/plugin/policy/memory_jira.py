@@ -49,6 +49,7 @@ FIELDS = {
     "Risk owner": "customfield_10113",
     "Risk response": "customfield_10114",
     "Next review date": "customfield_10115",
+    "Next review": "customfield_10116",
     "Backout plan": "customfield_10106",
 }
 
