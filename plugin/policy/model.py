@@ -300,13 +300,15 @@ class SuggestionOverride(StrictModel):
 class Capture(StrictModel):
     """Resolved issues of these types or with these labels capture a retrospective lesson."""
 
+    enabled: bool = True
     issue_types: TextList = Field(default=("Retrospective", "Post-incident review"))
     labels: TextList = Field(default=("retrospective", "lessons-learned"))
 
 
 class Seed(StrictModel):
-    """How lesson suggestions pick their query text: the issue itself, or its epic too."""
+    """How a project's existing issues seed the lessons: each issue, or whole epics."""
 
+    enabled: bool = True
     mode: Literal["issue", "epic"] = "issue"
     limit: int = Field(default=50, ge=1, le=1000)
 

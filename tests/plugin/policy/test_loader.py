@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from plugin.policy.loader import PolicyError, load_policy, parse_policy
@@ -118,3 +120,18 @@ def test_alias_bombs_are_refused_before_validation():
         lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
     [problem] = _problems("\n".join(lines) + "\n")
     assert "aliases are expanded" in problem
+
+
+def test_the_readme_example_is_a_valid_policy():
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("## The policy file", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    policy = parse_policy(block, source="README.md")
+    assert [rule.name for rule in policy.rules] == ["change-control", "risk-review"]
+    assert policy.suggestions_for("OPS").limit == 5
+
+
+def test_the_shipped_example_policies_load():
+    folder = Path(__file__).resolve().parents[3] / "deploy" / "policies"
+    loaded = {path.name: load_policy(path) for path in folder.glob("*.yaml")}
+    assert set(loaded) >= {"itil-change.yaml", "pmbok-risk-register.yaml"}
