@@ -25,7 +25,13 @@ from plugin.policy.actions import (
     upsert_comment,
     way_back,
 )
-from plugin.policy.decision import Clock, DecisionStatus, PolicyDecision, Trigger
+from plugin.policy.decision import (
+    Clock,
+    DecisionStatus,
+    ExemptionApplied,
+    PolicyDecision,
+    Trigger,
+)
 from plugin.policy.fields import FieldResolver, UnknownField, matches_any
 from plugin.policy.model import (
     ChangeControlRule,
@@ -436,7 +442,7 @@ class PolicyEngine:
         reasons: list[str] | None = None,
         runner: ActionRunner | None = None,
         *,
-        exemption=None,
+        exemption: ExemptionApplied | None = None,
         change_type: str | None = None,
         guarded: bool = False,
     ) -> PolicyDecision:

@@ -8,16 +8,18 @@ skipped, so its reverts, comments and sub-tasks cause no loop.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from plugin.audit import AuditLog
 from plugin.dispatch import HandlerResult
 from plugin.events import JiraEvent
+from plugin.jira.errors import JiraApiError
 from plugin.jira.port import JiraPort, User
 from plugin.policy.decision import Clock, PolicyDecision, Trigger
 from plugin.policy.engine import PolicyEngine
-from plugin.policy.loader import load_policy
+from plugin.policy.loader import PolicyError, PolicyProblem, load_policy
 from plugin.policy.model import Policy
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class PolicySource:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._stamp: tuple[float, int] | None = None
+        self._lock = threading.Lock()  # workers share the source
         self._policy = Policy(version=1) if path is None else None
         if path is not None:
             self.get()  # refuse to start on a broken policy
@@ -42,13 +45,19 @@ class PolicySource:
         if self.path is None:
             assert self._policy is not None
             return self._policy
-        stat = self.path.stat()
-        stamp = (stat.st_mtime, stat.st_size)
-        if self._policy is None or stamp != self._stamp:
-            self._policy = load_policy(self.path)
-            self._stamp = stamp
-            log.info("policy loaded from %s: %d rule(s)", self.path, len(self._policy.rules))
-        return self._policy
+        with self._lock:
+            try:
+                stat = self.path.stat()
+            except OSError as exc:
+                raise PolicyError(
+                    [PolicyProblem(str(self.path), None, "", f"cannot read it: {exc.strerror}")]
+                ) from exc
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if self._policy is None or stamp != self._stamp:
+                policy = load_policy(self.path)
+                self._policy, self._stamp = policy, stamp
+                log.info("policy loaded from %s: %d rule(s)", self.path, len(policy.rules))
+            return self._policy
 
 
 class PolicyHandler:
@@ -87,7 +96,12 @@ class PolicyHandler:
             policy, jira, clock=self.clock, report_only=self.report_only, offline=self.offline()
         )
         trigger = Trigger(event.webhook_event, delivery_key, event.actor, event.status_change)
-        issue = jira.get_issue(event.issue_key)
+        try:
+            issue = jira.get_issue(event.issue_key)
+        except JiraApiError as exc:
+            if exc.status == 404:  # deleted since, or never visible to Hindsight
+                return HandlerResult("skipped", f"{event.issue_key} no longer exists")
+            raise
         decisions = engine.evaluate_issue(issue, trigger)
         if issue.parent and not engine.offline:
             parent_trigger = Trigger(event.webhook_event, delivery_key, event.actor, None)

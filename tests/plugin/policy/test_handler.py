@@ -115,3 +115,9 @@ def test_the_policy_is_read_again_when_its_file_changes(policy_file, jira, tmp_p
     assert source.get().rules == ()
     handler = PolicyHandler(source, lambda e: jira, AuditLog(tmp_path / "db.sqlite"))
     assert handler(JiraEvent.from_payload(_payload()), "d").outcome == "no-op"
+
+
+def test_an_issue_deleted_since_the_event_is_skipped(policy_file, jira, tmp_path):
+    handler = _handler(policy_file, jira, AuditLog(tmp_path / "db.sqlite"))
+    result = handler(JiraEvent.from_payload(_payload()), "d")  # CHG-1 was never created
+    assert (result.outcome, result.detail) == ("skipped", "CHG-1 no longer exists")
