@@ -59,7 +59,8 @@ def bars_with_rate(
 ) -> Markup:
     """Bars of a count per day and a line of a 0..1 rate on the same days."""
     top = max(counts, default=0) or 1
-    plot_w, plot_h = WIDTH - PAD_LEFT - 8, HEIGHT - PAD_BOTTOM - PAD_TOP
+    # room on the right for the rate axis label
+    plot_w, plot_h = WIDTH - PAD_LEFT - 44, HEIGHT - PAD_BOTTOM - PAD_TOP
     step = plot_w / max(len(days), 1)
     bar = max(min(step * 0.6, 40), 2)
     parts = [_frame(title, top)]
@@ -86,7 +87,8 @@ def bars_with_rate(
                 f"{escape(day)}: {rate:.0%} {escape(rate_label)}</title></circle>"
             )
     parts.append(
-        f'<text x="{WIDTH - 10}" y="{PAD_TOP + 4}" text-anchor="end" class="axis">100%</text>'
+        f'<text x="{WIDTH - 4}" y="{PAD_TOP + 4}" text-anchor="end" class="axis">100%</text>'
+        f'<text x="{WIDTH - 4}" y="{PAD_TOP + plot_h}" text-anchor="end" class="axis">0%</text>'
     )
     parts.append(
         _legend([count_label, rate_label], {count_label: "#aab7b8", rate_label: "#2f6f4f"})

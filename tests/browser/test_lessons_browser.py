@@ -1,0 +1,132 @@
+"""Headless Chromium drives the lessons pages: search, open a lesson, follow a feedback link, and
+prove a script injected into a retrospective never runs. Saves screenshots under a tmp path.
+
+Uses Debian's chromium (/usr/bin/chromium) through Playwright; skipped when it is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.plugin.lessons.fakes import FakeAudit, make_web_app
+from webhooks.web.audit import AuditRow, OutcomeCount
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[tuple[str, object]]:
+    from werkzeug.serving import make_server
+
+    today = date.today()
+    days = [(today - timedelta(days=n)).isoformat() for n in range(6)]
+    audit = FakeAudit(
+        rows=[
+            AuditRow(f"{days[0]} 09:32:44", "jira:issue_updated", "OPS-101", "OPS", "Bo Example",
+                     "change-control", "fail", ("missing: Approval is empty, not Approved",),
+                     ("revert: move OPS-101 back to In Progress [done]",)),
+        ],
+        counts=[OutcomeCount(day, "OPS", rule, outcome, n)
+                for i, day in enumerate(days)
+                for rule, outcome, n in (("change-control", "pass", 3 + i % 3),
+                                         ("change-control", "fail", i % 2 + 1),
+                                         ("risk-review", "pass", 2))],
+    )  # fmt: skip
+    app, services = make_web_app(tmp_path, audit=audit)
+    services.journal.record_suggestions(
+        "OPS-104", "OPS", "c1", "b", services.clock(), [("L-1", 0.7, 0.7), ("L-2", 0.6, 0.6)]
+    )
+    services.journal.record_feedback("OPS-104", "L-1", "helpful")
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.port}", services
+    httpd.shutdown()
+
+
+@pytest.fixture
+def page(tmp_path):
+    if not CHROMIUM.exists() and not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1100, "height": 900},
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def shoot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+def test_search_open_feedback_and_no_injected_script_runs(server, page, tmp_path) -> None:
+    base, services = server
+    page.goto(f"{base}/lessons")
+    page.fill("input[name=q]", "orders table migration")
+    page.click("button[type=submit]")
+    page.wait_for_selector("ol.results li")
+    assert page.locator("mark").count() > 0
+    page.click("details.why summary")
+    assert "ranking placed it" in page.inner_text("details.why")
+    shoot(page, tmp_path, "search")
+
+    page.click("text=Payments release 4.2 retrospective >> nth=0")
+    page.wait_for_selector("article.lesson-body")
+    page.goto(page.url)  # settle any script that could have run
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.title() != "pwned"
+    shoot(page, tmp_path, "lesson")
+
+    # The retrospective's javascript: link must not survive as a link either.
+    lesson_id = next(h.id for h in services.store.search("runbook", limit=5) if "runbook" in h.text)
+    page.goto(f"{base}/lessons/{lesson_id}")
+    assert page.locator("a[href^='javascript']").count() == 0
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+
+    token = services.signer.sign("PAY-7", lesson_id, "helpful")
+    page.goto(f"{base}/lessons/feedback?t={token}")
+    page.click("#confirm")
+    page.wait_for_selector("#recorded")
+    assert services.journal.tallies([lesson_id])[lesson_id].helpful == 1
+    shoot(page, tmp_path, "feedback")
+
+    page.goto(f"{base}/dashboard")
+    assert page.locator("svg.chart").count() == 2
+    shoot(page, tmp_path, "dashboard")
+    page.goto(f"{base}/audit")
+    assert "missing: Approval is empty" in page.inner_text("table.audit")
+    shoot(page, tmp_path, "audit")
+
+
+def test_the_detector_would_see_a_script_that_ran(page) -> None:
+    """Control: the same check does catch an unsanitised script, so the test above can fail."""
+    page.set_content('<script>window.__pwned = 1; document.title = "pwned"</script>')
+    assert page.evaluate("window.__pwned") == 1
+    assert page.title() == "pwned"
