@@ -69,6 +69,10 @@ def _load_sentence_transformer(location: str) -> Any:
             # Must be set before transformers/huggingface_hub read it: never touch the network.
             os.environ["HF_HUB_OFFLINE"] = "1"
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # Progress bars and the "longer than 256 tokens" warning are noise here: chunking
+            # measures lengths on purpose and never feeds the model an over-long text.
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
             try:
                 from sentence_transformers import SentenceTransformer
 

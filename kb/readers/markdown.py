@@ -68,6 +68,14 @@ def _clean(lines: list[str]) -> str:
     return re.sub(r"^>\s?", "", text, flags=re.MULTILINE) if text.startswith(">") else text
 
 
+def _fallback_title(source: str, summary: str) -> str:
+    """Without a title: the summary's first sentence (shortened), else the file name."""
+    first = re.split(r"(?<=[.!?。！？])\s", summary.strip(), maxsplit=1)[0].strip()
+    if first:
+        return first if len(first) <= 90 else first[:89].rsplit(" ", 1)[0] + "…"
+    return PurePath(source).stem.replace("-", " ").replace("_", " ").strip() or source
+
+
 def read_markdown(source: str, text: str) -> ParsedSource:
     """Lessons of one Markdown document (already decoded)."""
     front, body, first_line = _split_front_matter(source, text)
@@ -141,7 +149,7 @@ def read_markdown(source: str, text: str) -> ParsedSource:
     flush()
 
     if not title:
-        title = PurePath(source).stem.replace("-", " ").replace("_", " ").strip() or source
+        title = _fallback_title(source, str(front.get("summary") or ""))
 
     lessons: list[LessonDraft] = []
     common = {"title": title, "project": project, "tags": tags, "date": date, "url": url}

@@ -1,0 +1,222 @@
+"""Knowledge-base commands: ingest, search, reindex and lesson (show one lesson)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from kb import LessonStore, SentenceTransformerEmbedder
+from kb.errors import KnowledgeBaseError
+from kb.readers import FORMATS
+from kb.store import MODES
+
+DEFAULT_DB = "hindsight.db"
+
+
+def default_db_path() -> str:
+    """HINDSIGHT_DB, else ./hindsight.db."""
+    return os.environ.get("HINDSIGHT_DB") or DEFAULT_DB
+
+
+def embedder_from_env() -> SentenceTransformerEmbedder:
+    """The embedder HINDSIGHT_EMBED_MODEL names (a model name or path), else the default."""
+    return SentenceTransformerEmbedder(os.environ.get("HINDSIGHT_EMBED_MODEL") or None)
+
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    default=default_db_path,
+    show_default="$HINDSIGHT_DB or ./hindsight.db",
+    help="The knowledge-base database file.",
+)
+
+
+@contextmanager
+def _store(db_path: str, *, with_model: bool = True) -> Iterator[LessonStore]:
+    try:
+        store = LessonStore(db_path, embedder_from_env() if with_model else None)
+    except KnowledgeBaseError as error:
+        raise click.ClickException(str(error)) from error
+    try:
+        yield store
+    except KnowledgeBaseError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        store.close()
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", *FORMATS]),
+    default="auto",
+    show_default=True,
+    help="Input format; auto goes by extension (.md, .csv Parabol, .jsonl).",
+)
+@click.option("--project", help="Project key for lessons whose source names none.")
+@click.option("--prune", is_flag=True, help="Also remove lessons whose source file is gone.")
+def ingest(
+    paths: tuple[str, ...], db_path: str, fmt: str, project: str | None, prune: bool
+) -> None:
+    """Read retrospectives and post-mortems (files or folders) into the knowledge base.
+
+    Unchanged files are skipped; a changed file replaces its lessons. A file that cannot be
+    read is reported and the others are still ingested; the exit status is then 1.
+
+    \b
+    Example:
+        hindsight ingest examples/retrospectives
+        hindsight ingest retro.csv --format parabol --project PAY --db team.db
+    """
+    with _store(db_path) as store:
+        if sys.stderr.isatty():
+            with click.progressbar(
+                length=_count_files(paths), label="Ingesting", file=sys.stderr
+            ) as bar:
+                report = store.ingest_paths(
+                    paths, format=fmt, project=project, prune=prune, on_progress=bar.update
+                )
+        else:
+            report = store.ingest_paths(paths, format=fmt, project=project, prune=prune)
+    for failure in report.errors:
+        click.echo(f"error: {failure.error}", err=True)
+    click.echo(report.summary())
+    if report.errors:
+        raise SystemExit(1)
+
+
+def _count_files(paths: tuple[str, ...]) -> int:
+    from pathlib import Path
+
+    from kb.readers import EXTENSIONS
+
+    total = 0
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            total += sum(1 for p in path.rglob("*") if p.suffix.lower() in EXTENSIONS)
+        else:
+            total += 1
+    return total
+
+
+@click.command()
+@click.argument("query")
+@db_option
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as a JSON array.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option("--project", help="Only lessons of this project.")
+@click.option("--tag", help="Only lessons with this tag.")
+@click.option(
+    "--kind", help="Only lessons of this kind (went_well, went_wrong, lesson, action...)."
+)
+@click.option("--since", help="Only lessons dated on or after this day (YYYY-MM-DD).")
+def search(
+    query: str,
+    db_path: str,
+    limit: int,
+    as_json: bool,
+    mode: str,
+    project: str | None,
+    tag: str | None,
+    kind: str | None,
+    since: str | None,
+) -> None:
+    """Find the lessons that best match QUERY (keyword + semantic, fused).
+
+    Matched words are marked «like this» in the snippet; --json gives the spans as offsets.
+
+    \b
+    Example:
+        hindsight search "database migration rollback"
+        hindsight search "证书过期" --limit 3 --json
+        hindsight search "friday deploy" --kind lesson --since 2024-01-01
+    """
+    with _store(db_path, with_model=mode != "keyword") as store:
+        hits = store.search(
+            query, limit=limit, mode=mode, project=project, tag=tag, kind=kind, since=since
+        )
+    if as_json:
+        click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        click.echo("No lessons found.")
+        return
+    for number, hit in enumerate(hits, start=1):
+        where = " · ".join(str(part) for part in (hit.project, hit.date, hit.kind) if part)
+        found = ", ".join(f"{name} #{rank}" for name, rank in hit.found_by.items())
+        similarity = f", cosine {hit.similarity:.2f}" if hit.similarity is not None else ""
+        click.echo(click.style(f"{number}. {hit.title}", bold=True) + f"  [{hit.id}]")
+        click.echo(f"   {where}  (score {hit.score:.4f}: {found}{similarity})")
+        click.echo(f"   {hit.snippet.marked()}")
+        click.echo(f"   {hit.source}" + (f" § {hit.section}" if hit.section else ""))
+
+
+@click.command()
+@db_option
+def reindex(db_path: str) -> None:
+    """Embed every lesson again with the current model (HINDSIGHT_EMBED_MODEL or the default).
+
+    Needed after changing the model; also embeds lessons that have no vectors yet.
+
+    \b
+    Example:
+        HINDSIGHT_EMBED_MODEL=/models/other hindsight reindex --db team.db
+    """
+    with _store(db_path, with_model=False) as plain:
+        stored = plain.stored_model
+    with _store(db_path) as store:
+        store_embedder = store.embedder
+        assert store_embedder is not None
+        store.embedder = store_embedder
+        done = store.reindex()
+        click.echo(
+            f"re-embedded {done} lessons with {store_embedder.name}"
+            + (f" (was {stored})" if stored and stored != store_embedder.name else "")
+        )
+
+
+@click.command()
+@click.argument("lesson_id")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the lesson as JSON.")
+def lesson(lesson_id: str, db_path: str, as_json: bool) -> None:
+    """Show one lesson by its id (as printed by search).
+
+    \b
+    Example:
+        hindsight lesson L3f9a0c1d2e4b5a6
+    """
+    with _store(db_path, with_model=False) as store:
+        found = store.get(lesson_id)
+    if as_json:
+        click.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(click.style(found.title, bold=True) + f"  [{found.id}]")
+    for label, value in (
+        ("kind", found.kind),
+        ("project", found.project),
+        ("date", found.date),
+        ("tags", ", ".join(found.tags)),
+        ("votes", found.votes or None),
+        ("source", found.source + (f" § {found.section}" if found.section else "")),
+        ("url", found.url),
+    ):
+        if value:
+            click.echo(f"{label:>8}: {value}")
+    click.echo("")
+    click.echo(found.text)
+
+
+COMMANDS: list[click.Command] = [ingest, search, reindex, lesson]

@@ -1,0 +1,799 @@
+"""`LessonStore`: lessons in SQLite (FTS5 + float32 vectors) with hybrid search.
+
+Writes happen in `BEGIN IMMEDIATE` transactions, one per source, so a source's lessons are
+replaced atomically, concurrent readers (WAL) see either the old or the new set, and two
+ingests at once simply queue on the write lock. Embeddings are computed outside transactions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from sqlite_utils import Database
+
+from kb.chunking import embedding_inputs
+from kb.embedding import Embedder, vector_to_blob
+from kb.errors import IngestError, InvalidQueryError, LessonNotFoundError, ModelMismatchError
+from kb.readers import EXTENSIONS, FORMATS, ParsedSource, detect_format, read_bytes, read_text
+from kb.records import (
+    IngestReport,
+    Lesson,
+    LessonDraft,
+    SearchHit,
+    SourceOutcome,
+    StoreStats,
+)
+from kb.schema import MIGRATIONS
+from kb.search import SearchSettings, fuse, keyword_query
+from kb.snippets import make_snippet
+from kb.text import cjk_index_text
+from kb.vectors import VectorMatrix
+
+MODES = ("hybrid", "keyword", "semantic")
+_EMBED_BATCH_SOURCES = 64
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime: ...
+
+
+class SystemClock:
+    """The real clock, in UTC."""
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class _Prepared:
+    """A parsed source ready to be written: lesson rows and the texts to embed."""
+
+    uri: str
+    display: str
+    origin: str
+    format: str
+    content_hash: str
+    parsed: ParsedSource
+    rows: list[dict[str, Any]]
+    chunks: dict[str, list[bytes]] | None = None  # embed_hash -> chunk vectors
+
+
+def _sha256(*parts: str | bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+class LessonStore:
+    """A knowledge base of lessons in one SQLite file (or ":memory:").
+
+    `embedder` may be None for a keyword-only store (ingest stores no vectors; `reindex` with an
+    embedder adds them later).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        embedder: Embedder | None = None,
+        *,
+        clock: Clock | None = None,
+        settings: SearchSettings | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.embedder = embedder
+        self.clock = clock or SystemClock()
+        self.settings = settings or SearchSettings()
+        memory = self.path == ":memory:"
+        if not memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 60000")
+        if not memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self.db = Database(conn)
+        self.conn = conn
+        # One connection shared by threads: the lock serialises its use; processes use WAL.
+        self._lock = threading.RLock()
+        self._matrix: VectorMatrix | None = None
+        with self._write(bump=False):
+            MIGRATIONS.apply(self.db)
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def __enter__(self) -> LessonStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def _write(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction; it takes the database's write lock up front (no deadlock)."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                if bump:
+                    self.conn.execute(
+                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
+                        "WHERE key = 'generation'"
+                    )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def _meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _now(self) -> str:
+        return self.clock.now().astimezone(dt.UTC).isoformat(timespec="seconds")
+
+    # ------------------------------------------------------------------ model checks
+
+    @property
+    def stored_model(self) -> str | None:
+        """The model the store's vectors were made with (None before the first vector)."""
+        with self._lock:
+            return self._meta("embed_model")
+
+    def _check_model(self) -> None:
+        if self.embedder is None:
+            return
+        stored = self.stored_model
+        if stored is not None and stored != self.embedder.name:
+            raise ModelMismatchError(stored, self.embedder.name)
+
+    # ------------------------------------------------------------------ ingest
+
+    def ingest_paths(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        format: str = "auto",
+        project: str | None = None,
+        prune: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders (recursively); a failing file never stops the others.
+
+        `project` is the default for lessons whose source names none. `on_progress` is called
+        with the number of files finished since the last call.
+        """
+        if format != "auto" and format not in FORMATS:
+            raise InvalidQueryError(f"unknown format {format!r}; use auto or one of {FORMATS}")
+        self._check_model()
+        report = IngestReport()
+        files: list[tuple[str, Path]] = []
+        for given in paths:
+            found, error = self._collect(Path(given), format)
+            files.extend(found)
+            if error is not None:
+                report.outcomes.append(error)
+        with self._lock:
+            known = {
+                uri: (content_hash, count)
+                for uri, content_hash, count in self.conn.execute(
+                    "SELECT uri, content_hash, lesson_count FROM sources"
+                )
+            }
+        for start in range(0, len(files), _EMBED_BATCH_SOURCES):
+            batch: list[_Prepared] = []
+            for display, path in files[start : start + _EMBED_BATCH_SOURCES]:
+                outcome, prepared = self._prepare_file(display, path, format, project, known)
+                if outcome is not None:
+                    report.outcomes.append(outcome)
+                if prepared is not None:
+                    batch.append(prepared)
+            report.outcomes.extend(self._store_batch(batch))
+            if on_progress is not None:
+                on_progress(len(files[start : start + _EMBED_BATCH_SOURCES]))
+        if prune:
+            report.pruned_sources, report.pruned_lessons = self.prune_missing_files()
+        return report
+
+    @staticmethod
+    def _collect(path: Path, format: str) -> tuple[list[tuple[str, Path]], SourceOutcome | None]:
+        if path.is_file():
+            return [(str(path), path)], None
+        if not path.is_dir():
+            return [], SourceOutcome(str(path), "failed", error=f"{path}: no such file or folder")
+        wanted = {ext for ext, fmt in EXTENSIONS.items() if format in ("auto", fmt)}
+        found = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in wanted
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        return [(str(p), p) for p in found], None
+
+    def _prepare_file(
+        self,
+        display: str,
+        path: Path,
+        format: str,
+        project: str | None,
+        known: dict[str, tuple[str, int]],
+    ) -> tuple[SourceOutcome | None, _Prepared | None]:
+        uri = str(path.resolve())
+        try:
+            data = path.read_bytes()
+            fmt = detect_format(display) if format == "auto" else format
+            content_hash = _sha256(fmt, project or "", data)
+            if uri in known and known[uri][0] == content_hash:
+                return SourceOutcome(display, "unchanged", lessons=known[uri][1]), None
+            parsed = read_bytes(display, data, fmt)
+            return None, self._prepare(uri, uri, "file", fmt, content_hash, parsed, project)
+        except IngestError as error:
+            return SourceOutcome(display, "failed", error=str(error)), None
+        except OSError as error:
+            return SourceOutcome(display, "failed", error=f"{display}: {error.strerror}"), None
+
+    def ingest_source(
+        self,
+        uri: str,
+        text: str,
+        *,
+        format: str = "markdown",
+        title: str | None = None,
+        project: str | None = None,
+        tags: Sequence[str] = (),
+        date: str | dt.date | None = None,
+        url: str | None = None,
+    ) -> SourceOutcome:
+        """Ingest one in-memory source (e.g. a closed Jira retrospective) under `uri`.
+
+        Replaces that source's previous lessons atomically; unchanged text is a no-op. The
+        keyword arguments override what the text itself says (tags are added).
+        Raises IngestError when the text yields no lessons or is malformed.
+        """
+        from kb.readers.common import normalise_date
+
+        self._check_model()
+        overrides: dict[str, Any] = {}
+        if title:
+            overrides["title"] = title
+        if project:
+            overrides["project"] = project
+        if date:
+            overrides["date"] = normalise_date(date, uri)
+        if url:
+            overrides["url"] = url
+        content_hash = _sha256(format, _json([title, project, list(tags), str(date), url]), text)
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT content_hash, lesson_count FROM sources WHERE uri = ?", (uri,)
+            ).fetchone()
+        if row is not None and row[0] == content_hash:
+            return SourceOutcome(uri, "unchanged", lessons=row[1])
+        parsed = read_text(uri, text, format)
+        parsed.lessons = [
+            replace(lesson, **overrides, tags=tuple(dict.fromkeys((*lesson.tags, *tags))))
+            for lesson in parsed.lessons
+        ]
+        if title:
+            parsed.title = title
+        prepared = self._prepare(uri, url or uri, "external", format, content_hash, parsed, None)
+        (outcome,) = self._store_batch([prepared])
+        if outcome.status == "failed":
+            raise IngestError(uri, outcome.error or "could not be stored")
+        return outcome
+
+    def _prepare(
+        self,
+        uri: str,
+        display: str,
+        origin: str,
+        fmt: str,
+        content_hash: str,
+        parsed: ParsedSource,
+        default_project: str | None,
+    ) -> _Prepared:
+        now = self._now()
+        rows: list[dict[str, Any]] = []
+        occurrences: dict[tuple[str, str], int] = {}
+        for position, draft in enumerate(parsed.lessons):
+            key = (draft.kind, draft.text)
+            occurrences[key] = occurrences.get(key, 0) + 1
+            rows.append(self._row(uri, display, draft, position, occurrences[key], now))
+            if rows[-1]["project"] is None:
+                rows[-1]["project"] = default_project
+        return _Prepared(uri, display, origin, fmt, content_hash, parsed, rows)
+
+    @staticmethod
+    def _row(
+        uri: str, display: str, draft: LessonDraft, position: int, occurrence: int, now: str
+    ) -> dict[str, Any]:
+        lesson_id = draft.given_id or (
+            "L" + _sha256(uri, draft.kind, draft.text, str(occurrence))[:15]
+        )
+        return {
+            "id": lesson_id,
+            "source_uri": uri,
+            "position": position,
+            "title": draft.title,
+            "text": draft.text,
+            "kind": draft.kind,
+            "project": draft.project,
+            "tags": list(draft.tags),
+            "date": draft.date,
+            "source": draft.origin or display,
+            "section": draft.section,
+            "votes": draft.votes,
+            "url": draft.url,
+            "metadata": draft.metadata,
+            "embed_hash": _sha256(draft.title, draft.text)[:32],
+            "ingested_at": now,
+            "line": draft.line,
+        }
+
+    def _embed_rows(self, rows: list[dict[str, Any]]) -> dict[str, list[bytes]]:
+        """Chunk vectors for each distinct embed_hash, reusing any the store already has."""
+        assert self.embedder is not None
+        model = self.embedder.name
+        wanted = {row["embed_hash"]: row for row in rows}
+        vectors: dict[str, list[bytes]] = {}
+        hashes = list(wanted)
+        with self._lock:
+            for start in range(0, len(hashes), 500):
+                part = hashes[start : start + 500]
+                marks = ",".join("?" * len(part))
+                for embed_hash, blob in self.conn.execute(
+                    f"SELECT l.embed_hash, c.vector FROM lessons l "
+                    f"JOIN chunks c ON c.lesson_pk = l.pk "
+                    f"WHERE l.embed_hash IN ({marks}) AND c.model = ? "
+                    f"AND l.pk = (SELECT min(pk) FROM lessons WHERE embed_hash = l.embed_hash) "
+                    f"ORDER BY l.embed_hash, c.seq",
+                    [*part, model],
+                ):
+                    vectors.setdefault(embed_hash, []).append(blob)
+        missing = [h for h in hashes if h not in vectors]
+        if missing:
+            inputs: list[str] = []
+            owners: list[str] = []
+            for embed_hash in missing:
+                row = wanted[embed_hash]
+                for chunk in embedding_inputs(
+                    row["title"], row["text"], self.embedder.count_tokens, self.embedder.max_tokens
+                ) or [row["text"]]:
+                    inputs.append(chunk)
+                    owners.append(embed_hash)
+            embedded = self.embedder.embed(inputs)
+            for owner, vector in zip(owners, embedded, strict=True):
+                vectors.setdefault(owner, []).append(vector_to_blob(vector))
+        return vectors
+
+    def _store_batch(self, batch: list[_Prepared]) -> list[SourceOutcome]:
+        if not batch:
+            return []
+        vectors: dict[str, list[bytes]] = {}
+        if self.embedder is not None:
+            vectors = self._embed_rows([row for prepared in batch for row in prepared.rows])
+        outcomes = []
+        for prepared in batch:
+            try:
+                status = self._write_source(prepared, vectors)
+            except IngestError as error:
+                outcomes.append(SourceOutcome(prepared.display, "failed", error=str(error)))
+                continue
+            outcomes.append(SourceOutcome(prepared.display, status, lessons=len(prepared.rows)))
+        return outcomes
+
+    def _write_source(self, prepared: _Prepared, vectors: dict[str, list[bytes]]) -> str:
+        """Replace one source's lessons in a single transaction; returns added/updated."""
+        model = self.embedder.name if self.embedder is not None else None
+        with self._write() as conn:
+            given = [row["id"] for row in prepared.rows]
+            for start in range(0, len(given), 500):
+                part = given[start : start + 500]
+                clash = conn.execute(
+                    f"SELECT id, source_uri FROM lessons WHERE id IN ({','.join('?' * len(part))})"
+                    " AND source_uri != ? LIMIT 1",
+                    [*part, prepared.uri],
+                ).fetchone()
+                if clash is not None:
+                    line = next(r["line"] for r in prepared.rows if r["id"] == clash[0])
+                    raise IngestError(
+                        prepared.display,
+                        f"lesson id {clash[0]!r} already belongs to {clash[1]}; give it "
+                        "another id or remove it from one of the sources",
+                        line=line,
+                    )
+            existed = self._delete_source_lessons(conn, prepared.uri)
+            conn.execute(
+                "INSERT INTO sources (uri, origin, format, content_hash, title, lesson_count,"
+                " metadata, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(uri) DO UPDATE SET origin = excluded.origin,"
+                " format = excluded.format, content_hash = excluded.content_hash,"
+                " title = excluded.title, lesson_count = excluded.lesson_count,"
+                " metadata = excluded.metadata, ingested_at = excluded.ingested_at",
+                (
+                    prepared.uri,
+                    prepared.origin,
+                    prepared.format,
+                    prepared.content_hash,
+                    prepared.parsed.title,
+                    len(prepared.rows),
+                    _json(prepared.parsed.metadata),
+                    self._now(),
+                ),
+            )
+            if model is not None and vectors and self._meta("embed_model") is None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('embed_model', ?)", (model,)
+                )
+            for row in prepared.rows:
+                self._insert_lesson(conn, row, vectors.get(row["embed_hash"]), model)
+        return "updated" if existed else "added"
+
+    @staticmethod
+    def _insert_lesson(
+        conn: sqlite3.Connection, row: dict[str, Any], chunks: list[bytes] | None, model: str | None
+    ) -> None:
+        cursor = conn.execute(
+            "INSERT INTO lessons (id, source_uri, position, title, text, kind, project, tags,"
+            " date, source, section, votes, url, metadata, embed_hash, ingested_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row["id"],
+                row["source_uri"],
+                row["position"],
+                row["title"],
+                row["text"],
+                row["kind"],
+                row["project"],
+                _json(row["tags"]),
+                row["date"],
+                row["source"],
+                row["section"],
+                row["votes"],
+                row["url"],
+                _json(row["metadata"]),
+                row["embed_hash"],
+                row["ingested_at"],
+            ),
+        )
+        pk = cursor.lastrowid
+        conn.execute(
+            "INSERT INTO lessons_fts (rowid, title, text, cjk) VALUES (?, ?, ?, ?)",
+            (pk, row["title"], row["text"], cjk_index_text(row["title"], row["text"])),
+        )
+        conn.executemany(
+            "INSERT INTO lesson_tags (lesson_pk, tag) VALUES (?, ?)",
+            [(pk, tag.lower()) for tag in dict.fromkeys(row["tags"])],
+        )
+        if chunks and model is not None:
+            conn.executemany(
+                "INSERT INTO chunks (lesson_pk, seq, model, vector) VALUES (?, ?, ?, ?)",
+                [(pk, seq, model, blob) for seq, blob in enumerate(chunks)],
+            )
+
+    @staticmethod
+    def _delete_source_lessons(conn: sqlite3.Connection, uri: str) -> bool:
+        pks = [pk for (pk,) in conn.execute("SELECT pk FROM lessons WHERE source_uri = ?", (uri,))]
+        for start in range(0, len(pks), 500):
+            part = pks[start : start + 500]
+            marks = ",".join("?" * len(part))
+            conn.execute(f"DELETE FROM lessons_fts WHERE rowid IN ({marks})", part)
+            conn.execute(f"DELETE FROM lesson_tags WHERE lesson_pk IN ({marks})", part)
+            conn.execute(f"DELETE FROM chunks WHERE lesson_pk IN ({marks})", part)
+        conn.execute("DELETE FROM lessons WHERE source_uri = ?", (uri,))
+        existed = conn.execute("SELECT 1 FROM sources WHERE uri = ?", (uri,)).fetchone()
+        return existed is not None
+
+    def remove_source(self, uri: str) -> int:
+        """Delete a source and its lessons; returns how many lessons went."""
+        with self._write() as conn:
+            count = conn.execute(
+                "SELECT count(*) FROM lessons WHERE source_uri = ?", (uri,)
+            ).fetchone()[0]
+            self._delete_source_lessons(conn, uri)
+            conn.execute("DELETE FROM sources WHERE uri = ?", (uri,))
+        return int(count)
+
+    def prune_missing_files(self) -> tuple[int, int]:
+        """Remove the lessons of file sources whose file is gone: (sources, lessons) removed."""
+        with self._lock:
+            uris = [
+                uri
+                for (uri,) in self.conn.execute("SELECT uri FROM sources WHERE origin = 'file'")
+                if not Path(uri).exists()
+            ]
+        removed = sum(self.remove_source(uri) for uri in uris)
+        return len(uris), removed
+
+    # ------------------------------------------------------------------ reindex
+
+    def reindex(
+        self, *, batch_size: int = 256, on_progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Embed every lesson that lacks vectors from the current model; returns how many.
+
+        Vectors of other models are dropped at the end, and the store then records the model.
+        Safe to interrupt and run again: finished batches are kept.
+        """
+        if self.embedder is None:
+            raise InvalidQueryError("reindex needs an embedding model")
+        model = self.embedder.name
+        with self._lock:
+            todo = self.conn.execute(
+                "SELECT pk, title, text, embed_hash FROM lessons WHERE pk NOT IN "
+                "(SELECT DISTINCT lesson_pk FROM chunks WHERE model = ?) ORDER BY pk",
+                (model,),
+            ).fetchall()
+        done = 0
+        for start in range(0, len(todo), batch_size):
+            part = todo[start : start + batch_size]
+            rows = [{"title": t, "text": x, "embed_hash": h} for _, t, x, h in part]
+            vectors = self._embed_rows(rows)
+            with self._write() as conn:
+                for pk, _, _, embed_hash in part:
+                    conn.execute("DELETE FROM chunks WHERE lesson_pk = ?", (pk,))
+                    conn.executemany(
+                        "INSERT INTO chunks (lesson_pk, seq, model, vector) VALUES (?, ?, ?, ?)",
+                        [(pk, seq, model, blob) for seq, blob in enumerate(vectors[embed_hash])],
+                    )
+            done += len(part)
+            if on_progress is not None:
+                on_progress(len(part))
+        with self._write() as conn:
+            conn.execute("DELETE FROM chunks WHERE model != ?", (model,))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('embed_model', ?)", (model,)
+            )
+        return done
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, lesson_id: str) -> Lesson:
+        """The lesson with this id; raises LessonNotFoundError."""
+        with self._lock:
+            row = self.conn.execute("SELECT * FROM lessons WHERE id = ?", (lesson_id,)).fetchone()
+            names = [d[0] for d in self.conn.execute("SELECT * FROM lessons LIMIT 0").description]
+        if row is None:
+            raise LessonNotFoundError(f"no lesson has id {lesson_id!r}; check the id from search")
+        return _lesson(dict(zip(names, row, strict=True)))
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            one = lambda sql, *a: self.conn.execute(sql, a).fetchone()[0]  # noqa: E731
+            lessons = one("SELECT count(*) FROM lessons")
+            model = self._meta("embed_model")
+            embedded = one(
+                "SELECT count(DISTINCT lesson_pk) FROM chunks WHERE model = ?", model or ""
+            )
+            return StoreStats(
+                lessons=lessons,
+                sources=one("SELECT count(*) FROM sources"),
+                vectors=one("SELECT count(*) FROM chunks"),
+                lessons_without_vectors=lessons - embedded,
+                model=model,
+                by_kind=dict(
+                    self.conn.execute(
+                        "SELECT kind, count(*) FROM lessons GROUP BY kind ORDER BY 2 DESC"
+                    ).fetchall()
+                ),
+                by_project=dict(
+                    self.conn.execute(
+                        "SELECT coalesce(project, ''), count(*) FROM lessons "
+                        "GROUP BY 1 ORDER BY 2 DESC"
+                    ).fetchall()
+                ),
+            )
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        mode: str = "hybrid",
+        project: str | None = None,
+        tag: str | None = None,
+        kind: str | None = None,
+        since: str | dt.date | None = None,
+    ) -> list[SearchHit]:
+        """The `limit` lessons that best match `query`, best first.
+
+        mode "keyword" ranks with FTS5 bm25, "semantic" by cosine similarity of embeddings,
+        "hybrid" fuses both ranks. Filters: project (case-insensitive), tag, kind, and `since`
+        (lessons dated on or after it).
+        """
+        if mode not in MODES:
+            raise InvalidQueryError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if limit < 1:
+            raise InvalidQueryError(f"limit must be at least 1, not {limit}")
+        if mode == "semantic" and self.embedder is None:
+            raise InvalidQueryError("semantic search needs an embedding model")
+        filter_sql, filter_args = _filters(project, tag, kind, since)
+        use_semantic = mode != "keyword" and self.embedder is not None
+        query_vector = None
+        if use_semantic:
+            self._check_model()
+            assert self.embedder is not None
+            query_vector = self._embed_query(query)
+        depth = max(limit, self.settings.candidates)
+        with self._lock:
+            keyword: list[int] = []
+            if mode != "semantic":
+                keyword = self._keyword_ranking(query, depth, filter_sql, filter_args)
+            similarity: dict[int, float] = {}
+            semantic: list[int] = []
+            if query_vector is not None:
+                semantic, similarity = self._semantic_ranking(
+                    query_vector, depth, filter_sql, filter_args, also=keyword
+                )
+            rankings = {"keyword": keyword, "semantic": semantic}
+            fused = fuse(rankings, self.settings, limit)
+            rows = self._rows_by_pk([pk for pk, _ in fused])
+        hits = []
+        for pk, score in fused:
+            row = rows[pk]
+            found_by = {
+                name: ranking.index(pk) + 1 for name, ranking in rankings.items() if pk in ranking
+            }
+            hits.append(
+                SearchHit(
+                    id=row["id"],
+                    title=row["title"],
+                    text=row["text"],
+                    snippet=make_snippet(row["text"], query),
+                    kind=row["kind"],
+                    project=row["project"],
+                    tags=tuple(json.loads(row["tags"])),
+                    date=row["date"],
+                    source=row["source"],
+                    section=row["section"],
+                    votes=row["votes"],
+                    url=row["url"],
+                    score=score,
+                    found_by=found_by,
+                    similarity=similarity.get(pk) if query_vector is not None else None,
+                )
+            )
+        return hits
+
+    def _embed_query(self, query: str) -> np.ndarray:
+        """Unit vectors of the query's model-sized chunks; a lesson scores by its best pair.
+
+        Max over chunk pairs beat averaging the query's chunks on long queries (GitBugs).
+        """
+        assert self.embedder is not None
+        chunks = embedding_inputs(
+            "", query, self.embedder.count_tokens, self.embedder.max_tokens
+        ) or [query]
+        return self.embedder.embed(chunks)
+
+    def _keyword_ranking(
+        self, query: str, depth: int, filter_sql: str, filter_args: list[Any]
+    ) -> list[int]:
+        match = keyword_query(query, self.settings.max_query_terms)
+        if match is None:
+            return []
+        weights = ", ".join(str(w) for w in self.settings.column_weights)
+        sql = (
+            f"SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH ?"
+            f"{' AND rowid IN (' + filter_sql + ')' if filter_sql else ''}"
+            f" ORDER BY bm25(lessons_fts, {weights}) LIMIT ?"
+        )
+        return [pk for (pk,) in self.conn.execute(sql, [match, *filter_args, depth])]
+
+    def _current_matrix(self) -> VectorMatrix:
+        assert self.embedder is not None
+        generation = self._meta("generation") or "0"
+        matrix = self._matrix
+        if matrix is None or matrix.generation != generation or matrix.model != self.embedder.name:
+            matrix = VectorMatrix.load(self.conn, self.embedder.name, generation)
+            self._matrix = matrix
+        return matrix
+
+    def _semantic_ranking(
+        self,
+        query_vector: np.ndarray,
+        depth: int,
+        filter_sql: str,
+        filter_args: list[Any],
+        also: list[int],
+    ) -> tuple[list[int], dict[int, float]]:
+        matrix = self._current_matrix()
+        scores = matrix.similarities(query_vector)
+        if len(scores) == 0:
+            return [], {}
+        if filter_sql:
+            allowed = np.fromiter(
+                (pk for (pk,) in self.conn.execute(filter_sql, filter_args)), dtype=np.int64
+            )
+            scores = np.where(np.isin(matrix.lesson_pks, allowed), scores, -np.inf)
+        count = min(depth, len(scores))
+        top = np.argpartition(-scores, count - 1)[:count]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[np.isfinite(scores[top])]
+        ranking = [int(pk) for pk in matrix.lesson_pks[top]]
+        similarity = {int(matrix.lesson_pks[i]): float(scores[i]) for i in top}
+        if also:
+            positions = np.searchsorted(matrix.lesson_pks, also)
+            for pk, position in zip(also, positions, strict=True):
+                if position < len(matrix.lesson_pks) and matrix.lesson_pks[position] == pk:
+                    similarity.setdefault(pk, float(scores[position]))
+        return ranking, similarity
+
+    def _rows_by_pk(self, pks: list[int]) -> dict[int, dict[str, Any]]:
+        if not pks:
+            return {}
+        cursor = self.conn.execute(
+            f"SELECT * FROM lessons WHERE pk IN ({','.join('?' * len(pks))})", pks
+        )
+        names = [d[0] for d in cursor.description]
+        return {row[0]: dict(zip(names, row, strict=True)) for row in cursor}
+
+
+def _filters(
+    project: str | None, tag: str | None, kind: str | None, since: str | dt.date | None
+) -> tuple[str, list[Any]]:
+    """SQL selecting the pks of lessons that pass the filters ('' when there are none)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    if project:
+        clauses.append("project = ? COLLATE NOCASE")
+        args.append(project)
+    if kind:
+        clauses.append("kind = ?")
+        args.append(kind)
+    if since:
+        try:
+            day = since if isinstance(since, dt.date) else dt.date.fromisoformat(str(since))
+        except ValueError:
+            raise InvalidQueryError(
+                f"since {since!r} is not a date; write it as YYYY-MM-DD"
+            ) from None
+        clauses.append("date >= ?")
+        args.append(day.isoformat())
+    if tag:
+        clauses.append("pk IN (SELECT lesson_pk FROM lesson_tags WHERE tag = ?)")
+        args.append(tag.lower())
+    if not clauses:
+        return "", []
+    return "SELECT pk FROM lessons WHERE " + " AND ".join(clauses), args
+
+
+def _lesson(row: dict[str, Any]) -> Lesson:
+    return Lesson(
+        id=row["id"],
+        title=row["title"],
+        text=row["text"],
+        kind=row["kind"],
+        project=row["project"],
+        tags=tuple(json.loads(row["tags"])),
+        date=row["date"],
+        source=row["source"],
+        section=row["section"],
+        votes=row["votes"],
+        url=row["url"],
+        ingested_at=row["ingested_at"],
+        metadata=json.loads(row["metadata"]),
+    )
