@@ -1,6 +1,6 @@
 """How many signed Jira deliveries per second gunicorn accepts, and how fast it answers.
 
-    .venv/bin/python -m bench.webhook_throughput [--deliveries 20000] [--connections 6]
+    .venv/bin/python -m bench.webhook_throughput [--deliveries 20000] [--connections 4]
 
 Starts gunicorn (deploy/gunicorn.conf.py) on 127.0.0.1 with a fresh database, sends signed
 deliveries from an asyncio load generator on loopback (keep-alive connections, a fixed number
@@ -201,7 +201,7 @@ def percentile(values: list[float], fraction: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=20_000)
-    parser.add_argument("--connections", type=int, default=6)
+    parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument("--synchronous", choices=["normal", "full"], default="normal")
