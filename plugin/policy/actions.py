@@ -13,6 +13,7 @@ from typing import Any
 
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import ChangeItem, Comment, Issue, IssueRef, JiraPort, Transition, User
+from plugin.jira.transitions import fields_for_screen, transition_to
 from plugin.policy.decision import ActionRecord, Clock
 from plugin.policy.fields import FieldResolver, UnknownField, is_filled, user_in
 from plugin.policy.model import Defaults, ReviewTask
@@ -122,12 +123,13 @@ def set_flag(
 
 def way_back(transitions: list[Transition], change: ChangeItem) -> Transition | None:
     """The transition whose target is the status the issue came from (ids, not names)."""
-    return next((t for t in transitions if t.to.id == change.from_value), None)
+    return transition_to(transitions, change.from_value or "")
 
 
 def revert_fields(transition: Transition) -> dict[str, Any] | None:
     """Clear `resolution` only when the transition's screen has it; Jira refuses it otherwise."""
-    return {"resolution": None} if "resolution" in transition.fields else None
+    kept, _ = fields_for_screen(transition, {"resolution": None})
+    return kept or None
 
 
 def find_subtask(issue: Issue, summary: str) -> IssueRef | None:

@@ -53,7 +53,8 @@ class FieldResolver:
         self._jira = jira
         self.offline = offline  # Jira unreachable: only the event's snapshot is known
         self._cache: dict[str, str] = {}
-        self._aliases = {name.casefold(): field_id for name, field_id in (aliases or {}).items()}
+        self._names = dict(aliases or {})
+        self._aliases = {name.casefold(): field_id for name, field_id in self._names.items()}
 
     def id_of(self, name_or_id: str) -> str:
         if name_or_id in self._cache:
@@ -82,6 +83,13 @@ class FieldResolver:
                 ) from None
         self._cache[name_or_id] = resolved
         return resolved
+
+    def display(self, name_or_id: str) -> str:
+        """The name to show people: a field named by id shows its `fields:` name if mapped."""
+        for name, field_id in self._names.items():
+            if field_id == name_or_id:
+                return name
+        return name_or_id
 
     def value(self, issue: Issue, name_or_id: str) -> Any:
         """The raw value of the field on `issue` (None when absent)."""

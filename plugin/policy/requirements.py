@@ -30,11 +30,12 @@ def missing_items(
 ) -> list[Missing]:
     """Every requirement `issue` does not meet, in the order the policy lists them."""
     missing: list[Missing] = []
-    for name in requirements.fields:
-        if not is_filled(fields.value(issue, name)):
+    for field in requirements.fields:
+        if not is_filled(fields.value(issue, field)):
+            name = fields.display(field)
             missing.append(Missing(f"'{name}' is empty", f"fill in '{name}'"))
-    for name, allowed in requirements.field_values.items():
-        value = fields.value(issue, name)
+    for field, allowed in requirements.field_values.items():
+        value, name = fields.value(issue, field), fields.display(field)
         if not matches_any(value, allowed):
             shown = ", ".join(texts(value)) or "empty"
             missing.append(
@@ -64,33 +65,32 @@ def missing_items(
 def _approval_problem(
     approval: ApprovalRequirement, issue: Issue, fields: FieldResolver, jira: JiraPort
 ) -> Missing | None:
-    fix = f"a member of '{approval.group}' sets '{approval.field}' to {approval.value}"
+    shown = fields.display(approval.field)
+    fix = f"a member of '{approval.group}' sets '{shown}' to {approval.value}"
     if not matches_any(fields.value(issue, approval.field), (approval.value,)):
-        return Missing(f"approval: '{approval.field}' is not {approval.value}", fix)
+        return Missing(f"approval: '{shown}' is not {approval.value}", fix)
     if fields.offline:
         return Missing(
             f"approval by a member of '{approval.group}' cannot be checked without Jira",
             "run `hindsight policy explain` against Jira to check group membership",
         )
     field_id = fields.id_of(approval.field)
-    wanted_name = approval.field.casefold()
+    # Data Center changelog items name the field but carry no id
+    names = {approval.field.casefold(), shown.casefold(), field_id.casefold()}
     for entry in reversed(issue.changelog):
         for item in entry.items:
-            same_field = item.field_id == field_id or item.field.casefold() in (
-                wanted_name,
-                field_id.casefold(),
-            )
+            same_field = item.field_id == field_id or item.field.casefold() in names
             if same_field and (item.to_string or "").casefold() == approval.value.casefold():
                 groups = jira.user_groups(entry.author) if entry.author else frozenset()
                 if approval.group.casefold() in {g.casefold() for g in groups}:
                     return None
                 return Missing(
-                    f"approval: '{approval.field}' was set to {approval.value} by "
+                    f"approval: '{shown}' was set to {approval.value} by "
                     f"{user_label(entry.author)}, who is not a member of '{approval.group}'",
                     fix,
                 )
     return Missing(
-        f"approval: the history does not show who set '{approval.field}' to {approval.value}",
+        f"approval: the history does not show who set '{shown}' to {approval.value}",
         fix,
     )
 

@@ -317,6 +317,15 @@ def test_data_center_deliveries_are_enforced_too(make_site):
     assert len(site.fake.comments(key)) == 2
 
 
+def test_data_center_approval_is_read_from_a_changelog_without_field_ids(make_site):
+    site = make_site(POLICIES / "itil-change.yaml", flavour="server")
+    key = _complete_normal_change(site)
+    site.fake.move(key, "Done", as_user="bob")
+    site.deliver()
+    assert site.fake.issue(key).status.name == "Done"
+    assert site.bot_writes() == []
+
+
 def test_a_malformed_policy_is_refused_with_its_line(tmp_path):
     broken = (POLICIES / "itil-change.yaml").read_text().replace("mode: enforce", "mode: enforcing")
     path = tmp_path / "policy.yaml"
