@@ -326,6 +326,22 @@ def test_data_center_approval_is_read_from_a_changelog_without_field_ids(make_si
     assert site.bot_writes() == []
 
 
+def test_an_exemption_label_added_by_a_change_manager_waives_the_rule(make_site):
+    site = make_site(POLICIES / "itil-change.yaml")
+    key = _normal_change(site)
+    site.fake.edit(key, {"labels": ["change-exempt"]}, as_user="alice")  # change-managers
+    site.fake.move(key, "Done", as_user="bob")
+    site.deliver()
+
+    assert site.fake.issue(key).status.name == "In Progress"  # change-verified still applies
+    entries = {e.rule: e for e in site.audit.query(issue=key)}
+    exempt = entries["change-control"]
+    assert exempt.outcome == "skipped"
+    assert exempt.exemption is not None and exempt.exemption["by"] == "Alice"
+    assert "member of 'change-managers'" in exempt.exemption["why"]
+    assert entries["change-verified"].outcome == "fail"
+
+
 def test_a_malformed_policy_is_refused_with_its_line(tmp_path):
     broken = (POLICIES / "itil-change.yaml").read_text().replace("mode: enforce", "mode: enforcing")
     path = tmp_path / "policy.yaml"

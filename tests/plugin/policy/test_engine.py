@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from plugin.jira.errors import JiraApiError
+from plugin.jira.port import IssueLink, IssueRef, IssueType
 from plugin.policy.decision import Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.loader import parse_policy
@@ -13,6 +16,7 @@ from tests.plugin.policy.memory_jira import (
     DONE,
     FIELDS,
     IN_PROGRESS,
+    TODO,
     MemoryJira,
     change_issue,
     standard_workflow,
@@ -348,3 +352,26 @@ def test_out_of_scope_issues_are_skipped(policy, jira, clock):
     assert all(d.status == "skipped" for d in decisions.values())
     assert not any(d.noteworthy for d in decisions.values())
     assert writes == []
+
+
+def test_link_and_subtask_requirements_count_only_done_matching_issues(jira, clock):
+    policy = parse_policy(
+        "version: 1\nrules:\n  - name: tested\n    kind: change-control\n"
+        "    guard: {categories: [done]}\n    requires:\n"
+        "      links: [{link: is tested by, issue_type: Test}]\n"
+        "      subtasks: [{summary: Backout, at_least: 1}]\n"
+    )
+    test_type = IssueType("7", "Test")
+    link = IssueLink("Tests", "inward", "is tested by", IssueRef("QA-1", "1", "t", TODO, test_type))
+    jira.put(change_issue(links=(link,)))
+    decisions, _ = _done(jira, PolicyEngine(policy, jira, clock=clock))
+    reasons = decisions["tested"].reasons
+    assert "missing: 1 done Test linked issue ('is tested by') needed, 0 found" in reasons[0]
+    assert "1 done sub-task named 'Backout' needed, 0 found" in reasons[1]
+
+    done_link = IssueLink(
+        "Tests", "inward", "is tested by", IssueRef("QA-1", "1", "t", DONE, test_type)
+    )
+    jira.issues["CHG-1"] = replace(jira.issues["CHG-1"], links=(done_link,), status=IN_PROGRESS)
+    decisions, _ = _done(jira, PolicyEngine(policy, jira, clock=clock))
+    assert len(decisions["tested"].reasons) == 1  # only the sub-task is missing now
