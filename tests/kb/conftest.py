@@ -1,0 +1,43 @@
+"""Fixtures for the knowledge-base tests: a fake embedder, a fresh store, the examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb import LessonStore
+from tests.kb.fakes import HashingEmbedder
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "retrospectives"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def shared_data(name: str) -> Path:
+    """A folder of ../shared/data, or skip the test saying it is absent."""
+    folder = SHARED_DATA / name
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent: this test reads the shared real data")
+    return folder
+
+
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def store(tmp_path: Path, embedder: HashingEmbedder) -> LessonStore:
+    with LessonStore(tmp_path / "kb.db", embedder) as opened:
+        yield opened
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Path:
+    """A private copy of the shipped examples, so tests may edit and delete files."""
+    target = tmp_path / "examples"
+    target.mkdir()
+    for path in EXAMPLES.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
+    return target
