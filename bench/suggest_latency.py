@@ -1,0 +1,214 @@
+"""Lesson suggestions: latency from a new-issue delivery to the comment, and comment quality.
+
+1. Latency: a store of 100,000 lessons (the 2,503 GitBugs Hadoop reports plus synthetic lessons
+   made from their sentences; cached under HINDSIGHT_BENCH_CACHE), the fake Jira over loopback
+   and the real `JiraAdapter`. For each new issue created in the fake, its `jira:issue_created`
+   delivery goes to the suggestion handler; the clock runs from the handler's start to the
+   comment's POST returning (issue re-read, hybrid search incl. query embedding, ranking,
+   journal, comment). Prints p50/p95 (target p95 <= 150 ms).
+2. Quality at the shipped threshold: each of the 126 duplicate reports is a new issue against the
+   2,503 reports (itself excluded); a suggested report is relevant when it is a known duplicate.
+   Prints precision (relevant / suggested), recall (duplicate pairs whose duplicate was
+   suggested) and how many issues got a comment, for the shipped and neighbouring thresholds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlite_utils
+
+from bench.kb_common import cache_dir, shared_folder
+from kb import LessonStore, SentenceTransformerEmbedder
+from plugin.events import JiraEvent
+from plugin.jira.port import Issue, IssueType, Status
+from plugin.lessons.capture import RetrospectiveCapturer
+from plugin.lessons.config import DEFAULT_LIMIT, DEFAULT_THRESHOLD, StaticLessonsPolicy
+from plugin.lessons.config import SuggestionSettings as Settings
+from plugin.lessons.handlers import LessonsHandlers
+from plugin.lessons.index import KbLessonIndex
+from plugin.lessons.journal import LessonsJournal, open_database
+from plugin.lessons.seed import ProjectSeeder
+from plugin.lessons.signing import FeedbackSigner
+from plugin.lessons.suggest import Suggester
+
+TARGET_LESSONS = 100_000
+LATENCY_RUNS = 200
+THRESHOLDS = sorted({0.45, 0.5, DEFAULT_THRESHOLD, 0.6, 0.65, 0.7, 0.75, 0.8})
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def load_gitbugs(folder: Path) -> tuple[dict[str, dict[str, str]], list[tuple[str, set[str]]]]:
+    csv.field_size_limit(sys.maxsize)
+    with open(folder / "hadoop_bugs.csv", encoding="utf-8", newline="") as handle:
+        bugs = {row["Issue id"]: row for row in csv.DictReader(handle)}
+    with open(folder / "hadoop_bugs-combined.csv", encoding="utf-8", newline="") as handle:
+        pairs = [
+            (row["Issue id"], {d.strip() for d in row["Duplicate id"].split(",") if d.strip()})
+            for row in csv.DictReader(handle)
+        ]
+    return bugs, [(q, dups & bugs.keys()) for q, dups in pairs if q in bugs]
+
+
+def reports_jsonl(bugs: dict[str, dict[str, str]], path: Path) -> Path:
+    lines = [
+        json.dumps({"id": bug_id, "title": row["Summary"], "text": row["Description"] or "-"})
+        for bug_id, row in bugs.items()
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def synthetic_jsonl(bugs: dict[str, dict[str, str]], count: int, path: Path) -> Path:
+    """`count` distinct short lessons recombined from the reports' sentences (deterministic)."""
+    sentences = sorted(
+        {
+            s.strip()[:200]
+            for row in bugs.values()
+            for s in SENTENCE.split(row["Description"] or "")[:4]
+            if 30 <= len(s.strip()) <= 300
+        }
+    )
+    titles = [row["Summary"] for row in bugs.values()]
+    rng = random.Random(7)
+    with path.open("w", encoding="utf-8") as out:
+        for number in range(count):
+            text = f"{rng.choice(sentences)} {rng.choice(sentences)}"
+            record = {"id": f"S{number}", "title": rng.choice(titles), "text": text}
+            out.write(json.dumps(record) + "\n")
+    return path
+
+
+def issue_for(key: str, row: dict[str, str]) -> Issue:
+    return Issue(
+        key=key,
+        id=key,
+        project="HADOOP",
+        issuetype=IssueType("1", "Bug"),
+        status=Status("1", "Open", "new"),
+        summary=row["Summary"],
+        description=row["Description"] or "",
+    )
+
+
+def quality(bugs, pairs) -> None:
+    store = LessonStore(cache_dir() / "gitbugs-hadoop.db", SentenceTransformerEmbedder())
+    store.ingest_paths([reports_jsonl(bugs, cache_dir() / "gitbugs-hadoop.jsonl")])
+    journal = LessonsJournal(sqlite_utils.Database(memory=True))
+    signer = FeedbackSigner("bench")
+    index = KbLessonIndex(store)
+    print(f"quality: {len(pairs)} duplicate reports as new issues, {len(bugs)} reports as lessons")
+    # Without context or feedback boosts the score is the similarity, so the comment at threshold
+    # t is the best-first list at the lowest threshold cut at t: one search per issue suffices.
+    lowest = min(THRESHOLDS)
+    policy = StaticLessonsPolicy(Settings(threshold=lowest, limit=20))
+    suggester = Suggester(index, journal, policy, signer, base_url="http://b")
+    started = time.perf_counter()
+    ranked = {
+        query_id: suggester.rank(issue_for(query_id, bugs[query_id]), exclude={query_id})
+        for query_id, _ in pairs
+    }
+    per_issue = (time.perf_counter() - started) / len(pairs) * 1000
+    print(f"  ({per_issue:.0f} ms per issue to rank; limit {DEFAULT_LIMIT} lessons per comment)")
+    print("  threshold  commented  suggested  precision  recall")
+    for threshold in THRESHOLDS:
+        suggested = relevant = commented = found_pairs = 0
+        for query_id, duplicates in pairs:
+            kept = [s for s in ranked[query_id] if s.similarity >= threshold][:DEFAULT_LIMIT]
+            ids = {s.hit.id for s in kept}
+            suggested += len(ids)
+            relevant += len(ids & duplicates)
+            commented += bool(ids)
+            found_pairs += bool(ids & duplicates)
+        precision = relevant / suggested if suggested else float("nan")
+        mark = "  <- shipped" if threshold == DEFAULT_THRESHOLD else ""
+        print(
+            f"  {threshold:9.2f}  {commented:4d}/{len(pairs):<4d} {suggested:9d}  "
+            f"{precision:9.3f}  {found_pairs / len(pairs):6.3f}{mark}"
+        )
+
+
+def big_store(bugs) -> LessonStore:
+    path = cache_dir() / "suggest-100k.db"
+    store = LessonStore(path, SentenceTransformerEmbedder())
+    have = store.stats().lessons
+    if have < TARGET_LESSONS:
+        started = time.perf_counter()
+        reports = reports_jsonl(bugs, cache_dir() / "gitbugs-hadoop.jsonl")
+        filler = synthetic_jsonl(
+            bugs, TARGET_LESSONS - len(bugs), cache_dir() / "suggest-synthetic.jsonl"
+        )
+        report = store.ingest_paths([reports, filler])
+        print(f"built the 100k store: {report.summary()} in {time.perf_counter() - started:.0f} s")
+    return store
+
+
+def latency(bugs) -> None:
+    from tests.fakejira.fake import FakeJira
+    from tests.fakejira.fixtures import adapter_for
+    from tests.fakejira.scenario import populate_change_site
+
+    store = big_store(bugs)
+    print(f"latency: {store.stats().lessons} lessons in the store")
+    fake = populate_change_site(FakeJira("cloud").start())
+    try:
+        jira = adapter_for(fake)
+        workdir = Path(tempfile.mkdtemp(prefix="hindsight-bench-"))
+        journal = LessonsJournal(open_database(workdir / "journal.db"))
+        policy = StaticLessonsPolicy()
+        index = KbLessonIndex(store)
+        suggester = Suggester(index, journal, policy, FeedbackSigner("b"), base_url="http://b")
+        handlers = LessonsHandlers(
+            suggester,
+            ProjectSeeder(index, journal, policy, base_url="http://b"),
+            RetrospectiveCapturer(index, journal, policy, browse_base=fake.base_url),
+            lambda event: jira,
+            report_only=False,
+        )
+        rows = list(bugs.values())
+        rng = random.Random(11)
+        timings, commented = [], 0
+        for run in range(LATENCY_RUNS + 5):
+            row = rng.choice(rows)
+            fake.clear_webhooks()
+            fake.add_issue("CHG", "Task", row["Summary"][:250], description=row["Description"])
+            delivery = next(w for w in fake.webhooks if w.event == "jira:issue_created")
+            event = JiraEvent.from_payload(delivery.body)
+            started = time.perf_counter()
+            result = handlers.suggest_new_issue(event, delivery.identifier)
+            elapsed = (time.perf_counter() - started) * 1000
+            if run >= 5:  # the first runs warm the model, the matrix and the connection
+                timings.append(elapsed)
+                commented += result.outcome == "acted"
+        timings.sort()
+        p50 = statistics.median(timings)
+        p95 = timings[int(len(timings) * 0.95) - 1]
+        print(
+            f"  delivery -> suggestion comment over {len(timings)} new issues "
+            f"({commented} commented): p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {timings[-1]:.1f}"
+            f" ms (target p95 <= 150 ms)"
+        )
+    finally:
+        fake.stop()
+
+
+def main() -> int:
+    folder = shared_folder("gitbugs-hadoop")
+    if folder is None:
+        return 0
+    bugs, pairs = load_gitbugs(folder)
+    quality(bugs, pairs)
+    latency(bugs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
