@@ -9,7 +9,7 @@ been. Both halves are idempotent, so running the sweep often is harmless.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import ChangeItem, Issue, JiraPort
@@ -45,8 +45,14 @@ def run_sweep(
         if isinstance(rule, RiskReviewRule) and rule.next_review_field:
             _overdue_reviews(policy, rule, engine, result, run_id)
     since = clock.now() - timedelta(minutes=policy.sweep.recent_minutes)
-    jql = _and(_projects_clause(policy), f'updated >= "{since.strftime("%Y-%m-%d %H:%M")}"')
+    # JQL reads dates in the searching account's time zone (UTC-12..UTC+14): ask wide enough
+    # for any of them, then keep only what was really updated since then.
+    widest = since - timedelta(hours=14)
+    jql = _and(_projects_clause(policy), f'updated >= "{widest.strftime("%Y-%m-%d %H:%M")}"')
     for found in jira.search(jql):
+        updated = _timestamp(found.updated)
+        if updated is not None and updated < since:
+            continue
         result.issues_checked += 1
         issue = jira.get_issue(found.key)  # search results may lack comments and changelog
         change = last_status_change(issue)
@@ -106,6 +112,14 @@ def last_status_change(issue: Issue) -> ChangeItem | None:
             if item.is_status:
                 return item
     return None
+
+
+def _timestamp(text: str) -> datetime | None:
+    """Jira's `2026-03-02T09:00:00.000+0000` (None when absent or unreadable)."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return None
 
 
 def _date(value: object) -> date | None:

@@ -106,3 +106,12 @@ def test_backtest_undoes_later_label_and_field_changes(policy, jira, clock):
     change = next(f for f in findings if f.decision.rule == "change-control")
     assert change.decision.change_type == "normal"  # as it was when it was closed
     assert all(f.decision.rule != "risk-review" for f in findings)  # not yet labelled high-risk
+
+
+def test_sweep_leaves_issues_not_updated_recently(policy, jira, clock):
+    jira.put(change_issue(fields={FIELDS["Change type"]: {"value": "Normal"}}))
+    jira.move("CHG-1", DONE)
+    jira.issues["CHG-1"] = replace(jira.issues["CHG-1"], updated="2026-03-01T09:00:00.000+0000")
+    result = run_sweep(policy, jira, clock=clock)  # the clock says 2026-03-02T09:00Z
+    assert result.issues_checked == 0
+    assert jira.issues["CHG-1"].status == DONE
