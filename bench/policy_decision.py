@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -144,11 +145,12 @@ def live(events: int) -> tuple[list[float], list[float]]:
         fake.stop()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run both measurements; `argv` defaults to none (as `python -m bench` calls it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--live-events", type=int, default=100)
-    args = parser.parse_args()
+    args = parser.parse_args(argv or [])
     load_policy(POLICIES / "itil-change.yaml")  # the shipped files must load
     in_memory(200)  # warm-up: imports, regex and pydantic caches
     samples, verdicts = in_memory(args.events)
@@ -161,4 +163,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
