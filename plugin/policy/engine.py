@@ -7,7 +7,7 @@ every action looks at the current state before writing. Each rule yields a `Poli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from plugin.jira.errors import JiraApiError, JiraNotConfigured
@@ -60,6 +60,7 @@ class _Evaluation:
     issue: Issue  # the state the trigger is judged on
     fresh: Issue  # re-read after a rule wrote, so later rules look before they write
     reverted_by: str | None = None
+    labelled: set[str] = field(default_factory=set)  # labels added (or planned) so far
 
 
 class PolicyEngine:
@@ -379,7 +380,10 @@ class PolicyEngine:
         mark = marker(rule.name)
         body = _violation_text(rule, self.policy.label_of(rule), change, missing, impossible)
         upsert_comment(runner, issue, mark, body)
-        ensure_label(runner, issue, self.policy.label_of(rule))
+        label = self.policy.label_of(rule)
+        if label not in ev.labelled:  # report-only does not re-read: do not plan it twice
+            ensure_label(runner, issue, label)
+            ev.labelled.add(label)
         if impossible:
             set_flag(runner, issue, self.fields, self.policy.defaults, on=True)
             return
