@@ -1,0 +1,61 @@
+"""The kb commands end to end through click, with the real model (marked real_model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hindsight.cli import cli
+from hindsight.commands.kb import COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)
+def test_every_kb_command_has_help_with_an_example(command) -> None:
+    result = CliRunner().invoke(cli, [command.name, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+
+
+@pytest.mark.real_model
+def test_ingest_search_show_with_the_real_model(tmp_path: Path, examples: Path) -> None:
+    runner = CliRunner()
+    db = str(tmp_path / "kb.db")
+    ingested = runner.invoke(cli, ["ingest", str(examples), "--db", db])
+    assert ingested.exit_code == 0, ingested.output
+    assert "8 added" in ingested.output
+
+    found = runner.invoke(
+        cli, ["search", "certificate expired and partners could not connect", "--db", db, "--json"]
+    )
+    assert found.exit_code == 0, found.output
+    hits = json.loads(found.output)
+    assert hits[0]["project"] == "API"
+    assert hits[0]["similarity"] > 0.3
+    assert set(hits[0]["found_by"]) <= {"keyword", "semantic"}
+
+    chinese = runner.invoke(cli, ["search", "交接时没有告诉下一位值班同学", "--db", db, "--json"])
+    assert json.loads(chinese.output)[0]["project"] == "OPS"
+
+    shown = runner.invoke(cli, ["lesson", hits[0]["id"], "--db", db])
+    assert shown.exit_code == 0
+    assert hits[0]["title"] in shown.output
+
+
+@pytest.mark.real_model
+def test_ingest_with_a_bad_file_exits_non_zero_with_a_summary(
+    tmp_path: Path, examples: Path
+) -> None:
+    (examples / "bad.csv").write_text("author,content\nA,B\n")
+    result = CliRunner().invoke(cli, ["ingest", str(examples), "--db", str(tmp_path / "k.db")])
+    assert result.exit_code == 1
+    assert "bad.csv:1: not a Parabol export: missing column(s)" in result.output
+    assert "8 added" in result.output and "1 failed" in result.output
+
+
+def test_search_of_an_unknown_lesson_id_says_what_to_do(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["lesson", "nope", "--db", str(tmp_path / "k.db")])
+    assert result.exit_code == 1
+    assert "no lesson has id 'nope'" in result.output
