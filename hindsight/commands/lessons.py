@@ -65,7 +65,8 @@ def describe_results(name: str, results: dict[str, dict[str, Any]]) -> list[str]
         for lesson in data.get("lessons", []) if handler.startswith("lessons.") else []:
             similarity = lesson.get("similarity")
             score = f" ({similarity:.0%} match)" if isinstance(similarity, float) else ""
-            lines.append(f"{'':33}- {lesson.get('title', lesson.get('id'))}{score}")
+            lines.append(f"{'':33}- {lesson.get('text') or lesson.get('title')}{score}")
+            lines.append(f"{'':35}from: {lesson.get('title') or lesson.get('id')}")
     return lines or ["    (no handler for this event)"]
 
 

@@ -14,6 +14,7 @@ from plugin.dispatch import Dispatcher, HandlerResult
 from plugin.events import JiraEvent
 from plugin.jira.port import JiraPort, Project
 from plugin.lessons.capture import RetrospectiveCapturer
+from plugin.lessons.comment import one_line
 from plugin.lessons.seed import ProjectSeeder
 from plugin.lessons.suggest import Suggester, text_changed_substantially
 
@@ -66,7 +67,12 @@ class LessonsHandlers:
             "issue": outcome.issue_key,
             "action": outcome.action,
             "lessons": [
-                {"id": s.hit.id, "title": s.hit.title, "similarity": round(s.similarity, 3)}
+                {
+                    "id": s.hit.id,
+                    "title": s.hit.title,
+                    "text": one_line(s.hit.text, 120),
+                    "similarity": round(s.similarity, 3),
+                }
                 for s in outcome.suggestions
             ],
         }
@@ -76,8 +82,11 @@ class LessonsHandlers:
             return HandlerResult("no-op", "no lesson clears the project's threshold", data)
         if outcome.action == "unchanged":
             return HandlerResult("no-op", "the suggestion comment is up to date", data)
-        titles = "; ".join(s.hit.title for s in outcome.suggestions) or "none apply any more"
-        return self._written(True, f"{outcome.action} suggestion comment: {titles}", data)
+        count = len(outcome.suggestions)
+        what = (
+            f"{count} lesson{'s' if count != 1 else ''}" if count else "no lesson applies any more"
+        )
+        return self._written(True, f"{outcome.action} suggestion comment: {what}", data)
 
     def suggest_rewritten_issue(self, event: JiraEvent, delivery_key: str) -> HandlerResult:
         """Suggest again only when the summary or description changed substantially."""
@@ -121,7 +130,15 @@ class LessonsHandlers:
             "project": outcome.project_key,
             "action": outcome.action,
             "issue": outcome.issue_key,
-            "lessons": [{"id": s.lesson_id, "title": s.title} for s in outcome.lessons],
+            "lessons": [
+                {
+                    "id": s.lesson_id,
+                    "title": s.title,
+                    "text": one_line(s.text, 120),
+                    "similarity": round(s.similarity, 3),
+                }
+                for s in outcome.lessons
+            ],
         }
         if outcome.action == "disabled":
             return HandlerResult("skipped", "seeding is disabled", data)

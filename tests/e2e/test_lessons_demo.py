@@ -1,0 +1,28 @@
+"""`hindsight demo --once`: the README's first command, run to completion (real model, loopback)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from hindsight.cli import cli
+from hindsight.commands.lessons import EXAMPLES
+
+
+@pytest.mark.real_model
+def test_the_demo_replays_every_example_and_reports_each_decision(tmp_path) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--once", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "report-only" in out
+    for delivery in sorted((EXAMPLES / "deliveries").glob("*.json")):
+        assert f"{delivery.name}: " in out
+    assert "change-control: FAIL" in out  # the change without approval
+    assert "emergency change allowed" in out
+    assert "risk-review: PASS" in out and "Risk review" in out
+    assert "lessons.suggest" in out and "lessons.seed" in out
+    assert "/lessons" in out and "/dashboard" in out
+    if (EXAMPLES / "retrospectives").is_dir():
+        assert "sources:" in out  # the ingest summary
+        assert "suggestion comment" in out  # the new issue met past lessons
+        assert "lessons.seed       reported" in out  # the new project gets its lessons issue
