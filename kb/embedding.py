@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -118,14 +119,38 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=64,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        model = self._model
+        with _inference_lock, _torch_threads(1 if len(texts) <= _FEW_TEXTS else None):
+            vectors = model.encode(
+                list(texts),
+                batch_size=64,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+# A query is a few short texts: one thread answers it in ~15 ms, while torch's default of one
+# thread per core costs 30x that as soon as another process keeps a core busy (measured on
+# 2 cores). Bulk embedding keeps every core.
+_FEW_TEXTS = 4
+_inference_lock = threading.Lock()
+
+
+@contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    if count is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def vector_to_blob(vector: np.ndarray) -> bytes:

@@ -7,12 +7,13 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
 from kb import LessonStore, SentenceTransformerEmbedder
 from kb.errors import KnowledgeBaseError
-from kb.readers import FORMATS
+from kb.readers import EXTENSIONS, FORMATS
 from kb.store import MODES
 
 DEFAULT_DB = "hindsight.db"
@@ -96,10 +97,7 @@ def ingest(
 
 
 def _count_files(paths: tuple[str, ...]) -> int:
-    from pathlib import Path
-
-    from kb.readers import EXTENSIONS
-
+    """How many files an ingest of `paths` will visit, for the progress bar."""
     total = 0
     for given in paths:
         path = Path(given)
@@ -174,17 +172,13 @@ def reindex(db_path: str) -> None:
     Example:
         HINDSIGHT_EMBED_MODEL=/models/other hindsight reindex --db team.db
     """
-    with _store(db_path, with_model=False) as plain:
-        stored = plain.stored_model
     with _store(db_path) as store:
-        store_embedder = store.embedder
-        assert store_embedder is not None
-        store.embedder = store_embedder
+        stored = store.stored_model
+        assert store.embedder is not None
+        model = store.embedder.name
         done = store.reindex()
-        click.echo(
-            f"re-embedded {done} lessons with {store_embedder.name}"
-            + (f" (was {stored})" if stored and stored != store_embedder.name else "")
-        )
+    was = f" (was {stored})" if stored and stored != model else ""
+    click.echo(f"re-embedded {done} lessons with {model}{was}")
 
 
 @click.command()
