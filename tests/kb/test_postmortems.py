@@ -13,10 +13,18 @@ pytestmark = [pytest.mark.real_model, pytest.mark.shared_data]
 
 
 @pytest.fixture(scope="module")
-def postmortems(request: pytest.FixtureRequest) -> LessonStore:
+def postmortems(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> LessonStore:
     folder = shared_data("postmortems-icco")
-    # Kept in pytest's cache: later runs skip the unchanged files and need no embedding.
-    cache = Path(request.config.cache.mkdir("hindsight-kb-postmortems"))
+    # Kept in pytest's cache when there is one: later runs skip the unchanged files and need
+    # no embedding (the first run embeds ~1,150 paragraphs, a minute or two on 2 cores).
+    pytest_cache = getattr(request.config, "cache", None)
+    cache = (
+        Path(pytest_cache.mkdir("hindsight-kb-postmortems"))
+        if pytest_cache is not None
+        else tmp_path_factory.mktemp("postmortems")
+    )
     store = LessonStore(cache / "kb.db", SentenceTransformerEmbedder())
     report = store.ingest_paths([folder])
     assert report.errors == []
