@@ -2,8 +2,8 @@
 
 One row per rule decision: when, which delivery/event, issue, actor, rule, mode, outcome, reasons,
 actions with their results, and any exemption (who, why). Triggers refuse UPDATE and DELETE, so
-the log is evidence, not a scratchpad. Schema steps are numbered under the area "audit" in the
-shared `schema_migrations` table (the same bookkeeping the delivery log uses).
+the log is evidence, not a scratchpad. Its schema is the `hindsight.audit` migration set, applied
+through `kb.database` like every other area's.
 """
 
 from __future__ import annotations
@@ -13,20 +13,28 @@ import io
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from kb.database import connect, migrate, run_script, transaction
 from plugin.jira.port import User
 from plugin.policy.decision import PolicyDecision, Trigger
 
-AREA = "audit"
-_MIGRATIONS: Sequence[str] = (
-    # 1: the append-only decision log
-    """
+MIGRATIONS = Migrations("hindsight.audit")
+
+
+@MIGRATIONS(name="m001_policy_audit")
+def _m001(db: Database) -> None:
+    """The append-only decision log."""
+    run_script(
+        db,
+        """
     CREATE TABLE policy_audit (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         at TEXT NOT NULL,
@@ -52,7 +60,9 @@ _MIGRATIONS: Sequence[str] = (
     CREATE TRIGGER policy_audit_no_delete BEFORE DELETE ON policy_audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
-)
+    )
+
+
 COLUMNS = (
     "id", "at", "delivery", "event", "issue_key", "actor", "rule", "kind", "mode", "outcome",
     "change_type", "summary", "reasons", "actions", "exemption",
@@ -85,15 +95,6 @@ class AuditEntry:
         return {name: getattr(self, name) for name in COLUMNS}
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    """Open the shared database as every part does: WAL, busy timeout, autocommit."""
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
 class AuditLog:
     """Append decisions; read them back filtered. Thread-safe over one connection."""
 
@@ -105,35 +106,9 @@ class AuditLog:
         self.migrate()
 
     def migrate(self) -> int:
-        """Apply the audit area's schema steps not applied yet; returns how many ran."""
+        """Apply the audit schema steps not applied yet; returns how many ran."""
         with self._lock:
-            conn = self._conn
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (area TEXT NOT NULL, number INTEGER"
-                " NOT NULL, applied_at REAL NOT NULL, PRIMARY KEY (area, number))"
-            )
-            ran = 0
-            for number, script in enumerate(_MIGRATIONS, start=1):
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    done = conn.execute(
-                        "SELECT 1 FROM schema_migrations WHERE area = ? AND number = ?",
-                        (AREA, number),
-                    ).fetchone()
-                    if not done:
-                        for statement in _statements(script):
-                            conn.execute(statement)
-                        conn.execute(
-                            "INSERT INTO schema_migrations (area, number, applied_at)"
-                            " VALUES (?, ?, ?)",
-                            (AREA, number, time.time()),
-                        )
-                        ran += 1
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            return ran
+            return len(migrate(self._conn, MIGRATIONS))
 
     def record(
         self,
@@ -165,18 +140,12 @@ class AuditLog:
         ]
         if not rows:
             return 0
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(
-                    f"INSERT INTO policy_audit ({', '.join(COLUMNS[1:])}) "
-                    f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))})",
-                    rows,
-                )
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, transaction(self._conn):
+            self._conn.executemany(
+                f"INSERT INTO policy_audit ({', '.join(COLUMNS[1:])}) "
+                f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))})",
+                rows,
+            )
         return len(rows)
 
     def query(
@@ -256,19 +225,3 @@ def _actor(user: User | None) -> str | None:
     if user is None:
         return None
     return user.display_name or user.ref or None
-
-
-def _statements(script: str) -> list[str]:
-    """Split a schema script into statements, keeping trigger bodies (`BEGIN ... END;`) whole."""
-    statements, current = [], []
-    for part in script.split(";"):
-        current.append(part)
-        text = ";".join(current).strip()
-        if not text:
-            current = []
-            continue
-        if text.upper().startswith("CREATE TRIGGER") and not text.upper().endswith("END"):
-            continue
-        statements.append(text)
-        current = []
-    return statements

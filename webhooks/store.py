@@ -15,12 +15,16 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from kb.database import connect, migrate, run_script, transaction
 
 RECEIVED = "received"
 PROCESSING = "processing"
@@ -40,9 +44,15 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 
 Clock = Callable[[], float]
 
-_MIGRATIONS: Sequence[str] = (
-    # 1: the delivery log, workers' heartbeats and counters kept for /metrics
-    """
+MIGRATIONS = Migrations("hindsight.deliveries")
+
+
+@MIGRATIONS(name="m001_deliveries_workers_counters")
+def _m001(db: Database) -> None:
+    """The delivery log, workers' heartbeats and counters kept for /metrics."""
+    run_script(
+        db,
+        """
     CREATE TABLE deliveries (
         key TEXT PRIMARY KEY,
         event TEXT NOT NULL,
@@ -79,7 +89,7 @@ _MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (metric, labels)
     ) WITHOUT ROWID;
     """,
-)
+    )
 
 
 @dataclass(frozen=True)
@@ -123,65 +133,6 @@ class Claim(Enum):
     SUBJECT_BUSY = "subject-busy"  # another delivery of the same issue is being processed
 
 
-def connect(path: str | Path, *, synchronous: str = "normal") -> sqlite3.Connection:
-    """Open the database the way every part of Hindsight must: WAL, busy timeout, autocommit.
-
-    With WAL, `synchronous=NORMAL` makes a commit a write() into the WAL without fsync: it
-    survives the process being killed (the OS holds the data), though not a power loss;
-    `full` adds an fsync per commit for that.
-    """
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-    conn.execute("PRAGMA busy_timeout=30000")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[None]:
-    """BEGIN IMMEDIATE takes the write lock up front, so read-then-write is never stale."""
-    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def apply_migrations(conn: sqlite3.Connection, area: str, steps: Sequence[str]) -> int:
-    """Run the numbered schema steps of one area not yet applied; returns how many ran.
-
-    Each area (deliveries, audit, lessons...) owns its tables and its own numbering in the one
-    shared database, recorded in `schema_migrations`.
-    """
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (area TEXT NOT NULL, number INTEGER NOT"
-        " NULL, applied_at REAL NOT NULL, PRIMARY KEY (area, number))"
-    )
-    ran = 0
-    for number, script in enumerate(steps, start=1):
-        with transaction(conn):
-            done = conn.execute(
-                "SELECT 1 FROM schema_migrations WHERE area = ? AND number = ?", (area, number)
-            ).fetchone()
-            if done:
-                continue
-            for statement in _statements(script):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (area, number, applied_at) VALUES (?, ?, ?)",
-                (area, number, time.time()),
-            )
-            ran += 1
-    return ran
-
-
-def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
-
-
 def worker_identity() -> str:
     """A name for this worker process, unique across restarts: host, pid and a random tag."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
@@ -214,7 +165,7 @@ class DeliveryStore:
 
     def migrate(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        apply_migrations(self.conn, "deliveries", _MIGRATIONS)
+        migrate(self.conn, MIGRATIONS)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
