@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from kb.database import connect, run_script, transaction
+from kb.database import migrate as apply_migrations
 from plugin.lessons.signing import Answer, Clock, utc_now
 
 
@@ -38,7 +39,8 @@ MIGRATIONS = Migrations("hindsight.lessons")
 
 @MIGRATIONS()
 def m001_suggestions_and_feedback(db: sqlite_utils.Database) -> None:
-    db.executescript(
+    run_script(
+        db,
         """
         CREATE TABLE lessons_suggestion_comments (
             issue_key TEXT PRIMARY KEY,
@@ -69,13 +71,14 @@ def m001_suggestions_and_feedback(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (issue_key, lesson_id)
         );
         CREATE INDEX lessons_feedback_by_lesson ON lessons_feedback (lesson_id);
-        """
+        """,
     )
 
 
 @MIGRATIONS()
 def m002_seeds_and_captures(db: sqlite_utils.Database) -> None:
-    db.executescript(
+    run_script(
+        db,
         """
         CREATE TABLE lessons_seeds (
             project_key TEXT PRIMARY KEY,
@@ -91,25 +94,23 @@ def m002_seeds_and_captures(db: sqlite_utils.Database) -> None:
             lessons INTEGER NOT NULL,
             captured_at TEXT NOT NULL
         );
-        """
+        """,
     )
 
 
 def open_database(path: str | Path) -> sqlite_utils.Database:
-    """Open the shared database with WAL and a busy timeout, and bring our tables up to date.
+    """Open the shared database the house way (`kb.database.connect`) and migrate our tables.
 
     The connection may be used from any thread; `LessonsJournal` serialises its use.
     """
-    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-    db = sqlite_utils.Database(conn)
-    db.execute("PRAGMA busy_timeout = 30000")
-    db.enable_wal()
+    db = sqlite_utils.Database(connect(path))
     migrate(db)
     return db
 
 
 def migrate(db: sqlite_utils.Database) -> None:
-    MIGRATIONS.apply(db)
+    """Apply our pending migrations, safely when several processes start at once."""
+    apply_migrations(db.conn, MIGRATIONS)
 
 
 def sha256(text: str) -> str:
@@ -220,7 +221,7 @@ class LessonsJournal:
     ) -> None:
         """Remember the comment and its lessons (id, similarity, score), in order, at once."""
         now = self._now()
-        with self.db.conn:
+        with transaction(self.db.conn):
             self.db.execute(
                 """INSERT INTO lessons_suggestion_comments
                        (issue_key, project, comment_id, body_sha, first_at, updated_at)
@@ -296,7 +297,7 @@ class LessonsJournal:
             ),
             issue_key.rsplit("-", 1)[0] if "-" in issue_key else None,
         )
-        with self.db.conn:
+        with transaction(self.db.conn):
             before = list(
                 self.db.query(
                     "SELECT answer FROM lessons_feedback WHERE issue_key = ? AND lesson_id = ?",
@@ -389,7 +390,7 @@ class LessonsJournal:
     def record_seed(
         self, project_key: str, issue_key: str, mode: str, lesson_ids: Sequence[str]
     ) -> None:
-        with self.db.conn:
+        with transaction(self.db.conn):
             self.db.execute(
                 """INSERT OR IGNORE INTO lessons_seeds
                        (project_key, issue_key, mode, lesson_ids, created_at)
@@ -410,7 +411,7 @@ class LessonsJournal:
 
     @_serialised
     def record_capture(self, issue_key: str, source: str, content_sha: str, lessons: int) -> None:
-        with self.db.conn:
+        with transaction(self.db.conn):
             self.db.execute(
                 """INSERT INTO lessons_captures (issue_key, source, content_sha, lessons,
                        captured_at) VALUES (?, ?, ?, ?, ?)
