@@ -35,7 +35,7 @@ from kb.records import (
     StoreStats,
 )
 from kb.schema import MIGRATIONS
-from kb.search import SearchSettings, fuse, keyword_query
+from kb.search import SearchSettings, found_by, fuse, headline, keyword_query
 from kb.snippets import make_snippet
 from kb.text import cjk_index_text
 from kb.vectors import VectorMatrix
@@ -114,6 +114,7 @@ class LessonStore:
         # One connection shared by threads: the lock serialises its use; processes use WAL.
         self._lock = threading.RLock()
         self._matrix: VectorMatrix | None = None
+        self._term_shares = _TermShares()
         self._executor: ThreadPoolExecutor | None = None
         with self._write(bump=False):
             MIGRATIONS.apply(self.db)
@@ -637,35 +638,44 @@ class LessonStore:
         filter_sql, filter_args = _filters(project, tag, kind, since)
         use_semantic = mode != "keyword" and self.embedder is not None
         depth = max(limit, self.settings.candidates)
-        keyword_job: Future[list[int]] | None = None
+        matrix: VectorMatrix | None = None
+        allowed: np.ndarray | None = None
+        if use_semantic:
+            self._check_model()
+            with self._lock:
+                matrix = self._current_matrix()
+                if filter_sql:
+                    allowed = np.fromiter(
+                        (pk for (pk,) in self.conn.execute(filter_sql, filter_args)),
+                        dtype=np.int64,
+                    )
+        keyword_job: Future[dict[str, list[int]]] | None = None
         if mode != "semantic":
-            # FTS5 and the model both release the GIL: rank keywords while the query embeds.
+            # FTS5, the model and BLAS all release the GIL: rank keywords in the background
+            # while the query embeds and the vector matrix is multiplied.
             keyword_job = self._background().submit(
-                self._locked_keyword_ranking, query, depth, filter_sql, filter_args
+                self._keyword_rankings, query, depth, filter_sql, filter_args
             )
-        query_vector = None
+        semantic: list[int] = []
+        scores: np.ndarray | None = None
         try:
-            if use_semantic:
-                self._check_model()
-                query_vector = self._embed_query(query)
-        finally:
-            keyword = keyword_job.result() if keyword_job is not None else []
-        with self._lock:
-            similarity: dict[int, float] = {}
-            semantic: list[int] = []
-            if query_vector is not None:
-                semantic, similarity = self._semantic_ranking(
-                    query_vector, depth, filter_sql, filter_args, also=keyword
+            if matrix is not None:
+                semantic, scores = _semantic_ranking(
+                    matrix, self._embed_query(query), depth, allowed
                 )
-            rankings = {"keyword": keyword, "semantic": semantic}
-            fused = fuse(rankings, self.settings, limit)
-            rows = self._rows_by_pk([pk for pk, _ in fused])
+        finally:
+            keyword = keyword_job.result() if keyword_job is not None else {}
+        rankings = {**keyword, "semantic": semantic}
+        fused = fuse(rankings, self.settings, limit)
+        pks = [pk for pk, _ in fused]
+        similarity = (
+            _similarities(matrix, scores, pks) if matrix is not None and scores is not None else {}
+        )
+        with self._lock:
+            rows = self._rows_by_pk(pks)
         hits = []
-        for pk, score in fused:
+        for (pk, score), ranks in zip(fused, found_by(pks, rankings), strict=True):
             row = rows[pk]
-            found_by = {
-                name: ranking.index(pk) + 1 for name, ranking in rankings.items() if pk in ranking
-            }
             hits.append(
                 SearchHit(
                     id=row["id"],
@@ -681,8 +691,8 @@ class LessonStore:
                     votes=row["votes"],
                     url=row["url"],
                     score=score,
-                    found_by=found_by,
-                    similarity=similarity.get(pk) if query_vector is not None else None,
+                    found_by=ranks,
+                    similarity=similarity.get(pk) if matrix is not None else None,
                 )
             )
         return hits
@@ -704,27 +714,42 @@ class LessonStore:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="kb-keyword")
             return self._executor
 
-    def _locked_keyword_ranking(
+    def _keyword_rankings(
         self, query: str, depth: int, filter_sql: str, filter_args: list[Any]
-    ) -> list[int]:
-        with self._lock:
-            return self._keyword_ranking(query, depth, filter_sql, filter_args)
+    ) -> dict[str, list[int]]:
+        """The whole query's bm25 ranking and, for a multi-line query, its headline's."""
+        rankings = {"keyword": self._keyword_ranking(query, depth, filter_sql, filter_args)}
+        first_line = headline(query)
+        if first_line is not None and self.settings.weights.get("headline", 1.0) > 0:
+            rankings["headline"] = self._keyword_ranking(first_line, depth, filter_sql, filter_args)
+        return rankings
 
     def _keyword_ranking(
         self, query: str, depth: int, filter_sql: str, filter_args: list[Any]
     ) -> list[int]:
-        match = keyword_query(query, self.settings.max_query_terms)
-        if match is None:
-            return []
-        weights = ", ".join(str(w) for w in self.settings.column_weights)
-        sql = (
-            f"SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH ?"
-            # "+rowid" keeps the filter away from FTS5's planner: given "rowid IN (...)" it
-            # runs the full-text query once per allowed row (seconds at 100k lessons).
-            f"{' AND +rowid IN (' + filter_sql + ')' if filter_sql else ''}"
-            f" ORDER BY bm25(lessons_fts, {weights}) LIMIT ?"
-        )
-        return [pk for (pk,) in self.conn.execute(sql, [match, *filter_args, depth])]
+        with self._lock:
+            match = keyword_query(
+                query,
+                self.settings.max_query_terms,
+                self._term_share,
+                self.settings.common_term_share,
+                self.settings.min_query_terms,
+            )
+            if match is None:
+                return []
+            weights = ", ".join(str(w) for w in self.settings.column_weights)
+            sql = (
+                f"SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH ?"
+                # "+rowid" keeps the filter away from FTS5's planner: given "rowid IN (...)" it
+                # runs the full-text query once per allowed row (seconds at 100k lessons).
+                f"{' AND +rowid IN (' + filter_sql + ')' if filter_sql else ''}"
+                f" ORDER BY bm25(lessons_fts, {weights}) LIMIT ?"
+            )
+            return [pk for (pk,) in self.conn.execute(sql, [match, *filter_args, depth])]
+
+    def _term_share(self, term: str) -> float:
+        """The share of all lessons that FTS5 matches `term` in (cached per store generation)."""
+        return self._term_shares.share(self.conn, self._meta("generation") or "0", term)
 
     def _current_matrix(self) -> VectorMatrix:
         assert self.embedder is not None
@@ -735,36 +760,6 @@ class LessonStore:
             self._matrix = matrix
         return matrix
 
-    def _semantic_ranking(
-        self,
-        query_vector: np.ndarray,
-        depth: int,
-        filter_sql: str,
-        filter_args: list[Any],
-        also: list[int],
-    ) -> tuple[list[int], dict[int, float]]:
-        matrix = self._current_matrix()
-        scores = matrix.similarities(query_vector)
-        if len(scores) == 0:
-            return [], {}
-        if filter_sql:
-            allowed = np.fromiter(
-                (pk for (pk,) in self.conn.execute(filter_sql, filter_args)), dtype=np.int64
-            )
-            scores = np.where(np.isin(matrix.lesson_pks, allowed), scores, -np.inf)
-        count = min(depth, len(scores))
-        top = np.argpartition(-scores, count - 1)[:count]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[np.isfinite(scores[top])]
-        ranking = [int(pk) for pk in matrix.lesson_pks[top]]
-        similarity = {int(matrix.lesson_pks[i]): float(scores[i]) for i in top}
-        if also:
-            positions = np.searchsorted(matrix.lesson_pks, also)
-            for pk, position in zip(also, positions, strict=True):
-                if position < len(matrix.lesson_pks) and matrix.lesson_pks[position] == pk:
-                    similarity.setdefault(pk, float(scores[position]))
-        return ranking, similarity
-
     def _rows_by_pk(self, pks: list[int]) -> dict[int, dict[str, Any]]:
         if not pks:
             return {}
@@ -773,6 +768,65 @@ class LessonStore:
         )
         names = [d[0] for d in cursor.description]
         return {row[0]: dict(zip(names, row, strict=True)) for row in cursor}
+
+
+def _semantic_ranking(
+    matrix: VectorMatrix, query_vector: np.ndarray, depth: int, allowed: np.ndarray | None
+) -> tuple[list[int], np.ndarray]:
+    """The `depth` lesson pks most similar to the query, best first, and every lesson's score.
+
+    `allowed` (pks passing the filters) leaves the others out; None allows all.
+    """
+    scores = matrix.similarities(query_vector)
+    if len(scores) == 0:
+        return [], scores
+    if allowed is not None:
+        scores = np.where(np.isin(matrix.lesson_pks, allowed), scores, -np.inf)
+    count = min(depth, len(scores))
+    top = np.argpartition(-scores, count - 1)[:count]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    top = top[np.isfinite(scores[top])]
+    return [int(pk) for pk in matrix.lesson_pks[top]], scores
+
+
+def _similarities(matrix: VectorMatrix, scores: np.ndarray, pks: list[int]) -> dict[int, float]:
+    """Cosine similarity of each pk that has vectors (filtered-out lessons never reach here)."""
+    if not pks or len(matrix.lesson_pks) == 0:
+        return {}
+    positions = np.searchsorted(matrix.lesson_pks, pks)
+    found: dict[int, float] = {}
+    for pk, position in zip(pks, positions, strict=True):
+        if position < len(matrix.lesson_pks) and matrix.lesson_pks[position] == pk:
+            found[pk] = float(scores[position])
+    return found
+
+
+class _TermShares:
+    """Per-term document frequencies, as shares of all lessons, for one store generation.
+
+    FTS5 counts a term's lessons in well under a millisecond even at 100k lessons, but a long
+    query has dozens of terms and a corpus's vocabulary repeats across queries.
+    """
+
+    MAX_TERMS = 50_000
+
+    def __init__(self) -> None:
+        self._generation: str | None = None
+        self._lessons = 0
+        self._shares: dict[str, float] = {}
+
+    def share(self, conn: sqlite3.Connection, generation: str, term: str) -> float:
+        if generation != self._generation or len(self._shares) >= self.MAX_TERMS:
+            self._generation = generation
+            self._lessons = conn.execute("SELECT count(*) FROM lessons").fetchone()[0]
+            self._shares = {}
+        if term not in self._shares:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM lessons_fts WHERE lessons_fts MATCH ?",
+                ('"' + term.replace('"', '""') + '"',),
+            ).fetchone()
+            self._shares[term] = count / self._lessons if self._lessons else 0.0
+        return self._shares[term]
 
 
 def _filters(

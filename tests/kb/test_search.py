@@ -1,0 +1,112 @@
+"""Query construction and fusion: headlines, common-term selection, found_by."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kb import LessonStore, SearchSettings
+from kb.search import found_by, fuse, headline, keyword_query, selective_terms
+
+SHARES = {"outage": 0.6, "caused": 0.3, "certificate": 0.01, "expired": 0.02, "tls": 0.0}
+
+
+def test_headline_is_the_first_line_of_a_multi_line_query() -> None:
+    assert (
+        headline("\n  Disk full on namenode \nThe log volume filled up.\n")
+        == "Disk full on namenode"
+    )
+    assert headline("disk full on namenode") is None
+    assert headline("disk full\n\n   \n") is None
+    assert headline("") is None
+
+
+def test_common_terms_are_dropped_when_rarer_ones_remain() -> None:
+    terms = ["expired", "tls", "certificate", "caused", "outage"]
+    assert selective_terms(terms, SHARES.get, 0.2, keep=2) == ["expired", "tls", "certificate"]
+    # Too few rare terms: the rarest matching ones stay, in query order; "tls" matches nothing.
+    assert selective_terms(terms, SHARES.get, 0.2, keep=3) == [
+        "expired",
+        "tls",
+        "certificate",
+        "caused",
+    ]
+    assert selective_terms(["caused", "outage"], SHARES.get, 0.2, keep=1) == ["caused"]
+    assert selective_terms(terms, None, 0.2, keep=2) == terms
+
+
+def test_keyword_query_quotes_the_selected_terms() -> None:
+    query = 'Expired "TLS" certificate caused an outage'
+    assert keyword_query(query, 64) == '"expired" OR "tls" OR "certificate" OR "caused" OR "outage"'
+    assert keyword_query(query, 64, SHARES.get, 0.2, keep=2) == (
+        '"expired" OR "tls" OR "certificate"'
+    )
+    assert keyword_query("the of and", 64, SHARES.get, 0.2) is None
+
+
+def test_found_by_reports_the_better_of_the_two_keyword_ranks() -> None:
+    rankings = {"keyword": [1, 2, 3], "headline": [3, 9], "semantic": [2, 7]}
+    assert found_by([3, 2, 9, 7], rankings) == [
+        {"keyword": 1},
+        {"keyword": 2, "semantic": 1},
+        {"keyword": 2},
+        {"semantic": 2},
+    ]
+    fused = fuse(rankings, SearchSettings(), limit=3)
+    # 2: 1/(10+2) + 1/(10+1); 3: 1/(10+3) + 1/(10+1); 1: 1/(10+1).
+    assert [pk for pk, _ in fused] == [2, 3, 1]
+
+
+def _jsonl(path: Path, lessons: list[dict[str, str]]) -> Path:
+    path.write_text("\n".join(json.dumps(lesson) for lesson in lessons) + "\n")
+    return path
+
+
+def test_a_multi_line_query_ranks_the_lesson_sharing_its_first_line_first(
+    store: LessonStore, tmp_path: Path
+) -> None:
+    lessons = [
+        {"id": "title-match", "title": "Namenode ran out of heap", "text": "GC pauses grew."},
+        {
+            "id": "body-match",
+            "title": "Slow balancer",
+            "text": "The balancer copied blocks between racks; datanode throughput and "
+            "replication queues suffered while rack awareness was misconfigured.",
+        },
+    ] + [
+        {"id": f"filler-{n}", "title": f"Unrelated {n}", "text": "Nothing here."} for n in range(8)
+    ]
+    store.ingest_paths([_jsonl(tmp_path / "bugs.jsonl", lessons)])
+    query = (
+        "Namenode ran out of heap\n"
+        "The balancer copied blocks between racks; datanode throughput and replication queues."
+    )
+    hits = store.search(query, mode="keyword", limit=2)
+    assert [hit.id for hit in hits] == ["title-match", "body-match"]
+    assert hits[0].found_by == {"keyword": 1}
+    without = LessonStore(
+        store.path, store.embedder, settings=SearchSettings(weights={"headline": 0.0})
+    )
+    with without:
+        assert without.search(query, mode="keyword", limit=1)[0].id == "body-match"
+    hybrid = store.search(query, limit=3)
+    assert all(set(hit.found_by) <= {"keyword", "semantic"} for hit in hybrid)
+
+
+def test_common_words_are_left_out_only_when_enough_rarer_ones_remain(
+    store: LessonStore, tmp_path: Path
+) -> None:
+    lessons = [
+        {"id": f"d{n}", "title": f"Deploy {n}", "text": "Deploy went out late."} for n in range(9)
+    ]
+    lessons.append({"id": "rollback", "title": "Deploy rollback", "text": "Rollback was slow."})
+    store.ingest_paths([_jsonl(tmp_path / "deploys.jsonl", lessons)])
+    assert len(store.search("deploy", mode="keyword", limit=20)) == 10
+    # Two words are fewer than min_query_terms (3): both stay.
+    hits = store.search("deploy rollback", mode="keyword", limit=20)
+    assert hits[0].id == "rollback" and len(hits) == 10
+    # "deploy" is in every lesson: it is left out while "rollback" can carry the query.
+    strict = LessonStore(store.path, store.embedder, settings=SearchSettings(min_query_terms=1))
+    with strict:
+        hits = strict.search("deploy rollback", mode="keyword", limit=20)
+    assert [hit.id for hit in hits] == ["rollback"]
