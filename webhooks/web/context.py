@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from flask import current_app
 
 from plugin.lessons.services import LessonsServices
-from webhooks.web.audit import AuditSource, audit_source_for
+from webhooks.web.audit import AuditSource, PolicyAuditSource
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def lessons_web() -> LessonsWeb:
         web = LessonsWeb(
             services=services_for(runtime),
             access=AccessRules.from_settings(runtime.settings),
-            audit=audit_source_for(runtime.settings.db),
+            audit=PolicyAuditSource(runtime.settings.db),
         )
         current_app.extensions[LessonsWeb.EXTENSION] = web
     return web
