@@ -27,9 +27,13 @@ class SearchSettings:
     max_query_terms: int = 64  # long queries (a whole bug report) keep their first terms
     # A query word found in more than this share of the lessons is left out of the keyword
     # query, unless fewer than `min_query_terms` rarer words would remain (tuned on half of
-    # the GitBugs queries: 0.2 beat keeping every word, 0.05, 0.1 and 0.3).
+    # the GitBugs queries: 0.2 beat keeping every word, 0.05, 0.1 and 0.3). See
+    # `selective_terms`.
     common_term_share: float = 0.2
     min_query_terms: int = 3
+    # bm25 scores every lesson any query term matches (~1 us each): past the rarest term, the
+    # keyword query stops adding terms once they match this many lessons in all (~20 ms).
+    max_postings: int = 20_000
     column_weights: tuple[float, float, float] = (4.0, 1.0, 1.0)  # bm25: title, text, cjk
     # A small k trusts the top of each ranking more; 10 beat the customary 60 on GitBugs.
     rrf_k: int = 10
@@ -39,7 +43,7 @@ class SearchSettings:
     )
 
 
-TermShare = Callable[[str], float]  # share of the lessons (0..1) a query term matches
+TermCounter = Callable[[str], int]  # how many lessons FTS5 matches a query term in
 
 
 def _quote(term: str) -> str:
@@ -59,38 +63,47 @@ def headline(query: str) -> str | None:
 
 
 def selective_terms(
-    terms: Sequence[str], share: TermShare | None, max_share: float, keep: int
+    terms: Sequence[str], count: TermCounter | None, lessons: int, settings: SearchSettings
 ) -> list[str]:
-    """`terms` without those matching more than `max_share` of the lessons, in query order.
+    """The `terms` worth a keyword query, in query order.
 
-    When fewer than `keep` matching terms would remain, the `keep` rarest matching terms stay:
-    a query made only of common words still finds something. Terms that match nothing are kept
-    (they cost nothing).
+    Rarest first, terms join while all chosen ones together match at most `max_postings`
+    lessons (bm25 scores each: the query's cost) and, past the first `min_query_terms`, while
+    each matches at most `common_term_share` of the lessons. The rarest term always stays, so a
+    query of common words still finds something; terms matching nothing stay (free).
     """
-    if share is None or not terms:
+    if count is None or not terms:
         return list(terms)
-    shares = {term: share(term) for term in terms}
-    present = [term for term in terms if shares[term] > 0]
-    chosen = {term for term in present if shares[term] <= max_share}
-    if len(chosen) < min(keep, len(present)):
-        chosen = set(sorted(present, key=lambda term: shares[term])[:keep])
-    return [term for term in terms if term in chosen or shares[term] == 0]
+    counts = {term: count(term) for term in terms}
+    present = sorted((term for term in terms if counts[term] > 0), key=counts.__getitem__)
+    chosen: set[str] = set()
+    postings = 0
+    for position, term in enumerate(present):
+        if position > 0 and postings + counts[term] > settings.max_postings:
+            break
+        if position >= settings.min_query_terms and (
+            counts[term] > settings.common_term_share * lessons
+        ):
+            break  # rarest first: every later term is as common
+        chosen.add(term)
+        postings += counts[term]
+    return [term for term in terms if term in chosen or counts[term] == 0]
 
 
 def keyword_query(
     query: str,
-    max_terms: int,
-    share: TermShare | None = None,
-    max_share: float = 1.0,
-    keep: int = 3,
+    settings: SearchSettings,
+    count: TermCounter | None = None,
+    lessons: int = 0,
 ) -> str | None:
     """An FTS5 MATCH expression OR-ing the query's terms, or None when nothing is searchable.
 
-    With `share`, terms matching more than `max_share` of the lessons are left out (see
-    `selective_terms`).
+    Long queries keep their first `max_query_terms` words; with `count` (and the store's
+    number of `lessons`) common terms are left out as `selective_terms` says.
     """
-    words = selective_terms(significant_terms(query)[:max_terms], share, max_share, keep)
-    grams = selective_terms(dedupe(cjk_bigrams(query))[:max_terms], share, max_share, keep)
+    limit = settings.max_query_terms
+    words = selective_terms(significant_terms(query)[:limit], count, lessons, settings)
+    grams = selective_terms(dedupe(cjk_bigrams(query))[:limit], count, lessons, settings)
     terms = words + grams
     if not terms:
         return None

@@ -114,7 +114,7 @@ class LessonStore:
         # One connection shared by threads: the lock serialises its use; processes use WAL.
         self._lock = threading.RLock()
         self._matrix: VectorMatrix | None = None
-        self._term_shares = _TermShares()
+        self._term_counts = _TermCounts()
         self._executor: ThreadPoolExecutor | None = None
         with self._write(bump=False):
             MIGRATIONS.apply(self.db)
@@ -728,13 +728,8 @@ class LessonStore:
         self, query: str, depth: int, filter_sql: str, filter_args: list[Any]
     ) -> list[int]:
         with self._lock:
-            match = keyword_query(
-                query,
-                self.settings.max_query_terms,
-                self._term_share,
-                self.settings.common_term_share,
-                self.settings.min_query_terms,
-            )
+            counts = self._term_counts.current(self.conn, self._meta("generation") or "0")
+            match = keyword_query(query, self.settings, counts.count, counts.lessons)
             if match is None:
                 return []
             weights = ", ".join(str(w) for w in self.settings.column_weights)
@@ -746,10 +741,6 @@ class LessonStore:
                 f" ORDER BY bm25(lessons_fts, {weights}) LIMIT ?"
             )
             return [pk for (pk,) in self.conn.execute(sql, [match, *filter_args, depth])]
-
-    def _term_share(self, term: str) -> float:
-        """The share of all lessons that FTS5 matches `term` in (cached per store generation)."""
-        return self._term_shares.share(self.conn, self._meta("generation") or "0", term)
 
     def _current_matrix(self) -> VectorMatrix:
         assert self.embedder is not None
@@ -801,32 +792,40 @@ def _similarities(matrix: VectorMatrix, scores: np.ndarray, pks: list[int]) -> d
     return found
 
 
-class _TermShares:
-    """Per-term document frequencies, as shares of all lessons, for one store generation.
+class _TermCounts:
+    """How many lessons each query term matches, remembered for one store generation.
 
     FTS5 counts a term's lessons in well under a millisecond even at 100k lessons, but a long
-    query has dozens of terms and a corpus's vocabulary repeats across queries.
+    query has dozens of terms, and a corpus's vocabulary repeats across queries. Use it under
+    the store's lock (it shares the store's connection).
     """
 
     MAX_TERMS = 50_000
 
     def __init__(self) -> None:
         self._generation: str | None = None
-        self._lessons = 0
-        self._shares: dict[str, float] = {}
+        self._conn: sqlite3.Connection | None = None
+        self.lessons = 0
+        self._counts: dict[str, int] = {}
 
-    def share(self, conn: sqlite3.Connection, generation: str, term: str) -> float:
-        if generation != self._generation or len(self._shares) >= self.MAX_TERMS:
+    def current(self, conn: sqlite3.Connection, generation: str) -> _TermCounts:
+        """Itself, emptied first if the store changed since the counts were taken."""
+        if generation != self._generation or len(self._counts) >= self.MAX_TERMS:
             self._generation = generation
-            self._lessons = conn.execute("SELECT count(*) FROM lessons").fetchone()[0]
-            self._shares = {}
-        if term not in self._shares:
-            (count,) = conn.execute(
+            self._conn = conn
+            self.lessons = conn.execute("SELECT count(*) FROM lessons").fetchone()[0]
+            self._counts = {}
+        return self
+
+    def count(self, term: str) -> int:
+        if term not in self._counts:
+            assert self._conn is not None, "call current() first"
+            (found,) = self._conn.execute(
                 "SELECT count(*) FROM lessons_fts WHERE lessons_fts MATCH ?",
                 ('"' + term.replace('"', '""') + '"',),
             ).fetchone()
-            self._shares[term] = count / self._lessons if self._lessons else 0.0
-        return self._shares[term]
+            self._counts[term] = int(found)
+        return self._counts[term]
 
 
 def _filters(

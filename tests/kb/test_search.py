@@ -8,7 +8,9 @@ from pathlib import Path
 from kb import LessonStore, SearchSettings
 from kb.search import found_by, fuse, headline, keyword_query, selective_terms
 
-SHARES = {"outage": 0.6, "caused": 0.3, "certificate": 0.01, "expired": 0.02, "tls": 0.0}
+# Lessons each term matches in a store of 100 lessons.
+COUNTS = {"outage": 60, "caused": 30, "certificate": 1, "expired": 2, "tls": 0, "renewal": 9}
+LESSONS = 100
 
 
 def test_headline_is_the_first_line_of_a_multi_line_query() -> None:
@@ -23,25 +25,49 @@ def test_headline_is_the_first_line_of_a_multi_line_query() -> None:
 
 def test_common_terms_are_dropped_when_rarer_ones_remain() -> None:
     terms = ["expired", "tls", "certificate", "caused", "outage"]
-    assert selective_terms(terms, SHARES.get, 0.2, keep=2) == ["expired", "tls", "certificate"]
+    keep_two = SearchSettings(min_query_terms=2)
+    assert selective_terms(terms, COUNTS.get, LESSONS, keep_two) == [
+        "expired",
+        "tls",
+        "certificate",
+    ]
     # Too few rare terms: the rarest matching ones stay, in query order; "tls" matches nothing.
-    assert selective_terms(terms, SHARES.get, 0.2, keep=3) == [
+    keep_three = SearchSettings(min_query_terms=3)
+    assert selective_terms(terms, COUNTS.get, LESSONS, keep_three) == [
         "expired",
         "tls",
         "certificate",
         "caused",
     ]
-    assert selective_terms(["caused", "outage"], SHARES.get, 0.2, keep=1) == ["caused"]
-    assert selective_terms(terms, None, 0.2, keep=2) == terms
+    keep_one = SearchSettings(min_query_terms=1)
+    assert selective_terms(["caused", "outage"], COUNTS.get, LESSONS, keep_one) == ["caused"]
+    assert selective_terms(terms, None, LESSONS, keep_two) == terms
+
+
+def test_terms_join_rarest_first_within_the_posting_budget() -> None:
+    terms = ["renewal", "expired", "certificate"]
+    tight = SearchSettings(min_query_terms=1, max_postings=5)
+    assert selective_terms(terms, COUNTS.get, LESSONS, tight) == ["expired", "certificate"]
+    roomy = SearchSettings(min_query_terms=1, max_postings=12)
+    assert selective_terms(terms, COUNTS.get, LESSONS, roomy) == terms
+    # The budget binds even below min_query_terms; the rarest term always stays.
+    tight_three = SearchSettings(min_query_terms=3, max_postings=5)
+    assert selective_terms(terms, COUNTS.get, LESSONS, tight_three) == ["expired", "certificate"]
+    none = SearchSettings(max_postings=0)
+    assert selective_terms(terms, COUNTS.get, LESSONS, none) == ["certificate"]
 
 
 def test_keyword_query_quotes_the_selected_terms() -> None:
     query = 'Expired "TLS" certificate caused an outage'
-    assert keyword_query(query, 64) == '"expired" OR "tls" OR "certificate" OR "caused" OR "outage"'
-    assert keyword_query(query, 64, SHARES.get, 0.2, keep=2) == (
+    settings = SearchSettings(min_query_terms=2)
+    assert keyword_query(query, settings) == (
+        '"expired" OR "tls" OR "certificate" OR "caused" OR "outage"'
+    )
+    assert keyword_query(query, settings, COUNTS.get, LESSONS) == (
         '"expired" OR "tls" OR "certificate"'
     )
-    assert keyword_query("the of and", 64, SHARES.get, 0.2) is None
+    assert keyword_query("the of and", settings, COUNTS.get, LESSONS) is None
+    assert keyword_query(query, SearchSettings(max_query_terms=2)) == '"expired" OR "tls"'
 
 
 def test_found_by_reports_the_better_of_the_two_keyword_ranks() -> None:
@@ -110,3 +136,19 @@ def test_common_words_are_left_out_only_when_enough_rarer_ones_remain(
     with strict:
         hits = strict.search("deploy rollback", mode="keyword", limit=20)
     assert [hit.id for hit in hits] == ["rollback"]
+
+
+def test_term_counts_follow_the_store_as_it_changes(store: LessonStore, tmp_path: Path) -> None:
+    rare = [{"id": "r", "title": "Rollback rehearsal", "text": "Deploy rollback was slow."}]
+    rare += [{"id": f"o{n}", "title": f"Other {n}", "text": "Nothing."} for n in range(9)]
+    store.ingest_paths([_jsonl(tmp_path / "first.jsonl", rare)])
+    strict = LessonStore(store.path, store.embedder, settings=SearchSettings(min_query_terms=1))
+    with strict:
+        # "deploy" is in 1 of 10 lessons: rare enough to keep, so it ranks "r".
+        assert [hit.id for hit in strict.search("deploy", mode="keyword")] == ["r"]
+        common = [{"id": f"d{n}", "title": f"Deploy {n}", "text": "Deploy."} for n in range(10)]
+        strict.ingest_paths([_jsonl(tmp_path / "second.jsonl", common)])
+        # Now in 11 of 20 lessons: left out beside "rollback", which only "r" has.
+        hits = strict.search("deploy rollback", mode="keyword", limit=20)
+        assert [hit.id for hit in hits] == ["r"]
+        assert len(strict.search("deploy", mode="keyword", limit=20)) == 11
