@@ -30,7 +30,7 @@ from plugin.policy.decision import Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.handler import PolicyHandler, PolicySource
 from plugin.policy.loader import load_policy, parse_policy
-from tests.plugin.policy.memory_jira import (
+from tests.memory_jira import (
     ALICE,
     CAB,
     DONE,

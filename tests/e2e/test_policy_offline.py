@@ -10,8 +10,8 @@ from hindsight.wsgi import create_app
 from plugin.audit import AuditLog
 from plugin.policy.install import install as install_policy
 from tests.conftest import WEBHOOK_SECRET
+from tests.memory_jira import FIELDS
 from tests.plugin.policy.conftest import POLICY_YAML
-from tests.plugin.policy.memory_jira import FIELDS
 from tests.plugin.policy.test_handler import _payload
 from tests.webhooks.helpers import post_delivery
 from webhooks.queue import build_delivery_queue, build_huey

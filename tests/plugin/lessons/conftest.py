@@ -7,7 +7,8 @@ from plugin.lessons.config import StaticLessonsPolicy, SuggestionSettings
 from plugin.lessons.journal import LessonsJournal
 from plugin.lessons.signing import FeedbackSigner
 from plugin.lessons.suggest import Suggester
-from tests.plugin.lessons.fakes import FakeIndex, FakeJira, StepClock
+from tests.memory_jira import MemoryJira
+from tests.plugin.lessons.fakes import FakeIndex, StepClock
 
 BASE = "https://hindsight.example.test"
 
@@ -55,8 +56,8 @@ def index() -> FakeIndex:
 
 
 @pytest.fixture
-def jira() -> FakeJira:
-    return FakeJira()
+def jira() -> MemoryJira:
+    return MemoryJira()
 
 
 @pytest.fixture

@@ -1,12 +1,11 @@
-"""Small in-memory stand-ins for Jira and the knowledge base, for the lessons unit tests."""
+"""Small in-memory stand-ins for the knowledge base, the clock and the audit log, for the lessons
+tests (Jira's is `tests.memory_jira.MemoryJira`)."""
 
 from __future__ import annotations
 
-import itertools
 import math
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,22 +13,7 @@ from kb.errors import LessonNotFoundError
 from kb.readers import read_text
 from kb.records import Lesson, SearchHit, Snippet
 from kb.text import significant_terms
-from plugin.jira.port import (
-    Comment,
-    Identity,
-    Issue,
-    IssueRef,
-    IssueType,
-    Project,
-    Status,
-    Transition,
-    User,
-)
 from plugin.lessons.index import Retrospective
-
-_WORD = re.compile(r"\w+")
-TODO = Status("1", "To Do", "new")
-DONE = Status("3", "Done", "done")
 
 
 def bag(text: str) -> dict[str, int]:
@@ -119,123 +103,6 @@ class FakeIndex:
                 source=retro.source,
             )
         return len(parsed.lessons)
-
-
-@dataclass
-class FakeJira:
-    """A JiraPort over dicts that applies writes and counts them."""
-
-    issues: dict[str, Issue] = field(default_factory=dict)
-    projects: dict[str, Project] = field(default_factory=dict)
-    writes: list[tuple[str, str]] = field(default_factory=list)
-    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(100))
-
-    def put(self, key: str, **fields: Any) -> Issue:
-        project = key.rsplit("-", 1)[0]
-        issue = Issue(
-            key=key,
-            id=str(next(self._ids)),
-            project=project,
-            issuetype=fields.pop("issuetype", IssueType("10001", "Task")),
-            status=fields.pop("status", TODO),
-            **fields,
-        )
-        self.issues[key] = issue
-        return issue
-
-    def update(self, key: str, **fields: Any) -> Issue:
-        self.issues[key] = replace(self.issues[key], **fields)
-        return self.issues[key]
-
-    def get_issue(self, key: str) -> Issue:
-        return self.issues[key]
-
-    def add_comment(self, key: str, body: str) -> Comment:
-        comment = Comment(str(next(self._ids)), body, User(account_id="hindsight"))
-        self.update(key, comments=(*self.issues[key].comments, comment))
-        self.writes.append(("add_comment", key))
-        return comment
-
-    def edit_comment(self, key: str, comment_id: str, body: str) -> None:
-        comments = tuple(
-            replace(c, body=body) if c.id == comment_id else c for c in self.issues[key].comments
-        )
-        self.update(key, comments=comments)
-        self.writes.append(("edit_comment", key))
-
-    def create_issue(
-        self,
-        project_key: str,
-        issuetype: str,
-        summary: str,
-        description: str = "",
-        *,
-        fields: Mapping[str, Any] | None = None,
-    ) -> IssueRef:
-        number = sum(1 for key in self.issues if key.startswith(project_key + "-")) + 1
-        key = f"{project_key}-{number}"
-        self.put(
-            key,
-            summary=summary,
-            description=description,
-            issuetype=IssueType("1", issuetype),
-            labels=tuple((fields or {}).get("labels", ())),
-        )
-        self.writes.append(("create_issue", key))
-        return IssueRef(key, self.issues[key].id, summary)
-
-    def create_subtask(
-        self,
-        parent_key: str,
-        summary: str,
-        description: str = "",
-        *,
-        assignee: User | None = None,
-        fields: Mapping[str, Any] | None = None,
-    ) -> IssueRef:
-        ref = self.create_issue(parent_key.rsplit("-", 1)[0], "Sub-task", summary, description)
-        self.update(ref.key, parent=parent_key)
-        parent = self.issues[parent_key]
-        self.update(parent_key, subtasks=(*parent.subtasks, ref))
-        self.writes[-1] = ("create_subtask", ref.key)
-        return ref
-
-    def search(self, jql: str, *, page_size: int = 50) -> Iterator[Issue]:
-        project = re.search(r'project = "([^"]+)"', jql)
-        label = re.search(r'labels = "([^"]+)"', jql)
-        for issue in list(self.issues.values()):
-            if project and issue.project != project.group(1):
-                continue
-            if label and label.group(1) not in issue.labels:
-                continue
-            yield issue
-
-    def get_project(self, key: str) -> Project:
-        return self.projects[key]
-
-    def get_transitions(self, key: str) -> list[Transition]:
-        return []
-
-    def transition_issue(self, key: str, transition_id: str, fields: Any = None) -> None:
-        raise NotImplementedError
-
-    def add_labels(self, key: str, labels: Iterable[str]) -> None:
-        raise NotImplementedError
-
-    def remove_labels(self, key: str, labels: Iterable[str]) -> None:
-        raise NotImplementedError
-
-    def set_fields(self, key: str, fields: Mapping[str, Any]) -> None:
-        raise NotImplementedError
-
-    def field_id(self, name_or_id: str) -> str:
-        return name_or_id
-
-    def user_groups(self, user: User) -> frozenset[str]:
-        return frozenset()
-
-    def myself(self) -> Identity:
-        return Identity(User(account_id="hindsight"), "cloud")
 
 
 class StepClock:

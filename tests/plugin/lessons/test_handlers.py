@@ -7,8 +7,8 @@ from plugin.lessons.capture import RetrospectiveCapturer
 from plugin.lessons.config import SeedSettings, StaticLessonsPolicy
 from plugin.lessons.handlers import LessonsHandlers
 from plugin.lessons.seed import ProjectSeeder
+from tests.memory_jira import DONE, TASK
 from tests.plugin.lessons.conftest import BASE
-from tests.plugin.lessons.fakes import DONE
 
 MIGRATION = "Database migration for the payments release"
 
@@ -54,7 +54,7 @@ def test_a_new_issue_gets_suggestions_once(jira, index, journal, suggester) -> N
     assert "Rehearse database migrations" in titles
     second = results(dispatcher, payload)["lessons.suggest"]
     assert second.outcome == "no-op"
-    assert jira.writes == [("add_comment", "PAY-1")]
+    assert jira.operations() == [("add_comment", "PAY-1")]
 
 
 def test_report_only_runs_say_reported(jira, index, journal, suggester) -> None:
@@ -105,9 +105,13 @@ def test_resolved_retrospective_is_captured(jira, index, journal, suggester) -> 
 def test_project_created_seeds_once(jira, index, journal, suggester) -> None:
     dispatcher = make_dispatcher(jira, index, journal, suggester)
     jira.projects["DB"] = Project(
-        "DB", "9", "Database platform", "schema migration and rollback of the database"
+        "DB",
+        "9",
+        "Database platform",
+        "schema migration and rollback of the database",
+        issue_types=(TASK,),
     )
     payload = {"webhookEvent": "project_created", "project": {"key": "DB", "name": "Database"}}
     assert results(dispatcher, payload)["lessons.seed"].outcome == "acted"
     assert results(dispatcher, payload)["lessons.seed"].outcome == "no-op"
-    assert [w for w in jira.writes if w[0] == "create_issue"] == [("create_issue", "DB-1")]
+    assert [w for w in jira.operations() if w[0] == "create_issue"] == [("create_issue", "DB-1")]

@@ -45,7 +45,7 @@ def test_running_twice_does_not_seed_twice(jira, index, journal) -> None:
     second = seeder.seed(jira, "DB")
     assert second.action == "already-seeded"
     assert second.issue_key == first.issue_key
-    assert [w for w in jira.writes if w[0] == "create_issue"] == [("create_issue", "DB-1")]
+    assert [w for w in jira.operations() if w[0] == "create_issue"] == [("create_issue", "DB-1")]
 
 
 def test_finds_its_issue_in_jira_when_its_record_is_lost(jira, index, journal, clock) -> None:

@@ -43,7 +43,7 @@ def test_a_second_run_writes_nothing(jira, suggester) -> None:
     clock_moved = suggester._clock
     assert suggester.suggest(jira, "PAY-1").action == "unchanged"
     assert clock_moved is suggester._clock
-    assert jira.writes == [("add_comment", "PAY-1")]
+    assert jira.operations() == [("add_comment", "PAY-1")]
 
 
 def test_a_changed_issue_edits_the_one_comment(jira, suggester, clock) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from plugin.audit import AuditLog, BadAuditQuery, parse_since, to_csv
 from plugin.policy.decision import ActionRecord, ExemptionApplied, PolicyDecision, Trigger
-from tests.plugin.policy.memory_jira import ALICE
+from tests.memory_jira import ALICE
 
 
 def _decision(issue: str = "CHG-1", rule: str = "change-control", **extra) -> PolicyDecision:

@@ -9,8 +9,7 @@ from plugin.jira.port import IssueLink, IssueRef, IssueType
 from plugin.policy.decision import Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.loader import parse_policy
-from tests.plugin.policy.conftest import POLICY_YAML
-from tests.plugin.policy.memory_jira import (
+from tests.memory_jira import (
     ALICE,
     CAB,
     DONE,
@@ -21,6 +20,7 @@ from tests.plugin.policy.memory_jira import (
     change_issue,
     standard_workflow,
 )
+from tests.plugin.policy.conftest import POLICY_YAML
 
 IMPACTS = ("Impact on scope", "Impact on schedule", "Impact on cost", "Impact on quality")
 

@@ -12,8 +12,8 @@ from plugin.events import JiraEvent
 from plugin.jira.report_only import ReportOnlyJira
 from plugin.policy.handler import EVENT_TYPES, PolicyHandler, PolicySource
 from plugin.policy.loader import PolicyError
+from tests.memory_jira import BOT, DONE, FIELDS, MemoryJira, change_issue
 from tests.plugin.policy.conftest import POLICY_YAML
-from tests.plugin.policy.memory_jira import BOT, DONE, FIELDS, MemoryJira, change_issue
 
 
 def _payload(*, actor: str = "alice-1", to_done: bool = True) -> dict:

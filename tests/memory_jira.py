@@ -1,11 +1,13 @@
-"""A small in-memory JiraPort for policy unit tests and the decision benchmark.
+"""A small in-memory JiraPort for the policy and lessons unit tests and the decision benchmark.
 
 It keeps issues as port values, applies writes to them, and records every write so tests can
-assert on exactly what the engine did. Workflows are a map: from status id -> transitions.
+assert on exactly what was done. Workflows are a map: from status id -> transitions. (The fake
+Jira in `tests.fakejira` serves the same over real HTTP, for adapter and end-to-end tests.)
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,7 +31,8 @@ from plugin.jira.port import (
 TODO = Status("1", "To Do", "new")
 IN_PROGRESS = Status("3", "In Progress", "indeterminate")
 DONE = Status("10002", "Done", "done")
-TASK = IssueType("10001", "Change")
+CHANGE = IssueType("10001", "Change")
+TASK = IssueType("10002", "Task")
 SUBTASK = IssueType("10003", "Sub-task", subtask=True)
 BOT = User(account_id="bot-1", display_name="Hindsight")
 ALICE = User(account_id="alice-1", display_name="Alice")
@@ -79,15 +82,33 @@ class MemoryJira:
     workflow: dict[str, list[Transition]] = field(default_factory=standard_workflow)
     groups: dict[str, frozenset[str]] = field(default_factory=dict)  # account id -> groups
     issues: dict[str, Issue] = field(default_factory=dict)
+    projects: dict[str, Project] = field(default_factory=dict)  # others: Change and Sub-task
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
     reads: int = 0
     refuse_transitions: JiraApiError | None = None
     _next_id: int = 900
 
     # -- setup ------------------------------------------------------------------------------
-    def put(self, issue: Issue) -> Issue:
+    def put(self, issue: Issue | str, /, **fields: Any) -> Issue:
+        """Store `issue` with `fields` replaced, or build one from a key (a Task in To Do)."""
+        if isinstance(issue, str):
+            project = issue.rpartition("-")[0]
+            self._next_id += 1
+            defaults: dict[str, Any] = dict(id=str(self._next_id), issuetype=TASK, status=TODO)
+            issue = Issue(key=issue, project=project, **{**defaults, **fields})
+        elif fields:
+            issue = replace(issue, **fields)
         self.issues[issue.key] = issue
         return issue
+
+    def update(self, key: str, **fields: Any) -> Issue:
+        """Change a stored issue's attributes, as an edit nobody is notified of would."""
+        self.issues[key] = replace(self.issues[key], **fields)
+        return self.issues[key]
+
+    def operations(self) -> list[tuple[str, str]]:
+        """(operation, issue key) of every write, in order, without the arguments."""
+        return [(operation, key) for operation, key, _ in self.writes]
 
     # -- reads ------------------------------------------------------------------------------
     def get_issue(self, key: str) -> Issue:
@@ -107,11 +128,21 @@ class MemoryJira:
         return list(self.workflow.get(self.issues[key].status.id, []))
 
     def search(self, jql: str, *, page_size: int = 50) -> Iterator[Issue]:
-        for key in list(self.issues):
+        """Issues matching the JQL's `project = / in (...)` and `labels = ` clauses; the rest of
+        the query is not read, so callers must still check what they rely on."""
+        projects = _jql_values(jql, "project")
+        labels = _jql_values(jql, "labels")
+        for key, issue in list(self.issues.items()):
+            if projects and issue.project not in projects:
+                continue
+            if labels and not labels <= set(issue.labels):
+                continue
             yield self.get_issue(key)
 
     def get_project(self, key: str) -> Project:
-        return Project(key=key, id="10000", name=key, issue_types=(TASK, SUBTASK))
+        if key in self.projects:
+            return self.projects[key]
+        return Project(key=key, id="10000", name=key, issue_types=(CHANGE, SUBTASK))
 
     def field_id(self, name_or_id: str) -> str:
         if name_or_id in FIELDS.values():
@@ -184,22 +215,17 @@ class MemoryJira:
             )
         )
         parent = self.issues[parent_key]
-        self._next_id += 1
-        key = f"{parent.project}-{self._next_id}"
-        sub = Issue(
-            key=key,
-            id=str(self._next_id),
-            project=parent.project,
-            issuetype=SUBTASK,
-            status=TODO,
-            summary=summary,
-            description=description,
+        subtask_type = next(t for t in self.get_project(parent.project).issue_types if t.subtask)
+        sub = self._create(
+            parent.project,
+            subtask_type,
+            summary,
+            description,
             assignee=assignee,
             parent=parent_key,
-            fields=dict(fields or {}),
+            fields=fields,
         )
-        self.issues[key] = sub
-        ref = IssueRef(key, sub.id, summary, TODO, SUBTASK)
+        ref = IssueRef(sub.key, sub.id, summary, sub.status, subtask_type)
         self.issues[parent_key] = replace(parent, subtasks=(*parent.subtasks, ref))
         return ref
 
@@ -212,7 +238,16 @@ class MemoryJira:
         *,
         fields: Mapping[str, Any] | None = None,
     ) -> IssueRef:
-        raise NotImplementedError("the policy engine never creates top-level issues")
+        wanted = issuetype.strip().lower()
+        types = self.get_project(project_key).issue_types
+        chosen = next((t for t in types if t.id == issuetype or t.name.lower() == wanted), None)
+        if chosen is None:
+            raise JiraApiError(
+                "POST", "/rest/api/2/issue", 400, f"no issue type {issuetype!r} in {project_key}"
+            )
+        issue = self._create(project_key, chosen, summary, description, fields=fields)
+        self.writes.append(("create_issue", issue.key, {"summary": summary, "fields": fields}))
+        return IssueRef(issue.key, issue.id, summary, issue.status, chosen)
 
     def add_labels(self, key: str, labels: Iterable[str]) -> None:
         labels = list(labels)
@@ -231,6 +266,36 @@ class MemoryJira:
         self.writes.append(("set_fields", key, dict(fields)))
         issue = self.issues[key]
         self.issues[key] = replace(issue, fields={**issue.fields, **fields})
+
+    def _create(
+        self,
+        project: str,
+        issuetype: IssueType,
+        summary: str,
+        description: str,
+        *,
+        fields: Mapping[str, Any] | None = None,
+        **attributes: Any,
+    ) -> Issue:
+        """A new issue numbered after the project's last one, as Jira numbers keys."""
+        numbers = [int(k.rpartition("-")[2]) for k in self.issues if k.startswith(f"{project}-")]
+        key = f"{project}-{max(numbers, default=0) + 1}"
+        custom = dict(fields or {})
+        labels = tuple(custom.pop("labels", ()))  # a system field: kept where Jira shows it
+        self._next_id += 1
+        self.issues[key] = Issue(
+            key=key,
+            id=str(self._next_id),
+            project=project,
+            issuetype=issuetype,
+            status=TODO,
+            summary=summary,
+            description=description,
+            labels=labels,
+            fields=custom,
+            **attributes,
+        )
+        return self.issues[key]
 
     # -- helpers for tests ------------------------------------------------------------------
     def move(self, key: str, to: Status, *, by: User = ALICE) -> ChangeItem:
@@ -267,7 +332,7 @@ def change_issue(key: str = "CHG-1", **overrides: Any) -> Issue:
         key=key,
         id="10" + key.rpartition("-")[2],
         project=key.rpartition("-")[0],
-        issuetype=TASK,
+        issuetype=CHANGE,
         status=IN_PROGRESS,
         summary="Upgrade the database",
         priority="Medium",
@@ -276,3 +341,13 @@ def change_issue(key: str = "CHG-1", **overrides: Any) -> Issue:
     )
     base.update(overrides)
     return Issue(**base)
+
+
+def _jql_values(jql: str, field_name: str) -> set[str]:
+    """The quoted values a JQL query gives `field_name` with `=` or `in (...)`."""
+    found: set[str] = set()
+    for single, many in re.findall(
+        rf'\b{field_name}\s*(?:=\s*"([^"]*)"|in\s*\(([^)]*)\))', jql, re.IGNORECASE
+    ):
+        found.update([single] if single else re.findall(r'"([^"]*)"', many))
+    return found
