@@ -18,7 +18,10 @@ def test_the_demo_replays_every_example_and_reports_each_decision(tmp_path) -> N
     for delivery in sorted((EXAMPLES / "deliveries").glob("*.json")):
         assert f"{delivery.name}: " in out
     assert "change-control: FAIL" in out  # the change without approval
+    assert "'Approval' is empty, not Approved" in out  # fields named through `fields:`
+    assert "customfield_" not in out
     assert "emergency change allowed" in out
+    assert "OPS-102 risk-review" not in out  # the emergency change is not itself a risk
     assert "risk-review: PASS" in out and "Risk review" in out
     assert "lessons.suggest" in out and "lessons.seed" in out
     assert "/lessons" in out and "/dashboard" in out
