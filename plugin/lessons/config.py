@@ -38,7 +38,7 @@ class SeedSettings:
     """How a new project is seeded with lessons."""
 
     enabled: bool = True
-    limit: int = 8
+    limit: int = 10  # the policy file's default too (plugin.policy.model.Seed)
     mode: SeedMode = "issue"
     issue_type: str = "Task"
     epic_type: str = "Epic"

@@ -306,11 +306,12 @@ class Capture(StrictModel):
 
 
 class Seed(StrictModel):
-    """How a project's existing issues seed the lessons: each issue, or whole epics."""
+    """Seeding a new project with the lessons closest to it: listed in one "Lessons to apply"
+    issue (`issue`) or as an epic with a sub-task per lesson (`epic`), at most `limit` of them."""
 
     enabled: bool = True
     mode: Literal["issue", "epic"] = "issue"
-    limit: int = Field(default=50, ge=1, le=1000)
+    limit: int = Field(default=10, ge=1, le=1000)  # more is more than one issue's readers act on
 
 
 class Suggestions(StrictModel):

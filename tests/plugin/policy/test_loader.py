@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from plugin.lessons.config import PolicyFileLessons, SeedSettings
 from plugin.policy.loader import PolicyError, load_policy, parse_policy
 from plugin.policy.model import ChangeControlRule, RiskReviewRule
 from tests.plugin.policy.conftest import POLICY_YAML
@@ -112,6 +113,14 @@ def test_suggestion_settings_default_and_per_project_overrides():
     assert policy.suggestions.capture.issue_types == ("Retrospective", "Post-incident review")
     bad = _problems(POLICY_YAML + "suggestions:\n  threshold: 1.5\n")
     assert "suggestions.threshold: Input should be less than or equal to 1" in bad[0]
+
+
+def test_a_new_project_is_seeded_with_ten_lessons_unless_the_policy_says_otherwise():
+    seed = PolicyFileLessons(parse_policy(POLICY_YAML)).seed_for("OPS")
+    assert (seed.mode, seed.limit) == ("issue", 10)
+    assert seed.limit == SeedSettings().limit  # the same default with or without a policy file
+    custom = parse_policy(POLICY_YAML + "suggestions:\n  seed: {mode: epic, limit: 4}\n")
+    assert PolicyFileLessons(custom).seed_for("OPS").limit == 4
 
 
 def test_alias_bombs_are_refused_before_validation():
