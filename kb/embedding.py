@@ -6,6 +6,7 @@ package's files with the Hugging Face hub switched offline: Hindsight never down
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
@@ -120,7 +121,8 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         model = self._model
-        with _inference_lock, _torch_threads(1 if len(texts) <= _FEW_TEXTS else None):
+        few = len(texts) <= _FEW_TEXTS
+        with _inference_lock, _torch_threads(1 if few else None), _fast_precision(few):
             vectors = model.encode(
                 list(texts),
                 batch_size=64,
@@ -136,6 +138,32 @@ class SentenceTransformerEmbedder:
 # 2 cores). Bulk embedding keeps every core.
 _FEW_TEXTS = 4
 _inference_lock = threading.Lock()
+
+
+@contextmanager
+def _fast_precision(wanted: bool) -> Iterator[None]:
+    """bfloat16 matrix products where the CPU has them natively (AVX512-BF16 or AMX).
+
+    A query then embeds ~25% faster (12 vs 16 ms, MiniLM, one thread) with a cosine of at least
+    0.99996 to its float32 vector (100 benchmark queries); elsewhere bfloat16 is emulated and
+    slower, so float32 stays. Bulk embedding (what the store keeps) is always float32.
+    """
+    if not (wanted and _native_bfloat16()):
+        yield
+        return
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        yield
+
+
+@functools.cache
+def _native_bfloat16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace").split()
+    except OSError:  # not Linux: no cheap way to know, so stay on float32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 @contextmanager

@@ -728,7 +728,9 @@ class LessonStore:
         self, query: str, depth: int, filter_sql: str, filter_args: list[Any]
     ) -> list[int]:
         with self._lock:
-            counts = self._term_counts.current(self.conn, self._meta("generation") or "0")
+            counts = self._term_counts.current(
+                self.conn, self._meta("generation") or "0", self.settings
+            )
             match = keyword_query(query, self.settings, counts.count, counts.lessons)
             if match is None:
                 return []
@@ -796,8 +798,9 @@ class _TermCounts:
     """How many lessons each query term matches, remembered for one store generation.
 
     FTS5 counts a term's lessons in well under a millisecond even at 100k lessons, but a long
-    query has dozens of terms, and a corpus's vocabulary repeats across queries. Use it under
-    the store's lock (it shares the store's connection).
+    query has dozens of terms, and a corpus's vocabulary repeats across queries. Counting stops
+    past the largest count that can change `selective_terms`' choice. Use it under the store's
+    lock (it shares the store's connection).
     """
 
     MAX_TERMS = 50_000
@@ -806,23 +809,29 @@ class _TermCounts:
         self._generation: str | None = None
         self._conn: sqlite3.Connection | None = None
         self.lessons = 0
+        self._cap = 0
         self._counts: dict[str, int] = {}
 
-    def current(self, conn: sqlite3.Connection, generation: str) -> _TermCounts:
+    def current(
+        self, conn: sqlite3.Connection, generation: str, settings: SearchSettings
+    ) -> _TermCounts:
         """Itself, emptied first if the store changed since the counts were taken."""
         if generation != self._generation or len(self._counts) >= self.MAX_TERMS:
             self._generation = generation
             self._conn = conn
             self.lessons = conn.execute("SELECT count(*) FROM lessons").fetchone()[0]
             self._counts = {}
+        # A term matching more lessons than this is never added beside a rarer one.
+        self._cap = max(settings.max_postings, int(settings.common_term_share * self.lessons)) + 1
         return self
 
     def count(self, term: str) -> int:
         if term not in self._counts:
             assert self._conn is not None, "call current() first"
             (found,) = self._conn.execute(
-                "SELECT count(*) FROM lessons_fts WHERE lessons_fts MATCH ?",
-                ('"' + term.replace('"', '""') + '"',),
+                "SELECT count(*) FROM "
+                "(SELECT 1 FROM lessons_fts WHERE lessons_fts MATCH ? LIMIT ?)",
+                ('"' + term.replace('"', '""') + '"', self._cap),
             ).fetchone()
             self._counts[term] = int(found)
         return self._counts[term]
