@@ -10,10 +10,27 @@ the float32 ones on all-MiniLM-L6-v2 vectors). Vectors stay float32 in the datab
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+_LOAD_BATCH = 4096
+
+
+@contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """Count and read the vectors in one read transaction (unless one is already open)."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
 @dataclass(frozen=True)
@@ -29,17 +46,32 @@ class VectorMatrix:
 
     @classmethod
     def load(cls, conn: sqlite3.Connection, model: str, generation: str) -> VectorMatrix:
-        rows = conn.execute(
-            "SELECT lesson_pk, vector FROM chunks WHERE model = ? ORDER BY lesson_pk, seq",
-            (model,),
-        ).fetchall()
-        if not rows:
-            empty = np.zeros(0, dtype=np.int64)
-            return cls(generation, model, empty, empty, np.zeros((0, 0), dtype=np.float16))
-        pks = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        blob = b"".join(row[1] for row in rows)
-        del rows
-        matrix = np.frombuffer(blob, dtype="<f4").astype(np.float16).reshape(len(pks), -1)
+        """Read the model's chunk vectors in batches straight into one float16 array.
+
+        Batches keep the transient float32 copies small: reading them all first would hold
+        several times the matrix's size at once (and keep the process that big).
+        """
+        with _snapshot(conn):
+            count, width = conn.execute(
+                "SELECT count(*), max(length(vector)) FROM chunks WHERE model = ?", (model,)
+            ).fetchone()
+            if not count:
+                empty = np.zeros(0, dtype=np.int64)
+                return cls(generation, model, empty, empty, np.zeros((0, 0), dtype=np.float16))
+            matrix = np.empty((count, width // 4), dtype=np.float16)
+            pks = np.empty(count, dtype=np.int64)
+            cursor = conn.execute(
+                "SELECT lesson_pk, vector FROM chunks WHERE model = ? ORDER BY lesson_pk, seq",
+                (model,),
+            )
+            row = 0
+            while batch := cursor.fetchmany(_LOAD_BATCH):
+                if row + len(batch) > count:
+                    raise RuntimeError("the store changed while its vectors were read")
+                pks[row : row + len(batch)] = [pk for pk, _ in batch]
+                vectors = np.frombuffer(b"".join(blob for _, blob in batch), dtype="<f4")
+                matrix[row : row + len(batch)] = vectors.reshape(len(batch), -1)
+                row += len(batch)
         first = np.flatnonzero(np.r_[True, pks[1:] != pks[:-1]])
         return cls.from_arrays(generation, model, pks[first], first.astype(np.int64), matrix)
 

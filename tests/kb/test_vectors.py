@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 
 from kb.vectors import VectorMatrix
@@ -37,3 +39,24 @@ def test_one_chunk_per_lesson_and_an_own_vector_scores_one() -> None:
     assert int(np.argmax(scores)) == 2
     assert abs(float(scores[2]) - 1.0) < 1e-3
     assert matrix.nbytes() == 4 * 16 * 2 + 4 * 8 * 2
+
+
+def test_load_reads_every_batch_of_the_models_chunks_in_lesson_order() -> None:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE chunks (lesson_pk INT, seq INT, model TEXT, vector BLOB)")
+    rng = np.random.default_rng(5)
+    vectors = _unit(rng.normal(size=(9000, 8)))
+    owners = np.repeat(np.arange(3000) * 2 + 1, 3)  # lessons 1, 3, 5... own 3 chunks each
+    rows = [
+        (int(pk), seq % 3, "m", v.astype("<f4").tobytes())
+        for seq, (pk, v) in enumerate(zip(owners, vectors, strict=True))
+    ]
+    conn.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", rows[::-1])  # order must not matter
+    conn.execute("INSERT INTO chunks VALUES (2, 0, 'other', ?)", (vectors[0].tobytes(),))
+    matrix = VectorMatrix.load(conn, "m", "7")
+    assert matrix.generation == "7" and matrix.matrix.shape == (9000, 8)
+    np.testing.assert_array_equal(matrix.lesson_pks, np.arange(3000) * 2 + 1)
+    np.testing.assert_array_equal(matrix.starts, np.arange(3000) * 3)
+    np.testing.assert_allclose(matrix.matrix.astype(np.float32), vectors, atol=1e-3)
+    assert not conn.in_transaction
+    assert VectorMatrix.load(conn, "missing", "7").empty
