@@ -122,7 +122,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         model = self._model
         few = len(texts) <= _FEW_TEXTS
-        with _inference_lock, _torch_threads(1 if few else None), _fast_precision(few):
+        with torch_threads(1 if few else None), _fast_precision(few):
             vectors = model.encode(
                 list(texts),
                 batch_size=64,
@@ -137,7 +137,8 @@ class SentenceTransformerEmbedder:
 # thread per core costs 30x that as soon as another process keeps a core busy (measured on
 # 2 cores). Bulk embedding keeps every core.
 _FEW_TEXTS = 4
-_inference_lock = threading.Lock()
+# Serialises inference and torch's process-wide thread count (re-entrant: they nest).
+_inference_lock = threading.RLock()
 
 
 @contextmanager
@@ -167,18 +168,23 @@ def _native_bfloat16() -> bool:
 
 
 @contextmanager
-def _torch_threads(count: int | None) -> Iterator[None]:
-    if count is None:
-        yield
-        return
-    import torch
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run torch work with `count` intra-op threads (None: as configured), one caller at a time.
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    torch's thread count is process-wide, so setting and restoring it happens under one lock.
+    """
+    with _inference_lock:
+        if count is None:
+            yield
+            return
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(count)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
 
 def vector_to_blob(vector: np.ndarray) -> bytes:

@@ -23,7 +23,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from kb.chunking import embedding_inputs
-from kb.embedding import Embedder, vector_to_blob
+from kb.embedding import Embedder, torch_threads, vector_to_blob
 from kb.errors import IngestError, InvalidQueryError, LessonNotFoundError, ModelMismatchError
 from kb.readers import EXTENSIONS, FORMATS, ParsedSource, detect_format, read_bytes, read_text
 from kb.records import (
@@ -660,9 +660,11 @@ class LessonStore:
         scores: np.ndarray | None = None
         try:
             if matrix is not None:
-                semantic, scores = _semantic_ranking(
-                    matrix, self._embed_query(query), depth, allowed
-                )
+                query_vector = self._embed_query(query)
+                # Beside the keyword ranking one thread is faster (the product is memory-bound
+                # and a second thread only contends with SQLite); alone, every thread helps.
+                with torch_threads(1 if keyword_job is not None else None):
+                    semantic, scores = _semantic_ranking(matrix, query_vector, depth, allowed)
         finally:
             keyword = keyword_job.result() if keyword_job is not None else {}
         rankings = {**keyword, "semantic": semantic}
