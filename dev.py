@@ -40,8 +40,10 @@ def find_python() -> str:
     found = shutil.which("python3.11")
     if found:
         return found
-    sys.exit(f"dev.py: Hindsight needs Python 3.11; this is {sys.version.split()[0]} and no "
-             "python3.11 is on PATH. Install Python 3.11 and run `python3.11 dev.py ...`.")
+    sys.exit(
+        f"dev.py: Hindsight needs Python 3.11; this is {sys.version.split()[0]} and no "
+        "python3.11 is on PATH. Install Python 3.11 and run `python3.11 dev.py ...`."
+    )
 
 
 def setup() -> None:
@@ -69,8 +71,11 @@ def ensure_chromium() -> None:
         run("apt-get", "update", "-qq", **quiet)
         run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", **quiet)
     else:
-        print("dev.py: no chromium found; the browser tests will be skipped "
-              "(apt-get install chromium to run them)", flush=True)
+        print(
+            "dev.py: no chromium found; the browser tests will be skipped "
+            "(apt-get install chromium to run them)",
+            flush=True,
+        )
 
 
 def main(argv: list[str]) -> int:
@@ -80,8 +85,10 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0
     if task not in {"setup", "demo", "test", "lint", "bench"}:
-        print(f"dev.py: unknown task {task!r}; choose one of setup, demo, test, lint, bench",
-              file=sys.stderr)
+        print(
+            f"dev.py: unknown task {task!r}; choose one of setup, demo, test, lint, bench",
+            file=sys.stderr,
+        )
         return 2
     setup()
     if task == "setup":

@@ -33,8 +33,8 @@ HANDLER_DELAY_S = 0.002  # widens the window in which a kill lands between write
 
 def effect_writer(effects_db: Path):
     """A handler that records each invocation and writes its effect once per delivery."""
-    from plugin.dispatch import HandlerResult
     from kb.database import connect, transaction
+    from plugin.dispatch import HandlerResult
 
     local = threading.local()
 

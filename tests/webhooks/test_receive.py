@@ -167,8 +167,8 @@ def test_unknown_keys_are_ignored(client: FlaskClient, handler: RecordingHandler
 
 def test_delivery_is_committed_before_the_answer(app: Flask, runtime: Runtime) -> None:
     """Another connection sees the row as soon as the 2xx is out: it was committed."""
-    from webhooks.queue import build_delivery_queue, build_huey
     from kb.database import connect
+    from webhooks.queue import build_delivery_queue, build_huey
 
     runtime.dispatcher.register("jira:issue_updated", "noop", lambda e, k: HandlerResult("no-op"))
     # a queue nobody consumes: the delivery must stay received
