@@ -5,12 +5,15 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from kb.database import run_script
+
 MIGRATIONS = Migrations("hindsight_kb")
 
 
 @MIGRATIONS(name="m001_initial")
 def m001_initial(db: Database) -> None:
-    db.executescript(
+    run_script(
+        db,
         """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT INTO meta (key, value) VALUES ('generation', '0');
@@ -71,5 +74,11 @@ def m001_initial(db: Database) -> None:
         CREATE VIRTUAL TABLE lessons_fts USING fts5(
             title, text, cjk, tokenize = 'porter unicode61 remove_diacritics 2'
         );
-        """
+        """,
     )
+
+
+@MIGRATIONS(name="m002_source_index")
+def m002_source_index(db: Database) -> None:
+    """The source page lists a source's lessons by the name it shows."""
+    db.execute("CREATE INDEX lessons_display_source ON lessons(source, source_uri, position)")

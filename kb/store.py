@@ -23,6 +23,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from kb.chunking import embedding_inputs
+from kb.database import connect, migrate, transaction
 from kb.embedding import Embedder, torch_threads, vector_to_blob
 from kb.errors import IngestError, InvalidQueryError, LessonNotFoundError, ModelMismatchError
 from kb.readers import EXTENSIONS, FORMATS, ParsedSource, detect_format, read_bytes, read_text
@@ -100,15 +101,7 @@ class LessonStore:
         self.embedder = embedder
         self.clock = clock or SystemClock()
         self.settings = settings or SearchSettings()
-        memory = self.path == ":memory:"
-        if not memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 60000")
-        if not memory:
-            conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
+        conn = connect(self.path, timeout=60)
         self.db = Database(conn)
         self.conn = conn
         # One connection shared by threads: the lock serialises its use; processes use WAL.
@@ -116,8 +109,8 @@ class LessonStore:
         self._matrix: VectorMatrix | None = None
         self._term_counts = _TermCounts()
         self._executor: ThreadPoolExecutor | None = None
-        with self._write(bump=False):
-            MIGRATIONS.apply(self.db)
+        with self._lock:
+            migrate(conn, MIGRATIONS)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -136,19 +129,12 @@ class LessonStore:
     @contextmanager
     def _write(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction; it takes the database's write lock up front (no deadlock)."""
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-                if bump:
-                    self.conn.execute(
-                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
-                        "WHERE key = 'generation'"
-                    )
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self.conn):
+            yield self.conn
+            if bump:
+                self.conn.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+                )
 
     def _meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -582,6 +568,20 @@ class LessonStore:
         if row is None:
             raise LessonNotFoundError(f"no lesson has id {lesson_id!r}; check the id from search")
         return _lesson(dict(zip(names, row, strict=True)))
+
+    def lessons_from(self, source: str) -> list[Lesson]:
+        """Every lesson whose shown source (path, URL or given source) is `source`, in order."""
+        with self._lock:
+            cursor = self.conn.execute(
+                "SELECT * FROM lessons WHERE source = ? ORDER BY source_uri, position", (source,)
+            )
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return [_lesson(dict(zip(names, row, strict=True))) for row in rows]
+
+    def is_empty(self) -> bool:
+        with self._lock:
+            return not self.conn.execute("SELECT EXISTS (SELECT 1 FROM lessons)").fetchone()[0]
 
     def stats(self) -> StoreStats:
         with self._lock:

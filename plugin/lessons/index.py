@@ -50,7 +50,7 @@ class KbLessonIndex:
         self.store = store
 
     def search(self, query: str, *, limit: int) -> Sequence[SearchHit]:
-        if not self.store.conn.execute("SELECT EXISTS (SELECT 1 FROM lessons)").fetchone()[0]:
+        if self.store.is_empty():
             return []  # an empty store: do not load the embedding model for nothing
         return self.store.search(query, limit=limit, mode="hybrid")
 

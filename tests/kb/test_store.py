@@ -116,6 +116,44 @@ def test_ingest_source_replaces_atomically_and_skips_unchanged(store: LessonStor
         store.ingest_source("jira:PAY-8", "   ")
 
 
+def test_lessons_from_a_source_come_in_document_order(store: LessonStore) -> None:
+    text = "## Lessons learned\n- Third is last.\n- Then the second.\n- And one more.\n"
+    store.ingest_source("jira:PAY-9", text, title="PAY-9 retro")
+    store.ingest_source("jira:PAY-10", "## Risks\n- Unrelated.\n", title="PAY-10 retro")
+    lessons = store.lessons_from("jira:PAY-9")
+    assert [lesson.text for lesson in lessons] == [
+        "Third is last.",
+        "Then the second.",
+        "And one more.",
+    ]
+    assert store.lessons_from("jira:nowhere") == []
+
+
+def test_a_store_made_by_the_first_schema_is_migrated_in_place(tmp_path: Path) -> None:
+    from sqlite_utils.migrations import Migrations
+
+    from kb.database import connect, migrate
+    from kb.schema import MIGRATIONS, m001_initial
+
+    path = tmp_path / "old.db"
+    conn = connect(path)
+    first_only = Migrations(MIGRATIONS.name)
+    first_only(name="m001_initial")(m001_initial)
+    assert migrate(conn, first_only) == ["m001_initial"]
+    conn.close()
+    with LessonStore(path) as store:
+        store.ingest_source("jira:OLD-1", "## Risks\n- Kept after the upgrade.\n", title="old")
+        plan = store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM lessons WHERE source = ? "
+            "ORDER BY source_uri, position",
+            ("jira:OLD-1",),
+        ).fetchall()
+        assert "lessons_display_source" in " ".join(str(step) for step in plan)
+        assert [lesson.text for lesson in store.lessons_from("jira:OLD-1")] == [
+            "Kept after the upgrade."
+        ]
+
+
 @pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
 @pytest.mark.parametrize("query", ['"', "AND OR (", "NEAR(a b", "*", "col:x", "'; DROP TABLE", ""])
 def test_hostile_queries_do_not_crash(

@@ -137,10 +137,9 @@ def source() -> str:
     store = web.services.store
     if not uri or store is None:
         abort(400, "give the source as ?uri=")
-    ids = [row["id"] for row in store.db["lessons"].rows_where("source = ?", [uri], select="id")]
-    if not ids:
+    lessons = store.lessons_from(uri)
+    if not lessons:
         abort(404, f"no lessons come from {uri!r}")
-    lessons = [web.services.index.get(lesson_id) for lesson_id in ids]
     is_link = uri.startswith(("https://", "http://"))
     return render_template("source.html", uri=uri, lessons=lessons, is_link=is_link)
 
