@@ -311,7 +311,7 @@ class Seed(StrictModel):
 
     enabled: bool = True
     mode: Literal["issue", "epic"] = "issue"
-    limit: int = Field(default=10, ge=1, le=1000)  # more is more than one issue's readers act on
+    limit: int = Field(default=10, ge=1, le=50)  # as `seed-project --limit`: a list people read
 
 
 class Suggestions(StrictModel):
