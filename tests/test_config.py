@@ -117,3 +117,17 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"broken\.toml is not valid TOML"):
         load_settings(config, environ={})
+
+
+def test_the_readme_documents_every_setting() -> None:
+    """The README's configuration table names every setting's variable (it drifted once)."""
+    from hindsight.config import Settings
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    undocumented = [
+        f"HINDSIGHT_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`HINDSIGHT_{name.upper()}`" not in table
+    ]
+    assert undocumented == []
