@@ -62,18 +62,24 @@ def setup() -> None:
     print(f"dev.py: set up {VENV} in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def ensure_chromium() -> None:
-    """In CI install Debian's chromium for the browser tests; elsewhere only say they skip."""
-    if shutil.which("chromium") or Path("/usr/bin/chromium").exists():
+# Debian packages the test suite drives: a program on PATH each, and the package that has it.
+TEST_PROGRAMS = {"chromium": "chromium", "redis-server": "redis-server"}
+
+
+def ensure_test_programs() -> None:
+    """In CI install the browser and Redis the tests use; elsewhere only say which tests skip."""
+    missing = [name for name in TEST_PROGRAMS if not shutil.which(name)]
+    if not missing:
         return
     if os.environ.get("CI") and shutil.which("apt-get") and os.geteuid() == 0:
         quiet = {"stdout": subprocess.DEVNULL}
         run("apt-get", "update", "-qq", **quiet)
-        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", **quiet)
+        packages = [TEST_PROGRAMS[name] for name in missing]
+        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages, **quiet)
     else:
         print(
-            "dev.py: no chromium found; the browser tests will be skipped "
-            "(apt-get install chromium to run them)",
+            f"dev.py: {', '.join(missing)} not found; the tests that need them will be skipped "
+            f"(apt-get install {' '.join(TEST_PROGRAMS[name] for name in missing)} to run them)",
             flush=True,
         )
 
@@ -101,7 +107,7 @@ def main(argv: list[str]) -> int:
         return a or b
     if task == "bench":
         return subprocess.call([BIN / "python", "-m", "bench", *rest])
-    ensure_chromium()
+    ensure_test_programs()
     return subprocess.call([BIN / "python", "-m", "pytest", *rest])
 
 

@@ -1,7 +1,7 @@
 """The work queue: huey carries "process delivery K" messages between the web side and workers.
 
-huey runs on SQLite on one machine (a file beside the database, no extra service) and on Redis
-when several machines share the work; it brings worker threads, delays and periodic tasks. The
+huey runs on SQLite (a file beside the database, no extra service) or on Redis; it brings
+worker threads, delays and periodic tasks. The
 delivery log stays the truth: a lost message is re-sent by the periodic recovery, and a message
 for a delivery that is already done is a no-op.
 """
@@ -47,7 +47,7 @@ def build_huey(url: str, *, name: str = "hindsight", immediate: bool = False) ->
         if importlib.util.find_spec("redis") is None:
             raise QueueNotConfigured(
                 "HINDSIGHT_QUEUE is a Redis URL but the redis client is not installed:"
-                " pip install redis"
+                " pip install 'hindsight[redis]' (or pip install redis)"
             )
         return RedisHuey(name=name, url=url, results=False, immediate=immediate)
     if url == "memory://":
