@@ -74,9 +74,13 @@ class DeliveryQueue:
         else:
             self._process(key)
 
-    def recover(self) -> int:
-        """Re-send messages for deliveries that a dead worker held or whose message was lost."""
-        keys = self.processor.store.recover()
+    def recover(self, *, stale_after: float = 30.0) -> int:
+        """Re-send messages for deliveries that a dead worker held or whose message was lost.
+
+        Deliveries waiting less than `stale_after` seconds are left to the message they have;
+        a starting worker passes 0, since a killed process may have taken messages with it.
+        """
+        keys = self.processor.store.recover(stale_after=stale_after)
         for key in keys:
             self.enqueue(key)
         if keys:

@@ -387,8 +387,8 @@ class DeliveryStore:
                 "DELETE FROM workers WHERE seen_at < ?", (now - 10 * WORKER_STALE_SECONDS,)
             )
             waiting = self.conn.execute(
-                "SELECT key FROM deliveries WHERE (status = ? AND received_at < ?)"
-                " OR (status = ? AND next_attempt_at < ?) ORDER BY rowid",
+                "SELECT key FROM deliveries WHERE (status = ? AND received_at <= ?)"
+                " OR (status = ? AND next_attempt_at <= ?) ORDER BY rowid",
                 (RECEIVED, now - stale_after, RETRYING, now - stale_after),
             ).fetchall()
         return list(dict.fromkeys([*orphans, *(row[0] for row in waiting)]))

@@ -280,6 +280,20 @@ def test_recover_requeues_deliveries_whose_message_was_lost(
     assert store.recover() == ["k1"]
 
 
+def test_a_starting_worker_requeues_every_waiting_delivery(
+    store: DeliveryStore, clock: FakeClock
+) -> None:
+    """At start nothing says which messages the last process took with it: send them all again."""
+    receive(store, "k1")
+    handler = ScriptedHandler(JiraApiError("GET", "/rest/api/2/issue/OPS-7", 503, "busy"))
+    processor(store, handler).process("k1")  # now retrying, due later
+    receive(store, "k2")
+
+    assert store.recover(stale_after=0) == ["k2"]  # k1 is not due yet
+    clock.now += 60
+    assert store.recover(stale_after=0) == ["k1", "k2"]
+
+
 def test_finish_with_a_lost_claim_writes_nothing(store: DeliveryStore) -> None:
     receive(store, "k1")
     store.claim("k1", "w1")
