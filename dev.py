@@ -2,7 +2,7 @@
 """Set up Hindsight's virtualenv and run one task in it.
 
     python3 dev.py demo    # set up, then run the main job on embedded defaults
-    python3 dev.py test    # set up, then run the whole test suite (what CI runs)
+    python3 dev.py test    # set up, then run the whole test suite: ruff, then pytest (CI)
     python3 dev.py setup   # only set up (.venv in this folder)
     python3 dev.py lint    # ruff check and format --check
     python3 dev.py bench   # run every benchmark in bench/ and print the figures
@@ -102,13 +102,19 @@ def main(argv: list[str]) -> int:
     if task == "demo":
         return subprocess.call([BIN / "hindsight", "demo", *rest])
     if task == "lint":
-        a = subprocess.call([BIN / "ruff", "check", "."])
-        b = subprocess.call([BIN / "ruff", "format", "--check", "."])
-        return a or b
+        return lint()
     if task == "bench":
         return subprocess.call([BIN / "python", "-m", "bench", *rest])
+    # test: the whole suite is ruff's checks and then pytest (both always run)
+    linted = lint()
     ensure_test_programs()
-    return subprocess.call([BIN / "python", "-m", "pytest", *rest])
+    return subprocess.call([BIN / "python", "-m", "pytest", *rest]) or linted
+
+
+def lint() -> int:
+    checked = subprocess.call([BIN / "ruff", "check", "."])
+    formatted = subprocess.call([BIN / "ruff", "format", "--check", "."])
+    return checked or formatted
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from sqlite_utils import Database
 
 from kb.chunking import embedding_inputs
 from kb.database import connect, migrate, transaction
@@ -102,7 +101,6 @@ class LessonStore:
         self.clock = clock or SystemClock()
         self.settings = settings or SearchSettings()
         conn = connect(self.path, timeout=60)
-        self.db = Database(conn)
         self.conn = conn
         # One connection shared by threads: the lock serialises its use; processes use WAL.
         self._lock = threading.RLock()
@@ -562,19 +560,18 @@ class LessonStore:
 
     def get(self, lesson_id: str) -> Lesson:
         """The lesson with this id; raises LessonNotFoundError."""
-        with self._lock:
-            row = self.conn.execute("SELECT * FROM lessons WHERE id = ?", (lesson_id,)).fetchone()
-            names = [d[0] for d in self.conn.execute("SELECT * FROM lessons LIMIT 0").description]
-        if row is None:
+        found = self._lessons("WHERE id = ?", (lesson_id,))
+        if not found:
             raise LessonNotFoundError(f"no lesson has id {lesson_id!r}; check the id from search")
-        return _lesson(dict(zip(names, row, strict=True)))
+        return found[0]
 
     def lessons_from(self, source: str) -> list[Lesson]:
         """Every lesson whose shown source (path, URL or given source) is `source`, in order."""
+        return self._lessons("WHERE source = ? ORDER BY source_uri, position", (source,))
+
+    def _lessons(self, where: str, args: tuple[Any, ...]) -> list[Lesson]:
         with self._lock:
-            cursor = self.conn.execute(
-                "SELECT * FROM lessons WHERE source = ? ORDER BY source_uri, position", (source,)
-            )
+            cursor = self.conn.execute(f"SELECT * FROM lessons {where}", args)
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
         return [_lesson(dict(zip(names, row, strict=True))) for row in rows]

@@ -1,9 +1,8 @@
 """The work queue: huey carries "process delivery K" messages between the web side and workers.
 
 huey runs on SQLite (a file beside the database, no extra service) or on Redis; it brings
-worker threads, delays and periodic tasks. The
-delivery log stays the truth: a lost message is re-sent by the periodic recovery, and a message
-for a delivery that is already done is a no-op.
+worker threads, delays and periodic tasks. The delivery log stays the truth: a lost message is
+re-sent by the periodic recovery, and a message for a delivery that is already done is a no-op.
 """
 
 from __future__ import annotations
@@ -74,13 +73,14 @@ class DeliveryQueue:
         else:
             self._process(key)
 
-    def recover(self, *, stale_after: float = 30.0) -> int:
+    def recover(self, *, at_start: bool = False) -> int:
         """Re-send messages for deliveries that a dead worker held or whose message was lost.
 
-        Deliveries waiting less than `stale_after` seconds are left to the message they have;
-        a starting worker passes 0, since a killed process may have taken messages with it.
+        Recently received deliveries are left to the message they have, except `at_start`: a
+        killed predecessor may have taken the messages it had dequeued with it.
         """
-        keys = self.processor.store.recover(stale_after=stale_after)
+        store = self.processor.store
+        keys = store.recover(stale_after=0) if at_start else store.recover()
         for key in keys:
             self.enqueue(key)
         if keys:

@@ -63,7 +63,7 @@ def run_worker(queue: DeliveryQueue, workers: int) -> None:
     heartbeat.start()
     store = queue.processor.store
     store.heartbeat(queue.processor.owner)
-    recovered = queue.recover(stale_after=0)  # a killed predecessor may have held messages
+    recovered = queue.recover(at_start=True)
     log.info(
         "worker started",
         extra={

@@ -176,8 +176,7 @@ def test_a_resolved_retrospective_is_captured_and_later_edits_update_it(site: Si
 
 
 def _texts_from(site: Site, source: str) -> list[str]:
-    store = site.services.store
-    return [row["text"] for row in store.db["lessons"].rows_where("source = ?", [source])]
+    return [lesson.text for lesson in site.services.store.lessons_from(source)]
 
 
 def _answer(site: Site, url: str) -> str:
