@@ -49,21 +49,27 @@ def test_searches_during_ingest_see_whole_sources(tmp_path: Path) -> None:
     db = tmp_path / "kb.db"
     _write_sources(tmp_path / "docs", "gamma", files=40, lessons=7)
     seen_counts: list[int] = []
+    searching = threading.Event()
     done = threading.Event()
 
     def search_repeatedly() -> None:
         with LessonStore(db, HashingEmbedder()) as reader:
-            while not done.is_set():
+            while True:
                 hits = reader.search("gamma lesson rollback", limit=1000, mode="keyword")
                 seen_counts.append(len(hits))
+                searching.set()
+                if done.is_set():
+                    return
 
     with LessonStore(db, HashingEmbedder()) as writer:
         thread = threading.Thread(target=search_repeatedly)
         thread.start()
+        # a busy machine may finish the ingest before the reader's first search: wait for it
+        assert searching.wait(timeout=60)
         try:
             writer.ingest_paths([tmp_path / "docs"])
         finally:
             done.set()
             thread.join()
-    assert seen_counts
+    assert seen_counts[-1] == 40 * 7  # the last search ran after the ingest
     assert all(count % 7 == 0 for count in seen_counts)
