@@ -55,10 +55,11 @@ def test_searches_during_ingest_see_whole_sources(tmp_path: Path) -> None:
     def search_repeatedly() -> None:
         with LessonStore(db, HashingEmbedder()) as reader:
             while True:
+                finished = done.is_set()
                 hits = reader.search("gamma lesson rollback", limit=1000, mode="keyword")
                 seen_counts.append(len(hits))
                 searching.set()
-                if done.is_set():
+                if finished:
                     return
 
     with LessonStore(db, HashingEmbedder()) as writer:
