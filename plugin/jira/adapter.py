@@ -85,9 +85,11 @@ class JiraAdapter:
         raw = dict(raw)
         changelog = raw.get("changelog") or {}
         histories = list(changelog.get("histories") or ())
-        if int(changelog.get("total") or 0) > len(histories):
-            histories = self._full_changelog(key)
-        raw["changelog"] = {"histories": histories}
+        missing = int(changelog.get("total") or 0) - len(histories)
+        if missing > 0 and self._deployment() == "cloud":
+            # Cloud embeds only the newest 100 (newest first); Data Center embeds them all
+            histories = _merge_histories(self._older_histories(key, missing), histories)
+        raw["changelog"] = {"histories": histories}  # `Issue` puts them oldest first
         fields = dict(raw.get("fields") or {})
         block = fields.get("comment")
         if isinstance(block, Mapping) and int(block.get("total") or 0) > len(
@@ -325,9 +327,11 @@ class JiraAdapter:
                 self._server_info = info
         return "cloud" if str(info.get("deploymentType", "")).lower() == "cloud" else "server"
 
-    def _full_changelog(self, key: str) -> list[dict[str, Any]]:
+    def _older_histories(self, key: str, missing: int) -> list[dict[str, Any]]:
+        """The `missing` oldest histories, from Cloud's `/issue/{key}/changelog` (oldest first;
+        Data Center has no such resource)."""
         histories: list[dict[str, Any]] = []
-        while True:
+        while len(histories) < missing:
             page = self._rest(
                 "GET",
                 f"issue/{key}/changelog",
@@ -336,7 +340,8 @@ class JiraAdapter:
             values = list(page.get("values") or ())
             histories.extend(values)
             if page.get("isLast", True) or not values:
-                return histories
+                break
+        return histories
 
     def _all_comments(self, key: str) -> list[dict[str, Any]]:
         comments: list[dict[str, Any]] = []
@@ -418,6 +423,15 @@ class JiraAdapter:
                 raise error  # too long to wait in a worker: let the caller reschedule
             attempt += 1
             self._sleep(delay)
+
+
+def _merge_histories(*pages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Histories from several reads, each once (by id; a later page's copy wins)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for page in pages:
+        for history in page:
+            merged[str(history.get("id", ""))] = dict(history)
+    return list(merged.values())
 
 
 def _api_error(method: str, path: str, exc: JIRAError) -> JiraApiError:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal, Protocol, runtime_checkable
 
 StatusCategory = Literal["new", "indeterminate", "done", "undefined"]
@@ -104,10 +106,38 @@ class ChangeEntry:
     author: User | None
     items: tuple[ChangeItem, ...]
 
+    @cached_property
+    def order(self) -> tuple[float, int, str]:
+        """Where this entry sits in time: `created` as an instant (offsets differ per user),
+        then the numeric `id` for entries of the same millisecond. Unreadable dates sort first."""
+        moment = _instant(self.created)
+        number = int(self.id) if self.id.isdigit() else -1
+        return (float("-inf") if moment is None else moment, number, self.id)
+
+
+def chronological(entries: Iterable[ChangeEntry]) -> tuple[ChangeEntry, ...]:
+    """`entries` oldest first, whatever order Jira listed them in (see `Issue.changelog`)."""
+    return tuple(sorted(entries, key=lambda entry: entry.order))
+
+
+def _instant(text: str) -> float | None:
+    """Jira's `2019-02-15T19:01:52.971-0800` (or ISO 8601) as a POSIX timestamp."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
 
 @dataclass(frozen=True)
 class Issue:
-    """An issue's current state. `fields` holds every raw field by id (customfield_NNNNN...)."""
+    """An issue's current state. `fields` holds every raw field by id (customfield_NNNNN...).
+
+    `changelog` is always oldest first, ordered by (`created`, `id`): the issue sorts it when it
+    is built, because Jira's own order differs by call (Cloud's `expand=changelog` lists the
+    newest first, `/issue/{key}/changelog` the oldest first). Read it with `history_newest_first`
+    when the latest matching entry is wanted.
+    """
 
     key: str
     id: str
@@ -131,6 +161,13 @@ class Issue:
     comments: tuple[Comment, ...] = ()
     changelog: tuple[ChangeEntry, ...] = ()
     fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "changelog", chronological(self.changelog))
+
+    def history_newest_first(self) -> Iterator[ChangeEntry]:
+        """The changelog from the latest entry back to the first."""
+        return reversed(self.changelog)
 
 
 @dataclass(frozen=True)
@@ -174,7 +211,8 @@ class JiraPort(Protocol):
     """What Hindsight does in Jira, nothing more. Every method raises `JiraApiError` on failure."""
 
     def get_issue(self, key: str) -> Issue:
-        """Current fields, status, sub-tasks, links, comments and the full changelog."""
+        """Current fields, status, sub-tasks, links, comments and the full changelog (every
+        history, oldest first: `Issue.changelog`)."""
         ...
 
     def get_transitions(self, key: str) -> list[Transition]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from plugin.jira.port import Issue, JiraPort, Status, StatusCategory
+from plugin.jira.port import ChangeEntry, Issue, JiraPort, Status, StatusCategory
 from plugin.policy.decision import Clock, PolicyDecision, Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.fields import UnknownField
@@ -59,11 +59,11 @@ def run_backtest(
             return
         issue = jira.get_issue(found.key)
         _learn_categories(issue, categories)
-        for index, entry in enumerate(issue.changelog):
+        for entry in issue.changelog:
             for item in entry.items:
                 if not item.is_status:
                     continue
-                state = state_after(issue, index, categories, engine)
+                state = state_after(issue, entry, categories, engine)
                 trigger = Trigger(
                     "backtest", f"backtest:{issue.key}:{entry.id}", entry.author, item
                 )
@@ -82,9 +82,10 @@ def run_backtest(
 
 
 def state_after(
-    issue: Issue, index: int, categories: dict[str, StatusCategory], engine: PolicyEngine
+    issue: Issue, entry: ChangeEntry, categories: dict[str, StatusCategory], engine: PolicyEngine
 ) -> Issue:
-    """The issue as it was right after changelog entry `index` (later changes undone)."""
+    """The issue as it was right after changelog `entry`: every later change undone, the latest
+    first ("later" by `ChangeEntry.order`, the time of the change)."""
     fields = dict(issue.fields)
     labels, priority, resolution, status = (
         issue.labels,
@@ -92,8 +93,9 @@ def state_after(
         issue.resolution,
         issue.status,
     )
-    for entry in reversed(issue.changelog[index + 1 :]):
-        for item in entry.items:
+    later = [e for e in issue.history_newest_first() if e.order > entry.order]
+    for undone in later:
+        for item in undone.items:
             key = item.field_id or item.field.casefold()
             if item.is_status:
                 status = Status(
@@ -120,7 +122,7 @@ def state_after(
         priority=priority,
         resolution=resolution,
         fields=fields,
-        changelog=issue.changelog[: index + 1],
+        changelog=tuple(e for e in issue.changelog if e.order <= entry.order),
         comments=(),
     )
 

@@ -89,7 +89,7 @@ def risky_because(risky: Risky, issue: Issue, fields: FieldResolver) -> list[str
 def who_added_label(issue: Issue, label: str) -> tuple[User | None, ChangeEntry | None]:
     """The author of the latest changelog entry that added `label` (None if not recorded)."""
     wanted = label.casefold()
-    for entry in reversed(issue.changelog):
+    for entry in issue.history_newest_first():
         for item in entry.items:
             if (item.field_id or item.field.casefold()) != "labels":
                 continue

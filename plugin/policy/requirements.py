@@ -77,7 +77,7 @@ def _approval_problem(
     field_id = fields.id_of(approval.field)
     # Data Center changelog items name the field but carry no id
     names = {approval.field.casefold(), shown.casefold(), field_id.casefold()}
-    for entry in reversed(issue.changelog):
+    for entry in issue.history_newest_first():
         for item in entry.items:
             same_field = item.field_id == field_id or item.field.casefold() in names
             if same_field and (item.to_string or "").casefold() == approval.value.casefold():

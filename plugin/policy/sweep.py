@@ -107,7 +107,7 @@ def _overdue_reviews(
 
 def last_status_change(issue: Issue) -> ChangeItem | None:
     """The latest status change in the issue's changelog (None if it never moved)."""
-    for entry in reversed(issue.changelog):
+    for entry in issue.history_newest_first():
         for item in entry.items:
             if item.is_status:
                 return item

@@ -178,6 +178,25 @@ def test_approval_by_someone_outside_the_board_does_not_count(make_site):
     assert "who is not a member of 'change-advisory-board'" in comment.body
 
 
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_an_approval_older_than_the_newest_100_histories_still_counts(make_site, flavour):
+    # Cloud's GET /issue embeds only the newest 100 histories, newest first: the approval
+    # must be found in the older ones, and the latest move read as the latest.
+    site = make_site(POLICIES / "itil-change.yaml", flavour=flavour)
+    key = _complete_normal_change(site)
+    for number in range(110):
+        site.fake.edit(key, {"summary": f"Upgrade the billing database, take {number}"})
+    site.fake.clear_webhooks()  # only the move below is delivered
+    site.fake.move(key, "Done", as_user="bob")
+    site.deliver()
+
+    assert len(site.fake.issue(key).changelog) > 110
+    assert site.fake.issue(key).status.name == "Done"
+    assert site.bot_writes() == []
+    outcomes = {e.rule: e.outcome for e in site.audit.query(issue=key)}
+    assert outcomes == {"change-control": "pass", "change-verified": "pass"}
+
+
 def test_an_emergency_change_passes_and_gets_its_review_subtask(make_site):
     site = make_site(POLICIES / "itil-change.yaml")
     key = site.fake.add_issue(

@@ -185,13 +185,7 @@ class FakeJiraApp:
     def on_get_issue(self, request: Request, user: FakeUser, body: Any, key: str) -> dict[str, Any]:
         issue = self.fake.get_issue(key)
         expand = _csv(request.args.get("expand"))
-        changelog = (0, self.fake.changelog_page_limit) if "changelog" in expand else None
-        if changelog and self.fake.flavour == "cloud":
-            # Cloud embeds the newest entries only; older ones come from /changelog
-            start = max(0, len(issue.changelog) - self.fake.changelog_page_limit)
-            changelog = (start, self.fake.changelog_page_limit)
-        elif changelog:
-            changelog = (0, len(issue.changelog))  # Data Center embeds them all
+        changelog = self.fake.embedded_changelog(issue) if "changelog" in expand else None
         rendered = self.fake.renderer.issue(issue, self.fake.links, changelog=changelog)
         return _select_fields(rendered, request.args.get("fields"))
 

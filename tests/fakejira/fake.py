@@ -445,8 +445,19 @@ class FakeJira:
         with self.lock:
             issue = self.get_issue(key)
             return self.renderer.issue(
-                issue, self.links, changelog=(0, len(issue.changelog)) if changelog else None
+                issue, self.links, changelog=self.embedded_changelog(issue) if changelog else None
             )
+
+    def embedded_changelog(self, issue: FakeIssue) -> list[History]:
+        """The histories `GET /issue/{key}?expand=changelog` embeds, in Jira's order.
+
+        Cloud: the newest `changelog_page_limit` (100), newest first, as Atlassian documents
+        ("sorted by date, starting from the most recent"); the rest only through
+        `/issue/{key}/changelog`, oldest first. Data Center: every history, oldest first.
+        """
+        if self.flavour == "cloud":
+            return list(reversed(issue.changelog))[: self.changelog_page_limit]
+        return list(issue.changelog)
 
     # ------------------------------------------------------------ fault injection
 

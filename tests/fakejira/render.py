@@ -6,7 +6,7 @@ Shapes follow the real responses and deliveries in ../shared/data (keys, nesting
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tests.fakejira.model import (
@@ -263,10 +263,10 @@ class Renderer:
         issue: FakeIssue,
         links: Iterable[FakeLink],
         *,
-        changelog: tuple[int, int] | None = None,
+        changelog: Sequence[History] | None = None,
         with_comments: bool = True,
     ) -> dict[str, Any]:
-        """`GET /issue/{key}`; `changelog` is (startAt, maxResults) of the embedded page."""
+        """`GET /issue/{key}`; `changelog` holds the embedded histories, in the order given."""
         body: dict[str, Any] = {
             "expand": "renderedFields,names,schema,operations,editmeta,changelog,"
             "versionedRepresentations",
@@ -276,13 +276,11 @@ class Renderer:
             "fields": self.fields(issue, links, with_comments=with_comments),
         }
         if changelog is not None:
-            start, limit = changelog
-            page = issue.changelog[start : start + limit]
             body["changelog"] = {
-                "startAt": start,
-                "maxResults": len(page),
+                "startAt": 0,
+                "maxResults": len(changelog),
                 "total": len(issue.changelog),
-                "histories": [self.history(h) for h in page],
+                "histories": [self.history(h) for h in changelog],
             }
         return body
 

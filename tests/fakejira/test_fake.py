@@ -205,3 +205,47 @@ def test_faults_expire_after_their_count(fake_jira: FakeJira) -> None:
     url = f"{fake_jira.base_url}/rest/api/2/myself"
     codes = [requests.get(url, auth=_auth(fake_jira)).status_code for _ in range(3)]
     assert codes == [500, 500, 200] and fault.exhausted
+
+
+def _histories(fake: FakeJira, key: str, **params: str) -> dict:
+    url = f"{fake.base_url}/rest/api/2/issue/{key}"
+    answer = requests.get(url, params=params, auth=_auth(fake), timeout=5)
+    return answer.json()
+
+
+def test_cloud_embeds_the_newest_100_histories_newest_first(fake_jira: FakeJira) -> None:
+    # Atlassian: expand=changelog "Returns a list of recent updates to an issue, sorted by date,
+    # starting from the most recent"; /changelog pages "all changelogs ... starting from the oldest"
+    key = fake_jira.add_issue("CHG", "Change", "x")
+    for number in range(105):
+        fake_jira.edit(key, {"summary": f"x{number}"})
+    stored = [h.id for h in fake_jira.issue(key).changelog]
+
+    embedded = _histories(fake_jira, key, expand="changelog")["changelog"]
+    first_page = _histories(fake_jira, f"{key}/changelog", maxResults="100")
+    second_page = _histories(fake_jira, f"{key}/changelog", startAt="100")
+
+    assert (embedded["total"], embedded["maxResults"]) == (105, 100)
+    assert [h["id"] for h in embedded["histories"]] == stored[::-1][:100]
+    assert [h["id"] for h in first_page["values"] + second_page["values"]] == stored
+    assert not first_page["isLast"] and second_page["isLast"]
+
+
+def test_data_center_embeds_every_history_and_has_no_changelog_resource(
+    fake_jira_server: FakeJira,
+) -> None:
+    key = fake_jira_server.add_issue("CHG", "Change", "x")
+    for number in range(105):
+        fake_jira_server.edit(key, {"summary": f"x{number}"})
+
+    embedded = _histories(fake_jira_server, key, expand="changelog")["changelog"]
+    paged = requests.get(
+        f"{fake_jira_server.base_url}/rest/api/2/issue/{key}/changelog",
+        headers={"Authorization": f"Bearer {fake_jira_server.service_account.pat}"},
+        timeout=5,
+    )
+
+    assert [h["id"] for h in embedded["histories"]] == [
+        h.id for h in fake_jira_server.issue(key).changelog
+    ]
+    assert paged.status_code == 404

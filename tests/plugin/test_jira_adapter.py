@@ -61,19 +61,24 @@ def test_get_issue_reads_fields_subtasks_links_comments_and_changelog(site) -> N
     assert jira.get_issue(sub).parent == key
 
 
-def test_get_issue_pages_through_a_truncated_changelog(fake_jira_factory) -> None:
-    fake = fake_jira_factory("cloud", changelog_page_limit=2)
-    jira = adapter_for(fake)
+def test_get_issue_reads_every_history_of_a_long_changelog_oldest_first(site) -> None:
+    fake, jira = site
     key = fake.add_issue("CHG", "Change", "Many moves")
-    for _ in range(3):
+    for _ in range(65):
         fake.move(key, "In Progress")
         fake.move(key, "To Do")
+    fake.move(key, "In Progress", as_user="carol")  # the newest of 131 histories
 
     issue = jira.get_issue(key)
 
-    assert len(issue.changelog) == 6
-    assert [e.items[0].to_string for e in issue.changelog] == ["In Progress", "To Do"] * 3
-    assert any(r.path.endswith(f"{key}/changelog") for r in fake.requests)
+    assert [e.id for e in issue.changelog] == [h.id for h in fake.issue(key).changelog]
+    assert len(issue.changelog) == 131
+    newest = next(issue.history_newest_first())
+    assert newest.author is not None and newest.author.display_name == "Carol"
+    paged = [r for r in fake.requests if r.path.endswith(f"{key}/changelog")]
+    # Cloud embeds the newest 100: one page of /changelog brings the 31 older ones.
+    # Data Center embeds them all and has no /changelog resource.
+    assert len(paged) == (1 if fake.flavour == "cloud" else 0)
 
 
 def test_get_transitions_lists_screen_fields(site) -> None:
