@@ -188,11 +188,11 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
 
     text = text.strip()
     units = {"m": "minutes", "h": "hours", "d": "days"}
-    if len(text) > 1 and text[-1] in units and text[:-1].isdigit():
-        return (now or datetime.now(UTC)) - timedelta(**{units[text[-1]]: int(text[:-1])})
     try:
+        if len(text) > 1 and text[-1] in units and text[:-1].isascii() and text[:-1].isdigit():
+            return (now or datetime.now(UTC)) - timedelta(**{units[text[-1]]: int(text[:-1])})
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a time, or an age before year 1
         raise BadAuditQuery(
             f"--since {text!r}: give a date (2026-03-01), a time (2026-03-01T12:00) or a "
             "relative age (30m, 12h, 7d)"

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, jsonify
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webhooks.queue import DeliveryQueue, build_delivery_queue
+from webhooks.request_body import BodyTooLarge
 from webhooks.state import EXTENSION, AppState, WebhookRuntime
 from webhooks.web import register_lessons_web
 
@@ -51,6 +52,8 @@ def create_app(
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge):  # JSON for Jira's logs, not an HTML page
+        if isinstance(exc, BodyTooLarge):  # raised by read_body, which names its own limit
+            return jsonify(status="rejected", reason=exc.description), 413
         limit = settings.max_body_bytes
         return jsonify(status="rejected", reason=f"body is over the limit of {limit} bytes"), 413
 

@@ -14,16 +14,22 @@ from werkzeug.exceptions import HTTPException
 from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
 from plugin.lessons.journal import HelpfulRate
 from plugin.lessons.signing import InvalidFeedbackToken
+from webhooks.request_body import InvalidJson, parse_json, read_body
 from webhooks.web.access import check_access, secure_headers
 from webhooks.web.context import lessons_web
 from webhooks.web.pages import why
+from webhooks.web.params import (
+    SEARCH_MODES,
+    BadParameter,
+    choice_param,
+    date_param,
+    int_param,
+    text_param,
+)
 
 blueprint = Blueprint("api_lessons", __name__, url_prefix="/api/lessons")
 MAX_LIMIT = 100
-
-
-class BadRequest(Exception):
-    """A parameter is missing or malformed; the message says which and what is expected."""
+FEEDBACK_BODY_LIMIT = 16 * 1024  # {"token": ...}: a few hundred bytes
 
 
 @blueprint.before_request
@@ -45,47 +51,33 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
     return _error(exc.code or 500, exc.description or exc.name)
 
 
-@blueprint.errorhandler(BadRequest)
-def _bad_request(exc: BadRequest) -> tuple[Response, int]:
-    return _error(400, str(exc))
-
-
 def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error=message, status=status), status
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}, got {value}")
-    return value
 
 
 @blueprint.get("/search")
 def search() -> Response | tuple[Response, int]:
     web = lessons_web()
-    query = request.args.get("q", "").strip()
+    query = text_param("q")
     if not query:
-        raise BadRequest("give the search text as ?q=")
-    limit = _int_arg("limit", 10, 1, MAX_LIMIT)
+        raise BadParameter("give the search text as ?q=")
+    limit = int_param("limit", 10, 1, MAX_LIMIT)
+    mode = choice_param("mode", SEARCH_MODES, "hybrid")
+    since = date_param("since")
     if web.services.store is None:
-        raise BadRequest("no knowledge base is configured")
+        return _error(503, "no knowledge base is configured")
     try:
         hits = web.services.store.search(
             query,
             limit=limit,
-            mode=request.args.get("mode", "hybrid"),
-            project=request.args.get("project") or None,
-            kind=request.args.get("kind") or None,
-            tag=request.args.get("tag") or None,
-            since=request.args.get("since") or None,
+            mode=mode,
+            project=text_param("project") or None,
+            kind=text_param("kind") or None,
+            tag=text_param("tag") or None,
+            since=since,
         )
     except (InvalidQueryError, ValueError) as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadParameter(str(exc)) from None
     except KnowledgeBaseError as exc:
         return _error(503, str(exc))
     tallies = web.services.journal.tallies(hit.id for hit in hits)
@@ -145,7 +137,10 @@ def stats() -> Response:
 
 @blueprint.post("/feedback")
 def feedback() -> tuple[Response, int] | Response:
-    body = request.get_json(silent=True)
+    try:
+        body = parse_json(read_body(FEEDBACK_BODY_LIMIT))
+    except InvalidJson as exc:
+        return _error(400, f'{exc}; send {{"token": "<the t= value of a feedback link>"}}')
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         return _error(400, 'send {"token": "<the t= value of a feedback link>"} as JSON')

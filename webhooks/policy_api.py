@@ -10,13 +10,15 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from plugin.policy.loader import PolicyError, parse_policy
+from webhooks.request_body import read_body
+from webhooks.state import app_state
 
 blueprint = Blueprint("policy_api", __name__)
 
 
 @blueprint.post("/api/policy/validate")
 def validate_policy():
-    raw = request.get_data(cache=False)
+    raw = read_body(app_state().settings.max_body_bytes)  # 413 past it, chunked or not
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -7,13 +7,12 @@ the work happens later in a worker (see docs/decisions/0001-answer-fast-work-asy
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from plugin.events import InvalidEvent, JiraEvent
+from webhooks.request_body import BodyTooLarge, InvalidJson, json_kind, parse_json, read_body
 from webhooks.signature import Unauthenticated, authenticate
 from webhooks.state import app_state
 from webhooks.store import IGNORED, RECEIVED
@@ -30,12 +29,10 @@ MAX_KEY_LENGTH = 200
 @blueprint.post("/webhooks/jira")
 def receive_jira() -> tuple[Response, int]:
     state = app_state()
-    limit = state.settings.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        return _reject(413, f"body is {request.content_length} bytes; the limit is {limit}")
-    body = request.get_data(cache=False)  # werkzeug stops chunked bodies at MAX_CONTENT_LENGTH
-    if len(body) > limit:
-        return _reject(413, f"body is over the limit of {limit} bytes")
+    try:
+        body = read_body(state.settings.max_body_bytes)
+    except BodyTooLarge as exc:
+        return _reject(413, exc.description)
     try:
         auth = authenticate(
             request.headers,
@@ -48,11 +45,11 @@ def receive_jira() -> tuple[Response, int]:
     except Unauthenticated as exc:
         return _reject(401, str(exc))
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _reject(400, f"body is not JSON: {exc}")
+        payload = parse_json(body)
+    except InvalidJson as exc:
+        return _reject(400, str(exc))
     if not isinstance(payload, dict):
-        return _reject(400, f"body must be a JSON object, not {_json_kind(payload)}")
+        return _reject(400, f"body must be a JSON object, not {json_kind(payload)}")
     try:
         event = JiraEvent.from_payload(payload)
     except InvalidEvent as exc:
@@ -96,8 +93,9 @@ def _delivery_key(body: bytes) -> str:
 
 
 def _int_header(name: str) -> int | None:
+    """A small count such as Jira's retry number; None when absent or anything else."""
     value = request.headers.get(name, "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 def _reject(status: int, reason: str) -> tuple[Response, int]:
@@ -106,9 +104,3 @@ def _reject(status: int, reason: str) -> tuple[Response, int]:
         extra={"fields": {"http_status": status, "reason": reason, "remote": request.remote_addr}},
     )
     return jsonify(status="rejected", reason=reason), status
-
-
-def _json_kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )

@@ -28,7 +28,8 @@ def sign(body: bytes, secret: str, algorithm: str = "sha256") -> str:
 def verify_signature(body: bytes, header: str, secrets: Sequence[str]) -> None:
     """Raise `Unauthenticated` unless `header` is a valid signature of `body` by one secret."""
     algorithm, separator, received = header.strip().partition("=")
-    if not separator or not received:
+    received = received.strip().lower()
+    if not separator or not received or not received.isascii():
         raise Unauthenticated(f"malformed {SIGNATURE_HEADER}: expected 'sha256=<hex digest>'")
     digest = ALGORITHMS.get(algorithm.lower())
     if digest is None:
@@ -39,7 +40,7 @@ def verify_signature(body: bytes, header: str, secrets: Sequence[str]) -> None:
         raise Unauthenticated("signed delivery, but no webhook secret is configured")
     expected = [hmac.new(s.encode(), body, digest).hexdigest() for s in secrets]
     # Check every secret (no early exit) so timing does not reveal which one matched.
-    matches = [hmac.compare_digest(e, received.strip().lower()) for e in expected]
+    matches = [hmac.compare_digest(e.encode(), received.encode()) for e in expected]
     if not any(matches):
         raise Unauthenticated("signature does not match the body")
 

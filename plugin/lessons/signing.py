@@ -80,13 +80,17 @@ class FeedbackSigner:
         body, dot, mac = (token or "").strip().partition(".")
         if not dot or not body or not mac:
             raise InvalidFeedbackToken("this feedback link is incomplete; copy the whole link")
-        if not any(hmac.compare_digest(self._mac(key, body), mac) for key in self._keys):
+        if not (body.isascii() and mac.isascii()):  # a token we made is base64url: ASCII only
+            raise InvalidFeedbackToken("this feedback link is damaged; copy the whole link")
+        if not any(
+            hmac.compare_digest(self._mac(key, body).encode(), mac.encode()) for key in self._keys
+        ):
             raise InvalidFeedbackToken("this feedback link's signature does not match")
         try:
             claim = json.loads(_unb64(body))
             issue_key, lesson_id, answer = str(claim["i"]), str(claim["l"]), claim["a"]
             expires = datetime.fromtimestamp(int(claim["e"]), UTC)
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, OverflowError, OSError) as error:
             raise InvalidFeedbackToken(f"this feedback link is malformed ({error})") from error
         if answer not in ANSWERS:
             raise InvalidFeedbackToken(f"unknown answer {answer!r} in feedback link")

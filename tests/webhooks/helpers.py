@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -70,3 +71,15 @@ def post_delivery(
     if delivery_id is not None:
         sent["X-Atlassian-Webhook-Identifier"] = delivery_id
     return client.post("/webhooks/jira", data=body, headers=sent)
+
+
+def post_chunked(
+    client: FlaskClient, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> TestResponse:
+    """POST `body` as a chunked request: no Content-Length, the server ends the stream."""
+    return client.post(
+        path,
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", **(headers or {})},
+        environ_overrides={"wsgi.input_terminated": True},
+    )

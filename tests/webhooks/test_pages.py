@@ -54,8 +54,9 @@ def test_search_filters_by_kind(web) -> None:
 def test_a_bad_filter_is_explained_not_crashed(web) -> None:
     app, _ = web
     response = app.test_client().get("/lessons?q=rollback&since=yesterday-ish")
-    assert response.status_code == 200
-    assert 'class="error"' in response.get_data(as_text=True)
+    assert response.status_code == 400  # the form again, with what to fix
+    page = response.get_data(as_text=True)
+    assert 'class="error"' in page and "YYYY-MM-DD" in page and 'name="q"' in page
 
 
 def test_lesson_page_renders_markdown_without_scripts_or_javascript_links(web) -> None:

@@ -15,9 +15,19 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
 from kb.records import KINDS, SearchHit
 from plugin.lessons.signing import InvalidFeedbackToken
+from webhooks.request_body import BodyTooLarge, read_body
 from webhooks.web.access import check_access, secure_headers
 from webhooks.web.charts import bars_with_rate, stacked_bars
 from webhooks.web.context import lessons_web
+from webhooks.web.params import (
+    SEARCH_MODES,
+    BadParameter,
+    choice_param,
+    date_param,
+    int_param,
+    since_param,
+    text_param,
+)
 from webhooks.web.render import render_markdown
 
 blueprint = Blueprint(
@@ -28,6 +38,8 @@ blueprint = Blueprint(
     static_url_path="/assets",
 )
 OPEN_ENDPOINTS = {"pages.feedback", "pages.static"}
+# The only form is the feedback confirmation: one signed token of a few hundred bytes.
+FORM_BODY_LIMIT = 16 * 1024
 OUTCOME_COLORS = {"pass": "#2f6f4f", "fail": "#c0392b", "error": "#7d3c98", "skipped": "#aab7b8"}
 
 
@@ -43,6 +55,11 @@ def _guard() -> Response | None:
 @blueprint.after_request
 def _headers(response: Response) -> Response:
     return secure_headers(response)
+
+
+@blueprint.errorhandler(BodyTooLarge)
+def _too_large(exc: BodyTooLarge) -> BodyTooLarge:
+    return exc  # werkzeug's HTML error page with the limit, not the webhook's JSON answer
 
 
 @blueprint.app_template_filter("markdown")
@@ -72,29 +89,36 @@ def why(hit: SearchHit, helpful: int = 0, not_relevant: int = 0) -> list[str]:
 
 
 @blueprint.get("/lessons")
-def search() -> str:
+def search() -> tuple[str, int]:
     web = lessons_web()
-    form = {key: request.args.get(key, "").strip() for key in ("q", "project", "kind", "tag")}
-    form["since"] = request.args.get("since", "").strip()
-    form["mode"] = request.args.get("mode", "hybrid")
+    form = {key: text_param(key) for key in ("q", "project", "kind", "tag", "since")}
+    form["mode"] = text_param("mode") or "hybrid"
     hits: list[SearchHit] = []
     error = None
+    status = 200
     tallies: dict[str, Any] = {}
     store = web.services.store
-    if form["q"] and store is not None:
+    try:  # a bad filter is shown on the form itself, with a 400
+        mode = choice_param("mode", SEARCH_MODES, "hybrid")
+        since = date_param("since")
+    except BadParameter as exc:
+        error, status = exc.description, 400
+    if form["q"] and store is not None and error is None:
         try:
             hits = store.search(
                 form["q"],
                 limit=25,
-                mode=form["mode"],
+                mode=mode,
                 project=form["project"] or None,
                 kind=form["kind"] or None,
                 tag=form["tag"] or None,
-                since=form["since"] or None,
+                since=since,
             )
             tallies = web.services.journal.tallies(hit.id for hit in hits)
-        except (InvalidQueryError, KnowledgeBaseError, ValueError) as exc:
-            error = str(exc)
+        except (InvalidQueryError, ValueError) as exc:
+            error, status = str(exc), 400
+        except KnowledgeBaseError as exc:
+            error, status = str(exc), 503
     stats = store.stats() if store is not None else None
     results = [
         {
@@ -107,7 +131,7 @@ def search() -> str:
         }
         for hit in hits
     ]
-    return render_template(
+    page = render_template(
         "search.html",
         form=form,
         results=results,
@@ -116,6 +140,7 @@ def search() -> str:
         projects=sorted(p for p in (stats.by_project if stats else {}) if p),
         stats=stats,
     )
+    return page, status
 
 
 @blueprint.get("/lessons/<path:lesson_id>")
@@ -133,7 +158,7 @@ def lesson(lesson_id: str) -> str:
 @blueprint.get("/sources")
 def source() -> str:
     web = lessons_web()
-    uri = request.args.get("uri", "")
+    uri = text_param("uri")
     store = web.services.store
     if not uri or store is None:
         abort(400, "give the source as ?uri=")
@@ -147,8 +172,8 @@ def source() -> str:
 @blueprint.get("/audit")
 def audit() -> str:
     web = lessons_web()
-    filters = {key: request.args.get(key, "").strip() for key in ("issue", "rule", "project")}
-    filters["since"] = request.args.get("since", "").strip()
+    filters = {key: text_param(key) for key in ("issue", "rule", "project")}
+    filters["since"] = since_param("since") or ""
     rows = []
     if web.audit is not None:
         rows = web.audit.entries(
@@ -165,7 +190,7 @@ def audit() -> str:
 @blueprint.get("/dashboard")
 def dashboard() -> str:
     web = lessons_web()
-    days_back = max(1, min(int(request.args.get("days", "30") or 30), 366))
+    days_back = int_param("days", 30, 1, 366)
     since = (date.today() - timedelta(days=days_back - 1)).isoformat()
     days = [(date.fromisoformat(since) + timedelta(days=i)).isoformat() for i in range(days_back)]
     outcome_chart, by_rule = None, []
@@ -211,6 +236,8 @@ def dashboard() -> str:
 def feedback() -> tuple[str, int] | str:
     """GET shows what the link will record; POST records it (link scanners only GET)."""
     web = lessons_web()
+    if request.method == "POST":
+        read_body(FORM_BODY_LIMIT)  # 413 past it; request.values parses these cached bytes
     token = request.values.get("t", "")
     try:
         claim = web.services.signer.verify(token)

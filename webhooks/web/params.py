@@ -1,0 +1,86 @@
+"""Query parameters of the pages and the JSON API, parsed in one place.
+
+A malformed value is refused with `BadParameter`, a 400 whose description names the parameter and
+what it accepts: the pages render it as an HTML error page (or inline, on the search form), the
+API as its JSON error. Nothing a user types in an address bar reaches a handler unparsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from flask import request
+from werkzeug.exceptions import BadRequest
+
+from plugin.audit import BadAuditQuery, parse_since
+
+SEARCH_MODES = ("hybrid", "keyword", "semantic")
+
+
+class BadParameter(BadRequest):
+    """400: a query parameter is malformed; the description says which and what is expected."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(description=message)
+
+
+def text_param(name: str) -> str:
+    """The parameter's text, trimmed ('' when absent)."""
+    return request.args.get(name, "").strip()
+
+
+def int_param(name: str, default: int, low: int, high: int) -> int:
+    """A whole number in [low, high]; `default` when absent or empty."""
+    raw = text_param(name)
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 12):
+        raise BadParameter(f"{name} must be a whole number from {low} to {high}, got {_shown(raw)}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise BadParameter(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def choice_param(name: str, choices: Sequence[str], default: str) -> str:
+    """One of `choices`; `default` when absent or empty."""
+    raw = text_param(name) or default
+    if raw not in choices:
+        raise BadParameter(f"{name} must be one of {', '.join(choices)}; got {_shown(raw)}")
+    return raw
+
+
+def date_param(name: str) -> str | None:
+    """A calendar date written YYYY-MM-DD (None when absent), as the lessons' dates are."""
+    raw = text_param(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw).isoformat() if raw.isascii() else _bad_date(name, raw)
+    except ValueError:
+        return _bad_date(name, raw)
+
+
+def since_param(name: str) -> str | None:
+    """A point in time as the audit log reads it: a date, a date and time, or 30m / 12h / 7d."""
+    raw = text_param(name)
+    if not raw:
+        return None
+    try:
+        parse_since(raw)
+    except BadAuditQuery:
+        raise BadParameter(
+            f"{name} must be a date (2026-03-01), a time (2026-03-01T12:00) or an age"
+            f" (30m, 12h, 7d); got {_shown(raw)}"
+        ) from None
+    return raw
+
+
+def _bad_date(name: str, raw: str) -> str:
+    raise BadParameter(f"{name} must be a date written YYYY-MM-DD, got {_shown(raw)}")
+
+
+def _shown(raw: str, width: int = 40) -> str:
+    """The value as the message quotes it: short, and never a whole pasted document."""
+    return repr(raw if len(raw) <= width else raw[:width] + "...")
