@@ -149,14 +149,31 @@ class JiraAdapter:
         raise KeyError(f"Jira has no field named {name_or_id!r} (GET {API}/field)")
 
     def user_groups(self, user: User) -> frozenset[str]:
-        if self._deployment() == "cloud" and user.account_id:
-            params = {"accountId": user.account_id}
-        elif user.name or user.key:
-            params = {"username": user.name} if user.name else {"key": user.key or ""}
-        else:
-            params = {"accountId": user.ref}
-        raw = self._rest("GET", "user/groups", params=params)
-        return frozenset(str(g["name"]) for g in raw or () if g.get("name"))
+        """Cloud: `GET /user/groups?accountId=` (needs the *Browse users and groups* global
+        permission). Data Center has no `/user/groups`: `GET /user?username=&expand=groups`."""
+        if self._deployment() == "cloud":
+            if not user.account_id:
+                raise JiraApiError(
+                    "GET",
+                    f"{API}/user/groups",
+                    400,
+                    f"Jira Cloud names users by accountId, and {user.display_name or user.ref!r} "
+                    "has none",
+                )
+            raw = self._rest("GET", "user/groups", params={"accountId": user.account_id})
+            return frozenset(str(g["name"]) for g in raw or () if g.get("name"))
+        if not (user.name or user.key):
+            raise JiraApiError(
+                "GET",
+                f"{API}/user",
+                400,
+                f"Jira Data Center names users by username, and {user.display_name or user.ref!r} "
+                "has none",
+            )
+        who = {"username": user.name} if user.name else {"key": user.key}
+        raw = self._rest("GET", "user", params={**who, "expand": "groups"})
+        items = ((raw or {}).get("groups") or {}).get("items") or ()
+        return frozenset(str(g["name"]) for g in items if g.get("name"))
 
     def myself(self) -> Identity:
         raw = self._call("GET", f"{API}/myself", self._client.myself)

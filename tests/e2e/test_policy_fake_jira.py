@@ -152,8 +152,9 @@ def test_a_normal_change_closed_without_approval_is_reverted_with_a_comment(make
     assert [e.outcome for e in site.audit.query(issue=key)] == ["fail", "fail"]
 
 
-def test_the_same_change_with_approval_passes(make_site):
-    site = make_site(POLICIES / "itil-change.yaml")
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_the_same_change_with_approval_passes(make_site, flavour):
+    site = make_site(POLICIES / "itil-change.yaml", flavour=flavour)
     key = _complete_normal_change(site)
     site.fake.move(key, "Done", as_user="bob")
     site.deliver()
@@ -165,8 +166,9 @@ def test_the_same_change_with_approval_passes(make_site):
     assert outcomes == {"change-control": "pass", "change-verified": "pass"}
 
 
-def test_approval_by_someone_outside_the_board_does_not_count(make_site):
-    site = make_site(POLICIES / "itil-change.yaml")
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_approval_by_someone_outside_the_board_does_not_count(make_site, flavour):
+    site = make_site(POLICIES / "itil-change.yaml", flavour=flavour)
     key = _complete_normal_change(site)
     site.fake.edit(key, {"Approval": {"value": "Pending"}}, as_user="bob")
     site.fake.edit(key, {"Approval": {"value": "Approved"}}, as_user="bob")
@@ -345,8 +347,9 @@ def test_data_center_approval_is_read_from_a_changelog_without_field_ids(make_si
     assert site.bot_writes() == []
 
 
-def test_an_exemption_label_added_by_a_change_manager_waives_the_rule(make_site):
-    site = make_site(POLICIES / "itil-change.yaml")
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_an_exemption_label_added_by_a_change_manager_waives_the_rule(make_site, flavour):
+    site = make_site(POLICIES / "itil-change.yaml", flavour=flavour)
     key = _normal_change(site)
     site.fake.edit(key, {"labels": ["change-exempt"]}, as_user="alice")  # change-managers
     site.fake.move(key, "Done", as_user="bob")

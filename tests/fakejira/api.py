@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,9 @@ class FakeJiraApp:
         try:
             if body is _INVALID_JSON:
                 raise JiraRestError(400, ["Unexpected character: the body is not valid JSON."])
+            absent = _absent_resource(fake.flavour, request.method, request.path)
+            if absent is not None:
+                raise absent
             if fake.validator is not None:
                 problems = fake.validator.check(request)
                 if problems:
@@ -190,8 +194,6 @@ class FakeJiraApp:
         return _select_fields(rendered, request.args.get("fields"))
 
     def on_changelog(self, request: Request, user: FakeUser, body: Any, key: str) -> dict[str, Any]:
-        if self.fake.flavour != "cloud":
-            raise JiraRestError(404, ["null for uri: /rest/api/2/issue/changelog"])
         issue = self.fake.get_issue(key)
         start = int(request.args.get("startAt", 0))
         limit = min(int(request.args.get("maxResults", 100)), 100)
@@ -309,6 +311,7 @@ class FakeJiraApp:
         ]
 
     def on_search(self, request: Request, user: FakeUser, body: Any) -> tuple[dict[str, Any], int]:
+        """Data Center's offset search (Cloud removed it: `_absent_resource` answers 410)."""
         found, params = self._matching(request, body, user)
         start = int(params.get("startAt", 0))
         limit = int(params.get("maxResults", 50))
@@ -322,8 +325,6 @@ class FakeJiraApp:
         }, 200
 
     def on_search_jql(self, request: Request, user: FakeUser, body: Any) -> tuple[dict, int]:
-        if self.fake.flavour != "cloud":
-            raise JiraRestError(404, ["null for uri: /rest/api/2/search/jql"])
         found, params = self._matching(request, body, user)
         start = int(params.get("nextPageToken") or 0)
         limit = int(params.get("maxResults", 50))
@@ -335,12 +336,18 @@ class FakeJiraApp:
         return result, 200
 
     def _user_param(self, request: Request) -> FakeUser:
-        ref = (
-            request.args.get("accountId") or request.args.get("username") or request.args.get("key")
-        )
+        """Cloud names users by `accountId` only (`username`/`key` are gone since the GDPR
+        migration); Data Center by `username` or `key`, and knows no accountId."""
+        if self.fake.flavour == "cloud":
+            ref = request.args.get("accountId")
+            user = self.fake.find_user(ref) if ref else None
+            if user is None or ref != user.account_id:
+                raise JiraRestError(404, [f"The user with account ID '{ref}' does not exist."])
+            return user
+        ref = request.args.get("username") or request.args.get("key")
         user = self.fake.find_user(ref) if ref else None
-        if user is None:
-            raise JiraRestError(404, [f"The user with account ID '{ref}' does not exist."])
+        if user is None or ref not in (user.name, user.key):
+            raise JiraRestError(404, [f"The user named '{ref}' does not exist"])
         return user
 
     def _groups_of(self, user: FakeUser) -> list[str]:
@@ -373,6 +380,32 @@ class FakeJiraApp:
 
 
 _INVALID_JSON = object()
+
+# Resources Data Center does not have (Cloud-only additions); real DC answers 404.
+_CLOUD_ONLY = tuple(
+    re.compile(pattern)
+    for pattern in (
+        rf"{API}/search/jql",
+        rf"{API}/user/groups",
+        rf"{API}/issue/[^/]+/changelog",
+    )
+)
+# Resources Atlassian removed from Cloud (CHANGE-2046): answered 410 Gone, whatever the query.
+_REMOVED_FROM_CLOUD = re.compile(r"/rest/api/[23]/search")
+SEARCH_REMOVED = (
+    "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
+    "A full migration guideline is available at "
+    "https://developer.atlassian.com/changelog/#CHANGE-2046"
+)
+
+
+def _absent_resource(flavour: str, method: str, path: str) -> JiraRestError | None:
+    """What this flavour of Jira answers for a resource it does not have, else None."""
+    if flavour == "cloud" and _REMOVED_FROM_CLOUD.fullmatch(path) and method in ("GET", "POST"):
+        return JiraRestError(410, [SEARCH_REMOVED])
+    if flavour != "cloud" and any(p.fullmatch(path) for p in _CLOUD_ONLY):
+        return JiraRestError(404, [f"null for uri: {path}"])
+    return None
 
 
 def _json_body(request: Request) -> Any:

@@ -13,16 +13,13 @@ the ONE place they are listed; the validator applies them before checking a requ
 4. `GET|POST /rest/api/3/search/jql` (the enhanced search Cloud requires since 2025) is newer
    than the snapshot: checked against `SEARCH_JQL_PARAMETERS` below, taken from Atlassian's
    current reference.
-5. Data Center names users by `username` (or `key`) where Cloud requires `accountId`
-   (`GET /user`, `GET /user/groups`): such a request is checked with the name standing in
-   for the accountId.
-6. Timestamps: Jira writes `2019-02-15T19:01:52.971-0800` (no colon in the offset; see the
+5. Timestamps: Jira writes `2019-02-15T19:01:52.971-0800` (no colon in the offset; see the
    real deliveries), the description declares RFC 3339 `date-time`. Responses are checked with
    the colon inserted.
-7. Changelog items: real Jira sends `"from": null` (and null `fromString`, `to`, `toString`)
+6. Changelog items: real Jira sends `"from": null` (and null `fromString`, `to`, `toString`)
    for empty values, as the real deliveries show; the description declares them non-nullable
    strings. Responses are checked with those null keys left out.
-8. Authentication is not validated against `securitySchemes`: Data Center personal access
+7. Authentication is not validated against `securitySchemes`: Data Center personal access
    tokens use `Authorization: Bearer`, which the Cloud description does not list.
 """
 
@@ -66,14 +63,6 @@ def adf(text: str) -> dict[str, Any]:
     }
 
 
-def as_v3_query(query: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The v3 twin of a v2 query (deviation 5)."""
-    names = {name for name, _ in query}
-    if "accountId" in names or not names & {"username", "key"}:
-        return query
-    return [("accountId", v) if n in ("username", "key") else (n, v) for n, v in query]
-
-
 def as_v3_body(template: str, body: Any) -> Any:
     """The v3 twin of a v2 request body (deviations 2 and 3)."""
     if not isinstance(body, dict):
@@ -96,7 +85,7 @@ def as_v3_body(template: str, body: Any) -> Any:
 
 
 def as_v3_response(raw: bytes) -> bytes:
-    """A fake response as the description expects it (deviations 6 and 7)."""
+    """A fake response as the description expects it (deviations 5 and 6)."""
     data = json.loads(_JIRA_OFFSET.sub(rb'\1:\2"', raw)) if raw else None
     return json.dumps(_without_null_change_values(data)).encode()
 

@@ -57,7 +57,7 @@ class RequestValidator:
         from openapi_core.validation.request.validators import V30RequestParametersValidator
 
         class ParametersAndBody(V30RequestParametersValidator):
-            """Parameters and body, not security (see deviations 5)."""
+            """Parameters and body, not security (deviation 7)."""
 
             def iter_errors(self, request: Any) -> Any:
                 yield from super().iter_errors(request)
@@ -84,7 +84,7 @@ class RequestValidator:
             return [f"unknown query parameter(s) {sorted(unknown)}"] if unknown else []
         if operation is None:
             return [f"no operation {request.method} {path} in the Jira REST API description"]
-        query = deviations.as_v3_query(list(request.args.items(multi=True)))
+        query = list(request.args.items(multi=True))
         problems = [
             f"query parameter {name!r} is not declared for {request.method} {operation.template}"
             for name in dict(query)
@@ -184,7 +184,7 @@ def check_response(
         path=deviations.v3_path(request.path),
         method=request.method.lower(),
         parameters=RequestParameters(
-            query=ImmutableMultiDict(deviations.as_v3_query(list(request.args.items(multi=True)))),
+            query=ImmutableMultiDict(list(request.args.items(multi=True))),
             header=Headers(request.headers),
             cookie=ImmutableMultiDict(),
         ),

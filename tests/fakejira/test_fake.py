@@ -249,3 +249,36 @@ def test_data_center_embeds_every_history_and_has_no_changelog_resource(
         h.id for h in fake_jira_server.issue(key).changelog
     ]
     assert paged.status_code == 404
+
+
+def test_data_center_has_no_user_groups_resource(fake_jira_server: FakeJira) -> None:
+    url = f"{fake_jira_server.base_url}/rest/api/2/user"
+    auth = _auth(fake_jira_server)
+
+    groups = requests.get(f"{url}/groups", params={"username": "alice"}, auth=auth, timeout=5)
+    user = requests.get(url, params={"username": "alice", "expand": "groups"}, auth=auth, timeout=5)
+
+    assert groups.status_code == 404
+    assert [g["name"] for g in user.json()["groups"]["items"]] == ["change-managers"]
+
+
+def test_cloud_names_users_by_account_id_only(fake_jira: FakeJira) -> None:
+    url = f"{fake_jira.base_url}/rest/api/2/user/groups"
+    alice = fake_jira.user("alice")
+
+    by_id = requests.get(url, params={"accountId": alice.account_id}, auth=_auth(fake_jira))
+    by_name = requests.get(url, params={"accountId": "alice"}, auth=_auth(fake_jira))
+
+    assert [g["name"] for g in by_id.json()] == ["change-managers"]
+    assert by_name.status_code == 404
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_cloud_answers_410_gone_on_the_removed_search(fake_jira, method, version) -> None:
+    # CHANGE-2046: GET|POST /rest/api/{2,3}/search are removed; /search/jql replaces them
+    url = f"{fake_jira.base_url}/rest/api/{version}/search"
+    answer = requests.request(method, url, params={"jql": "project = CHG"}, auth=_auth(fake_jira))
+
+    assert answer.status_code == 410
+    assert "/rest/api/3/search/jql" in answer.json()["errorMessages"][0]

@@ -169,11 +169,17 @@ def test_responses_match_the_openapi_response_schemas(
         ("/rest/api/2/project/CHG", {}),
         ("/rest/api/2/myself", {}),
         ("/rest/api/2/serverInfo", {}),
-        ("/rest/api/2/search", {"jql": "project = CHG"}),
-        ("/rest/api/2/user/groups", {"accountId": fake.user("alice").account_id}),
     ]
     if flavour == "cloud":
-        calls.append((f"/rest/api/2/issue/{key}/changelog", {}))
+        calls += [
+            (f"/rest/api/2/issue/{key}/changelog", {}),
+            ("/rest/api/2/user/groups", {"accountId": fake.user("alice").account_id}),
+        ]
+    else:
+        calls += [
+            ("/rest/api/2/search", {"jql": "project = CHG"}),
+            ("/rest/api/2/user", {"username": "alice", "expand": "groups"}),
+        ]
     app = FakeJiraApp(fake)
     problems = []
     for path, query in calls:

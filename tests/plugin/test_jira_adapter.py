@@ -288,8 +288,15 @@ def test_field_id_refuses_ambiguous_names(fake_jira, jira_adapter) -> None:
 
 def test_user_groups_and_myself(site) -> None:
     fake, jira = site
-    assert jira.user_groups(_port_user(fake, "alice")) == {"change-managers"}
+    fake.add_group("cab", ["alice"])
+    assert jira.user_groups(_port_user(fake, "alice")) == {"change-managers", "cab"}
     assert jira.user_groups(_port_user(fake, "hindsight-bot")) == frozenset()
+    asked = [(r.path, r.query) for r in fake.requests if r.path.startswith("/rest/api/2/user")]
+    alice = fake.user("alice")
+    if fake.flavour == "cloud":  # Cloud: /user/groups by accountId
+        assert asked[0] == ("/rest/api/2/user/groups", {"accountId": [alice.account_id]})
+    else:  # Data Center has no /user/groups: the user, with its groups expanded
+        assert asked[0] == ("/rest/api/2/user", {"username": ["alice"], "expand": ["groups"]})
     me = jira.myself()
     assert me.deployment == fake.flavour
     assert me.user.same_as(_port_user(fake, "hindsight-bot"))
