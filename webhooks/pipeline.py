@@ -117,11 +117,20 @@ class DeliveryProcessor:
         *,
         handler: str | None = None,
     ) -> float | None:
-        """Retry later with backoff, or park as dead once the attempts are used up."""
+        """Retry later with backoff, or park as dead once the attempts are used up.
+
+        A Jira error that cannot succeed later (4xx but 429) ends the delivery at once, with
+        the reason: 404 (an issue deleted since, or one Hindsight cannot see) as skipped, any
+        other as dead, to replay once its cause is fixed (a permission, a screen).
+        """
         where = f"{handler}: " if handler else ""
         error = f"{where}{type(cause).__name__}: {cause}"
         if isinstance(cause, JiraApiError) and handler is None:
             self.store.count_jira_error(cause.status)
+        if isinstance(cause, JiraApiError) and not cause.retryable:
+            status = SKIPPED if cause.status == 404 else DEAD
+            self._finish(delivery, status, completed, started, error=error, detail="not retried")
+            return None
         if delivery.attempts >= self.retry.max_attempts:
             self._finish(delivery, DEAD, completed, started, error=error)
             return None

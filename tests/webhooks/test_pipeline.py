@@ -157,6 +157,27 @@ def test_retryable_jira_error_backs_off_honouring_retry_after(
     assert handler.calls == 2
 
 
+@pytest.mark.parametrize(
+    ("status", "ends"),
+    [(404, SKIPPED), (400, DEAD), (401, DEAD), (403, DEAD)],
+)
+def test_a_jira_4xx_ends_the_delivery_at_once_with_the_reason(
+    store: DeliveryStore, status: int, ends: str
+) -> None:
+    # 404: the issue was deleted, or Hindsight cannot see it; other 4xx need a person first
+    refused = JiraApiError("GET", "/rest/api/2/issue/10013", status, "Issue does not exist")
+    handler = ScriptedHandler(refused)
+    receive(store, "k1")
+
+    assert processor(store, handler, max_attempts=8).process("k1") is None
+
+    row = store.get("k1")
+    assert row is not None and (row.status, row.attempts) == (ends, 1)
+    assert row.last_error == f"scripted: JiraApiError: {refused}"
+    assert row.next_attempt_at is None
+    assert handler.calls == 1
+
+
 def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     policy = RetryPolicy(max_attempts=10, base_seconds=2, max_seconds=60)
 
