@@ -22,9 +22,9 @@ from plugin.jira.port import (
     IssueRef,
     IssueType,
     Project,
+    ScreenField,
     Status,
     Transition,
-    TransitionField,
     User,
 )
 
@@ -59,7 +59,7 @@ FIELDS = {
 
 def standard_workflow(*, done_has_resolution: bool = True, way_back: bool = True) -> dict:
     """To Do -> In Progress -> Done, and Done -> In Progress ("Reopen") unless told otherwise."""
-    resolution = {"resolution": TransitionField("resolution", "Resolution")}
+    resolution = {"resolution": ScreenField("resolution", "Resolution")}
     flows: dict[str, list[Transition]] = {
         TODO.id: [Transition("11", "Start", IN_PROGRESS), Transition("31", "Done", DONE)],
         IN_PROGRESS.id: [
@@ -86,6 +86,8 @@ class MemoryJira:
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
     reads: int = 0
     refuse_transitions: JiraApiError | None = None
+    create_screen_lacks: set[str] = field(default_factory=set)  # field ids on no create screen
+    edit_screen_lacks: set[str] = field(default_factory=set)  # field ids on no edit screen
     _next_id: int = 900
 
     # -- setup ------------------------------------------------------------------------------
@@ -154,6 +156,15 @@ class MemoryJira:
 
     def user_groups(self, user: User) -> frozenset[str]:
         return self.groups.get(user.ref, frozenset())
+
+    def subtask_type(self, project_key: str) -> IssueType:
+        return next(t for t in self.get_project(project_key).issue_types if t.subtask)
+
+    def create_screen(self, project_key: str, issuetype_id: str) -> dict[str, ScreenField]:
+        return _screen(self.create_screen_lacks)
+
+    def edit_screen(self, key: str) -> dict[str, ScreenField]:
+        return _screen(self.edit_screen_lacks)
 
     def myself(self) -> Identity:
         return Identity(BOT, "cloud")
@@ -341,6 +352,17 @@ def change_issue(key: str = "CHG-1", **overrides: Any) -> Issue:
     )
     base.update(overrides)
     return Issue(**base)
+
+
+_SYSTEM_SCREEN_FIELDS = (
+    "summary", "description", "labels", "priority", "duedate", "assignee", "components",
+)  # fmt: skip
+
+
+def _screen(lacks: set[str]) -> dict[str, ScreenField]:
+    """Every field the fake knows, less `lacks`: the screens of a generously configured site."""
+    ids = (*_SYSTEM_SCREEN_FIELDS, *FIELDS.values())
+    return {fid: ScreenField(fid, fid) for fid in ids if fid not in lacks}
 
 
 def _jql_values(jql: str, field_name: str) -> set[str]:

@@ -12,9 +12,9 @@ from plugin.jira.port import (
     IssueType,
     JiraPort,
     Project,
+    ScreenField,
     Status,
     Transition,
-    TransitionField,
     User,
 )
 
@@ -31,8 +31,8 @@ __all__ = [
     "JiraNotConfigured",
     "JiraPort",
     "Project",
+    "ScreenField",
     "Status",
     "Transition",
-    "TransitionField",
     "User",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -39,8 +40,8 @@ from plugin.jira.port import (
     IssueRef,
     IssueType,
     Project,
+    ScreenField,
     Transition,
-    TransitionField,
     User,
 )
 
@@ -48,6 +49,9 @@ T = TypeVar("T")
 API = "/rest/api/2"
 RETRIED_STATUSES = frozenset({429, 503})
 CHANGELOG_PAGE = 100  # the largest page Jira Cloud serves for /issue/{key}/changelog
+META_PAGE = 100  # create meta pages (Cloud allows up to 200, Data Center defaults to 50)
+SCREEN_CACHE_SIZE = 256  # (project, issue type) create screens kept
+SCREEN_CACHE_SECONDS = 900.0  # a screen an admin fixed is seen within 15 minutes
 Sleep = Callable[[float], None]
 
 
@@ -73,6 +77,9 @@ class JiraAdapter:
         self._server_info: dict[str, Any] | None = None
         self._fields: list[dict[str, Any]] | None = None
         self._subtask_types: dict[str, IssueType] = {}
+        self._create_screens: OrderedDict[tuple[str, str], tuple[float, dict[str, ScreenField]]] = (
+            OrderedDict()
+        )
 
     def __repr__(self) -> str:  # never shows credentials
         return f"JiraAdapter({self._base!r})"
@@ -105,6 +112,73 @@ class JiraAdapter:
             "GET", path, lambda: self._client.transitions(key, expand="transitions.fields")
         )
         return [_transition_from_json(t) for t in raw]
+
+    def subtask_type(self, project_key: str) -> IssueType:
+        """The project's sub-task type, by its `subtask` flag (its name varies by site)."""
+        with self._lock:
+            cached = self._subtask_types.get(project_key)
+        if cached is not None:
+            return cached
+        project = self.get_project(project_key)
+        found = next((t for t in project.issue_types if t.subtask), None)
+        if found is None:
+            raise JiraApiError(
+                "POST",
+                f"{API}/issue",
+                400,
+                f"project {project_key} has no sub-task issue type: a Jira admin must enable "
+                "sub-tasks and add one to the project's issue type scheme",
+            )
+        with self._lock:
+            self._subtask_types[project_key] = found
+        return found
+
+    def create_screen(self, project_key: str, issuetype_id: str) -> dict[str, ScreenField]:
+        """Create meta for one project and issue type, paged, kept `SCREEN_CACHE_SECONDS`.
+
+        Cloud and Data Center 8.4+ serve `/issue/createmeta/{project}/issuetypes/{type}`
+        (Cloud pages under `fields`, Data Center under `values`); the old
+        `createmeta?expand=projects.issuetypes.fields` is gone from Cloud and from DC 9.
+        """
+        cache_key = (project_key, issuetype_id)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._create_screens.get(cache_key)
+            if cached is not None and now - cached[0] < SCREEN_CACHE_SECONDS:
+                self._create_screens.move_to_end(cache_key)
+                return dict(cached[1])
+        path = f"issue/createmeta/{project_key}/issuetypes/{issuetype_id}"
+        screen: dict[str, ScreenField] = {}
+        start = 0
+        while True:
+            page = self._rest("GET", path, params={"startAt": start, "maxResults": META_PAGE})
+            page = page if isinstance(page, Mapping) else {}
+            values = list(page.get("fields") or page.get("values") or page.get("results") or ())
+            for spec in values:
+                if isinstance(spec, Mapping):
+                    field_id = str(spec.get("fieldId") or spec.get("key") or "")
+                    if field_id:
+                        screen[field_id] = _screen_field_from_json(field_id, spec)
+            start += len(values)
+            total = int(page.get("total") or 0)
+            if not values or page.get("isLast") or start >= total:
+                break
+        with self._lock:
+            self._create_screens[cache_key] = (now, screen)
+            self._create_screens.move_to_end(cache_key)
+            while len(self._create_screens) > SCREEN_CACHE_SIZE:
+                self._create_screens.popitem(last=False)
+        return dict(screen)
+
+    def edit_screen(self, key: str) -> dict[str, ScreenField]:
+        """Edit meta: the fields the service account may set on `key` in its current status."""
+        raw = self._rest("GET", f"issue/{key}/editmeta")
+        fields = (raw or {}).get("fields") or {}
+        return {
+            str(field_id): _screen_field_from_json(str(field_id), spec)
+            for field_id, spec in fields.items()
+            if isinstance(spec, Mapping)
+        }
 
     def search(self, jql: str, *, page_size: int = 50) -> Iterator[Issue]:
         if self._deployment() == "cloud":
@@ -221,7 +295,7 @@ class JiraAdapter:
             lambda: self._client.issue(parent_key, fields="project").raw,
         )
         project_key = str(((parent.get("fields") or {}).get("project") or {}).get("key", ""))
-        subtask_type = self._subtask_type(project_key)
+        subtask_type = self.subtask_type(project_key)
         payload: dict[str, Any] = {
             "project": {"key": project_key},
             "parent": {"key": parent_key},
@@ -297,25 +371,6 @@ class JiraAdapter:
             summary=summary,
             issuetype=issuetype,
         )
-
-    def _subtask_type(self, project_key: str) -> IssueType:
-        with self._lock:
-            cached = self._subtask_types.get(project_key)
-        if cached is not None:
-            return cached
-        project = self.get_project(project_key)
-        found = next((t for t in project.issue_types if t.subtask), None)
-        if found is None:
-            raise JiraApiError(
-                "POST",
-                f"{API}/issue",
-                400,
-                f"project {project_key} has no sub-task issue type: a Jira admin must enable "
-                "sub-tasks and add one to the project's issue type scheme",
-            )
-        with self._lock:
-            self._subtask_types[project_key] = found
-        return found
 
     def _user_ref(self, user: User) -> dict[str, str]:
         if self._deployment() == "cloud" and user.account_id:
@@ -497,20 +552,29 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
+def _screen_field_from_json(field_id: str, spec: Mapping[str, Any]) -> ScreenField:
+    """One field of a transition, create or edit screen as Jira describes it."""
+    allowed = tuple(
+        str(v.get("name") or v.get("value") or v.get("id"))
+        for v in spec.get("allowedValues") or ()
+        if isinstance(v, Mapping)
+    )
+    schema = spec.get("schema")
+    return ScreenField(
+        id=field_id,
+        name=str(spec.get("name") or field_id),
+        required=bool(spec.get("required")),
+        allowed_values=allowed,
+        schema_type=str(schema.get("type") or "") if isinstance(schema, Mapping) else "",
+    )
+
+
 def _transition_from_json(raw: Mapping[str, Any]) -> Transition:
-    fields: dict[str, TransitionField] = {}
-    for field_id, spec in (raw.get("fields") or {}).items():
-        allowed = tuple(
-            str(v.get("name") or v.get("value") or v.get("id"))
-            for v in spec.get("allowedValues") or ()
-            if isinstance(v, Mapping)
-        )
-        fields[field_id] = TransitionField(
-            id=field_id,
-            name=str(spec.get("name") or field_id),
-            required=bool(spec.get("required")),
-            allowed_values=allowed,
-        )
+    fields = {
+        str(field_id): _screen_field_from_json(str(field_id), spec)
+        for field_id, spec in (raw.get("fields") or {}).items()
+        if isinstance(spec, Mapping)
+    }
     return Transition(
         id=str(raw.get("id", "")),
         name=str(raw.get("name", "")),

@@ -171,11 +171,18 @@ class Issue:
 
 
 @dataclass(frozen=True)
-class TransitionField:
+class ScreenField:
+    """A field on a screen (create, edit or transition): one Jira lets the caller set there.
+
+    Jira refuses a write that names a field its screen lacks ("Field 'x' cannot be set. It is
+    not on the appropriate screen, or unknown."), so writers ask for the screen first.
+    """
+
     id: str
     name: str
     required: bool = False
     allowed_values: tuple[str, ...] = ()
+    schema_type: str = ""  # schema.type: string, option, array, user, date, number...
 
 
 @dataclass(frozen=True)
@@ -183,7 +190,7 @@ class Transition:
     id: str
     name: str
     to: Status
-    fields: Mapping[str, TransitionField] = field(default_factory=dict)  # the screen's fields
+    fields: Mapping[str, ScreenField] = field(default_factory=dict)  # the screen's fields
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,18 @@ class JiraPort(Protocol):
 
     def edit_comment(self, key: str, comment_id: str, body: str) -> None: ...
 
+    def subtask_type(self, project_key: str) -> IssueType:
+        """The project's sub-task issue type: the one whose `subtask` flag is true."""
+        ...
+
+    def create_screen(self, project_key: str, issuetype_id: str) -> Mapping[str, ScreenField]:
+        """The fields the create screen of this project and issue type has (create meta)."""
+        ...
+
+    def edit_screen(self, key: str) -> Mapping[str, ScreenField]:
+        """The fields the service account may set on `key` now (edit meta)."""
+        ...
+
     def create_subtask(
         self,
         parent_key: str,
@@ -236,7 +255,8 @@ class JiraPort(Protocol):
         assignee: User | None = None,
         fields: Mapping[str, Any] | None = None,
     ) -> IssueRef:
-        """Create a sub-task, its type chosen by the `subtask` flag (names vary by site)."""
+        """Create a sub-task of type `subtask_type`; sends exactly the fields given (check
+        them against `create_screen` first: Jira refuses the whole create otherwise)."""
         ...
 
     def create_issue(
@@ -254,7 +274,8 @@ class JiraPort(Protocol):
     def remove_labels(self, key: str, labels: Iterable[str]) -> None: ...
 
     def set_fields(self, key: str, fields: Mapping[str, Any]) -> None:
-        """Set fields by id (`customfield_10010`) or system name (`duedate`)."""
+        """Set fields by id (`customfield_10010`) or system name (`duedate`); each must be on
+        the edit screen (`edit_screen`)."""
         ...
 
     def search(self, jql: str, *, page_size: int = 50) -> Iterator[Issue]:

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from plugin.jira.errors import JiraApiError
+from plugin.jira.errors import JiraApiError, JiraNotConfigured
 from plugin.jira.port import (
     Comment,
     Identity,
     Issue,
     IssueRef,
+    IssueType,
     JiraPort,
     Project,
+    ScreenField,
     Transition,
     User,
 )
@@ -47,7 +49,8 @@ class ReportOnlyJira:
 
     Without `reads`, only the snapshot issue is known: other issues answer 404, transitions
     are unknown (an empty list, so reverts are planned as the comment-and-label fallback),
-    searches find nothing and users belong to no group.
+    searches find nothing, users belong to no group, and screens cannot be read (the engine
+    runs offline then and plans screen-dependent writes without asking).
     """
 
     def __init__(self, reads: JiraPort | None = None, snapshot: Issue | None = None) -> None:
@@ -76,6 +79,21 @@ class ReportOnlyJira:
             return self._reads.get_transitions(key)
         self.get_issue(key)  # 404 for issues the snapshot does not hold
         return []
+
+    def subtask_type(self, project_key: str) -> IssueType:
+        if self._reads is not None:
+            return self._reads.subtask_type(project_key)
+        raise JiraNotConfigured("report-only run without Jira: the sub-task type is unknown")
+
+    def create_screen(self, project_key: str, issuetype_id: str) -> Mapping[str, ScreenField]:
+        if self._reads is not None:
+            return self._reads.create_screen(project_key, issuetype_id)
+        raise JiraNotConfigured("report-only run without Jira: create screens are unknown")
+
+    def edit_screen(self, key: str) -> Mapping[str, ScreenField]:
+        if self._reads is not None:
+            return self._reads.edit_screen(key)
+        raise JiraNotConfigured("report-only run without Jira: edit screens are unknown")
 
     def search(self, jql: str, *, page_size: int = 50) -> Iterator[Issue]:
         if self._reads is not None:

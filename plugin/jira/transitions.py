@@ -1,8 +1,10 @@
-"""Choosing what to send with a transition: only the fields its screen has.
+"""Choosing what to send with a write: only the fields its screen has.
 
-Jira refuses a transition that sets a field absent from its screen ("Field 'resolution'
-cannot be set. It is not on the appropriate screen, or unknown."). `JiraAdapter` sends exactly
-what it is given, so callers filter with `fields_for_screen` and report what was dropped.
+Jira refuses a transition, a create or an edit that sets a field absent from its screen
+("Field 'resolution' cannot be set. It is not on the appropriate screen, or unknown."), and a
+create refuses the whole issue. `JiraAdapter` sends exactly what it is given, so callers filter
+with `fields_for_screen` against the transition's screen, `create_screen` or `edit_screen`, and
+report what was dropped.
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from plugin.jira.port import Transition
+from plugin.jira.port import ScreenField, Transition
 
 
 def fields_for_screen(
-    transition: Transition, wanted: Mapping[str, Any]
+    screen: Transition | Mapping[str, ScreenField], wanted: Mapping[str, Any]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """(`wanted` restricted to the transition screen's fields, the field ids dropped)."""
-    kept = {fid: value for fid, value in wanted.items() if fid in transition.fields}
-    dropped = tuple(fid for fid in wanted if fid not in transition.fields)
+    """(`wanted` restricted to the screen's fields, the field ids dropped)."""
+    on_screen = screen.fields if isinstance(screen, Transition) else screen
+    kept = {fid: value for fid, value in wanted.items() if fid in on_screen}
+    dropped = tuple(fid for fid in wanted if fid not in on_screen)
     return kept, dropped
 
 

@@ -3,16 +3,30 @@
 `ActionRunner` either makes a write (enforce) or records it as planned (report-only); both leave
 an `ActionRecord`. Retryable Jira failures (429, 5xx, timeouts) propagate so the delivery is
 retried; since every action first checks the current state, a retry does no second write.
+
+Writes respect Jira's screens: a field the edit screen lacks (the flag, labels) is recorded as
+"not possible" with the reason, and a sub-task is created with only the optional fields (due
+date, assignee, description) its create screen has; the rest of the action still happens.
+Offline (no Jira) the screens cannot be read, so such writes are planned, never called failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from plugin.jira.errors import JiraApiError
-from plugin.jira.port import ChangeItem, Comment, Issue, IssueRef, JiraPort, Transition, User
+from plugin.jira.port import (
+    ChangeItem,
+    Comment,
+    Issue,
+    IssueRef,
+    JiraPort,
+    ScreenField,
+    Transition,
+    User,
+)
 from plugin.jira.transitions import fields_for_screen, transition_to
 from plugin.policy.decision import ActionRecord, Clock
 from plugin.policy.fields import FieldResolver, UnknownField, is_filled, user_in
@@ -32,10 +46,31 @@ def _normalise(text: str) -> str:
 class ActionRunner:
     """Runs writes against Jira, or only plans them, and keeps a record of each."""
 
-    def __init__(self, jira: JiraPort, *, enforce: bool) -> None:
+    def __init__(self, jira: JiraPort, *, enforce: bool, offline: bool = False) -> None:
         self.jira = jira
         self.enforce = enforce
+        self.offline = offline  # no Jira to read screens from (implies planning only)
         self.records: list[ActionRecord] = []
+        self._edit_screens: dict[str, Mapping[str, ScreenField]] = {}
+
+    def edit_screen(self, key: str) -> Mapping[str, ScreenField] | None:
+        """`key`'s edit screen, read once per runner (one decision); None offline (unknown)."""
+        if self.offline:
+            return None
+        if key not in self._edit_screens:
+            self._edit_screens[key] = self.jira.edit_screen(key)
+        return self._edit_screens[key]
+
+    def not_editable(self, key: str, field_id: str, shown: str) -> str | None:
+        """Why `field_id` cannot be set on `key` (not on its edit screen), or None if it can
+        (or cannot be known offline)."""
+        screen = self.edit_screen(key)
+        if screen is None or field_id in screen:
+            return None
+        return (
+            f"'{shown}' is not on the edit screen of {key} for Hindsight's account: add it to "
+            "the project's edit screen and give the account Edit Issues"
+        )
 
     def write(
         self, kind: str, detail: str, call: Callable[[], Any], data: dict[str, Any] | None = None
@@ -82,43 +117,72 @@ def upsert_comment(runner: ActionRunner, issue: Issue, mark: str, body: str) -> 
 def ensure_label(runner: ActionRunner, issue: Issue, label: str) -> None:
     if label.casefold() in {existing.casefold() for existing in issue.labels}:
         return
-    runner.write("label", f"add label {label}", lambda: runner.jira.add_labels(issue.key, [label]))
+    detail = f"add label {label}"
+    blocked = runner.not_editable(issue.key, "labels", "Labels")
+    if blocked:
+        runner.note("label", detail, f"not possible: {blocked}")
+        return
+    runner.write("label", detail, lambda: runner.jira.add_labels(issue.key, [label]))
 
 
 def drop_label(runner: ActionRunner, issue: Issue, label: str) -> None:
     present = [existing for existing in issue.labels if existing.casefold() == label.casefold()]
-    if present:
-        runner.write(
-            "unlabel",
-            f"remove label {present[0]}",
-            lambda: runner.jira.remove_labels(issue.key, present),
-        )
+    if not present:
+        return
+    detail = f"remove label {present[0]}"
+    blocked = runner.not_editable(issue.key, "labels", "Labels")
+    if blocked:
+        runner.note("unlabel", detail, f"not possible: {blocked}")
+        return
+    runner.write("unlabel", detail, lambda: runner.jira.remove_labels(issue.key, present))
+
+
+def flag_blocker(
+    runner: ActionRunner, issue: Issue, fields: FieldResolver, defaults: Defaults
+) -> str | None:
+    """Why the flag cannot be set on `issue` (an unknown field, or one its edit screen lacks);
+    None when it can, or when that cannot be known without Jira."""
+    try:
+        field_id = fields.id_of(defaults.flag_field)
+    except UnknownField as exc:
+        return None if runner.offline else str(exc)
+    return runner.not_editable(issue.key, field_id, defaults.flag_field)
 
 
 def set_flag(
     runner: ActionRunner, issue: Issue, fields: FieldResolver, defaults: Defaults, *, on: bool
-) -> None:
-    """Set or clear the flag field (Jira's "Flagged": a checkbox holding "Impediment")."""
+) -> bool:
+    """Set or clear the flag field (Jira's "Flagged": a checkbox holding "Impediment").
+
+    True when the issue is (or is planned to be) in the wanted state. When the field is
+    unknown or not on the edit screen, the record says so once and nothing is written.
+    """
     try:
         field_id = fields.id_of(defaults.flag_field)
     except UnknownField as exc:
+        if runner.offline:  # the name is resolved in Jira when it is configured
+            if on:
+                runner.note(
+                    "flag",
+                    f"set '{defaults.flag_field}' on {issue.key} (the field and the edit "
+                    "screen are looked up in Jira when it is configured)",
+                    "planned",
+                )
+            return on
         if on:
             runner.note("flag", f"flag {issue.key}", f"not possible: {exc}")
-        return
+        return not on
     flagged = is_filled(issue.fields.get(field_id))
-    if on and not flagged:
-        value = [{"value": defaults.flag_value}]
-        runner.write(
-            "flag",
-            f"set '{defaults.flag_field}' on {issue.key}",
-            lambda: runner.jira.set_fields(issue.key, {field_id: value}),
-        )
-    elif not on and flagged:
-        runner.write(
-            "unflag",
-            f"clear '{defaults.flag_field}' on {issue.key}",
-            lambda: runner.jira.set_fields(issue.key, {field_id: None}),
-        )
+    if on == flagged:
+        return True
+    kind, verb = ("flag", "set") if on else ("unflag", "clear")
+    detail = f"{verb} '{defaults.flag_field}' on {issue.key}"
+    blocked = runner.not_editable(issue.key, field_id, defaults.flag_field)
+    if blocked:
+        runner.note(kind, detail, f"not possible: {blocked}")
+        return False
+    value = [{"value": defaults.flag_value}] if on else None
+    return runner.write(kind, detail, lambda: runner.jira.set_fields(issue.key, {field_id: value}))
 
 
 def way_back(transitions: list[Transition], change: ChangeItem) -> Transition | None:
@@ -149,6 +213,14 @@ def review_assignee(issue: Issue, task: ReviewTask, fields: FieldResolver) -> Us
     return issue.assignee or issue.reporter
 
 
+# optional fields of a review sub-task: (field id, how the decision names it)
+_SUBTASK_OPTIONAL = (
+    ("description", "description"),
+    ("duedate", "due date"),
+    ("assignee", "assignee"),
+)
+
+
 def ensure_subtask(
     runner: ActionRunner,
     issue: Issue,
@@ -159,7 +231,11 @@ def ensure_subtask(
     fields: FieldResolver,
     why: str,
 ) -> IssueRef | None:
-    """Create the review sub-task unless one with its summary exists; returns the existing one."""
+    """Create the review sub-task unless one with its summary exists; returns the existing one.
+
+    Only the optional fields the sub-task type's create screen has are sent (Jira refuses the
+    whole create otherwise); the record names those left out.
+    """
     existing = find_subtask(issue, task.summary)
     if existing is not None:
         return existing
@@ -168,13 +244,35 @@ def ensure_subtask(
     description = (task.description.strip() + "\n\n" if task.description.strip() else "") + (
         f"Created by Hindsight (rule {rule_name}): {why}.{marker(rule_name, 'subtask')}"
     )
+    wanted: dict[str, Any] = {"description": description, "duedate": due}
+    if assignee is not None:
+        wanted["assignee"] = assignee
+    left_out: tuple[str, ...] = ()
+    where = ""
+    if not runner.offline:
+        subtask_type = runner.jira.subtask_type(issue.project)
+        screen = runner.jira.create_screen(issue.project, subtask_type.id)
+        wanted, dropped = fields_for_screen(screen, wanted)
+        left_out = tuple(shown for fid, shown in _SUBTASK_OPTIONAL if fid in dropped)
+        where = f"the create screen of {subtask_type.name} in {issue.project}"
+    sent_due = wanted.get("duedate")
+    sent_assignee = wanted.get("assignee")
+    detail = (
+        f"create sub-task '{task.summary}'"
+        + (f" due {sent_due}" if sent_due else "")
+        + (f" for {sent_assignee.display_name or sent_assignee.ref}" if sent_assignee else "")
+        + (f" (without {', '.join(left_out)}: not on {where})" if left_out else "")
+    )
     runner.write(
         "create-subtask",
-        f"create sub-task '{task.summary}' due {due}"
-        + (f" for {assignee.display_name or assignee.ref}" if assignee else ""),
+        detail,
         lambda: runner.jira.create_subtask(
-            issue.key, task.summary, description, assignee=assignee, fields={"duedate": due}
+            issue.key,
+            task.summary,
+            wanted.get("description", ""),
+            assignee=sent_assignee,
+            fields={"duedate": sent_due} if sent_due else None,
         ),
-        {"due": due},
+        {"due": sent_due, **({"left_out": list(left_out)} if left_out else {})},
     )
     return None

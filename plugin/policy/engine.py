@@ -19,6 +19,7 @@ from plugin.policy.actions import (
     ensure_subtask,
     find_marked_comment,
     find_subtask,
+    flag_blocker,
     marker,
     revert_fields,
     set_flag,
@@ -95,7 +96,9 @@ class PolicyEngine:
         decisions: list[PolicyDecision] = []
         for rule in self.policy.rules:
             mode = "report-only" if self.report_only else self.policy.mode_of(rule)
-            runner = ActionRunner(self.jira, enforce=act and mode == "enforce")
+            runner = ActionRunner(
+                self.jira, enforce=act and mode == "enforce", offline=self.offline
+            )
             try:
                 decision = self._judge(rule, evaluation, trigger, runner, mode, act)
             except JiraApiError as exc:
@@ -354,14 +357,18 @@ class PolicyEngine:
         issue = ev.fresh
         back: Transition | None = None
         impossible = ""
+        moving = f"move {issue.key} back to {change.from_string}"
         if ev.reverted_by:
             runner.note("revert", f"already moved back by rule {ev.reverted_by}", "unchanged")
+        elif not rule.guard.revert:
+            impossible = "this rule's guard says revert: false"
+            runner.note("revert", moving, "not attempted: the rule's guard says revert: false")
         else:
             if self.offline:
                 # no Jira: the workflow's way back cannot be looked up; plan the move by name
                 runner.note(
                     "revert",
-                    f"move {issue.key} back to {change.from_string}",
+                    moving,
                     "planned (the way back is looked up in Jira when it is configured)",
                 )
                 ev.reverted_by = rule.name
@@ -372,26 +379,24 @@ class PolicyEngine:
                     f"this workflow has no transition from {change.to_string} back to "
                     f"{change.from_string}"
                 )
-                runner.note(
-                    "revert",
-                    f"move {issue.key} back to {change.from_string}",
-                    f"not possible: {impossible}",
-                )
-        mark = marker(rule.name)
-        body = _violation_text(rule, self.policy.label_of(rule), change, missing, impossible)
-        upsert_comment(runner, issue, mark, body)
+                runner.note("revert", moving, f"not possible: {impossible}")
         label = self.policy.label_of(rule)
+        defaults = self.policy.defaults
+        unflaggable = flag_blocker(runner, issue, self.fields, defaults) if impossible else None
+        mark = marker(rule.name)
+        body = _violation_text(rule, label, change, missing, impossible, unflaggable)
+        upsert_comment(runner, issue, mark, body)
         if label not in ev.labelled:  # report-only does not re-read: do not plan it twice
             ensure_label(runner, issue, label)
             ev.labelled.add(label)
         if impossible:
-            set_flag(runner, issue, self.fields, self.policy.defaults, on=True)
+            set_flag(runner, issue, self.fields, defaults, on=True)
             return
         if back is None:
             return
         moved = runner.write(
             "revert",
-            f"move {issue.key} back to {change.from_string} via '{back.name}'",
+            f"{moving} via '{back.name}'",
             lambda: self.jira.transition_issue(issue.key, back.id, revert_fields(back)),
             {"transition": back.id, "to": back.to.id},
         )
@@ -400,7 +405,8 @@ class PolicyEngine:
             return
         # Jira refused the way back (a validator, a permission): say so and flag instead.
         failure = runner.records[-1].result.removeprefix("failed: ")
-        set_flag(runner, issue, self.fields, self.policy.defaults, on=True)
+        unflaggable = flag_blocker(runner, issue, self.fields, defaults)
+        set_flag(runner, issue, self.fields, defaults, on=True)
         refreshed = self.jira.get_issue(issue.key)
         upsert_comment(
             runner,
@@ -408,10 +414,11 @@ class PolicyEngine:
             mark,
             _violation_text(
                 rule,
-                self.policy.label_of(rule),
+                label,
                 change,
                 missing,
                 f"Jira refused the transition back ({failure})",
+                unflaggable,
             ),
         )
 
@@ -484,7 +491,12 @@ def _stale_text(change: ChangeItem | None, issue: Issue) -> str:
 
 
 def _violation_text(
-    rule: AnyRule, label: str, change: ChangeItem, missing: list[Missing], impossible: str
+    rule: AnyRule,
+    label: str,
+    change: ChangeItem,
+    missing: list[Missing],
+    impossible: str,
+    unflaggable: str | None = None,
 ) -> str:
     """The comment body (wiki markup): what is missing, how to fix it, what Hindsight did."""
     lines = [
@@ -493,7 +505,12 @@ def _violation_text(
         *(f"* {m.item}: {m.fix}" for m in missing),
         "",
     ]
-    if impossible:
+    if impossible and unflaggable:
+        lines.append(
+            f"Hindsight could not move it back ({impossible}), so it is labelled _{label}_ "
+            f"until the requirements are met. It could not flag it: {unflaggable}."
+        )
+    elif impossible:
         lines.append(
             f"Hindsight could not move it back ({impossible}), so it is flagged and labelled "
             f"_{label}_ until the requirements are met.{marker(rule.name, 'flagged')}"

@@ -79,10 +79,16 @@ class Scope(StrictModel):
 
 
 class Guard(StrictModel):
-    """The transitions a rule guards: into any of these statuses (name or id) or categories."""
+    """The transitions a rule guards: into any of these statuses (name or id) or categories.
+
+    `revert: false` says the workflow has no way back from these statuses (or moving back is
+    not wanted): a violation is commented, labelled and flagged, never moved back, and
+    `hindsight doctor` does not look for a transition back.
+    """
 
     statuses: TextList = ()
     categories: CategoryList = ()
+    revert: bool = True
 
     @model_validator(mode="after")
     def _not_empty(self) -> Guard:

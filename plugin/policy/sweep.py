@@ -76,7 +76,7 @@ def _overdue_reviews(
         if issue.issuetype.subtask or out_of_scope(rule.scope, issue, fields):
             continue
         result.issues_checked += 1
-        runner = ActionRunner(engine.jira, enforce=mode == "enforce")
+        runner = ActionRunner(engine.jira, enforce=mode == "enforce", offline=engine.offline)
         due = _date(fields.value(issue, rule.next_review_field))
         mark = marker(rule.name, "overdue")
         if due is not None and due < today:

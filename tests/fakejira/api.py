@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from tests.fakejira import permissions, screens
 from tests.fakejira.fake import FakeJira, JiraRestError, RecordedRequest, not_found
 from tests.fakejira.jql import JqlContext, JqlError, compile_jql
 from tests.fakejira.model import FakeIssue, FakeUser
@@ -42,6 +43,13 @@ _ROUTES = Map(
         Rule(f"{API}/search/jql", endpoint="search_jql", methods=["GET", "POST"]),
         Rule(f"{API}/user", endpoint="user", methods=["GET"]),
         Rule(f"{API}/user/groups", endpoint="user_groups", methods=["GET"]),
+        Rule(f"{API}/mypermissions", endpoint="my_permissions", methods=["GET"]),
+        Rule(f"{API}/issue/<key>/editmeta", endpoint="edit_meta", methods=["GET"]),
+        Rule(
+            f"{API}/issue/createmeta/<project>/issuetypes/<issuetype>",
+            endpoint="create_meta",
+            methods=["GET"],
+        ),
     ]
 )
 
@@ -377,6 +385,65 @@ class FakeJiraApp:
             }
             for g in self._groups_of(target)
         ], 200
+
+    def on_my_permissions(self, request: Request, user: FakeUser, body: Any) -> dict[str, Any]:
+        """Cloud requires `permissions`; Data Center lists every permission without it."""
+        wanted = [
+            k.strip() for k in (request.args.get("permissions") or "").split(",") if k.strip()
+        ]
+        if not wanted and self.fake.flavour == "cloud":
+            raise JiraRestError(400, ["The 'permissions' query parameter is required."])
+        unknown = [k for k in wanted if not permissions.known(k)]
+        if unknown:
+            raise JiraRestError(400, [f"Permission key '{unknown[0]}' does not exist."])
+        project_ref = request.args.get("projectKey") or request.args.get("projectId")
+        project = None
+        if project_ref:
+            project = next(
+                (p for p in self.fake.projects.values() if project_ref in (p.key, p.id)), None
+            )
+            grants = self.fake.permissions
+            if project is None or not grants.has(
+                user.name, "BROWSE_PROJECTS", project.key, self.fake.projects
+            ):
+                raise JiraRestError(404, [f"No project could be found with key '{project_ref}'."])
+        return self.fake.permissions.report(
+            user.name,
+            wanted or permissions.ALL_KEYS,
+            project.key if project else None,
+            self.fake.projects,
+        )
+
+    def on_edit_meta(self, request: Request, user: FakeUser, body: Any, key: str) -> dict:
+        issue = self.fake.get_issue(key)
+        fields = self.fake.screen_fields(issue.project, issue.issuetype, "edit", user)
+        return {
+            "fields": {
+                fid: screens.field_meta(fid, f.name, f.schema, create=False)
+                for fid, f in fields.items()
+            }
+        }
+
+    def on_create_meta(
+        self, request: Request, user: FakeUser, body: Any, project: str, issuetype: str
+    ) -> dict[str, Any]:
+        found = next((p for p in self.fake.projects.values() if project in (p.key, p.id)), None)
+        if found is None:
+            raise JiraRestError(404, [f"No project could be found with key '{project}'."])
+        chosen = next((t for t in found.issue_types if t.id == issuetype), None)
+        if chosen is None:
+            raise JiraRestError(404, [f"Issue type with id '{issuetype}' does not exist."])
+        fields = self.fake.screen_fields(found, chosen, "create", user)
+        context = [("project", "Project"), ("issuetype", "Issue Type")]
+        if chosen.subtask:
+            context.append(("parent", "Parent"))
+        items = [
+            screens.field_meta(fid, name, self.fake.fields[fid].schema, create=True)
+            for fid, name in context
+        ] + [screens.field_meta(fid, f.name, f.schema, create=True) for fid, f in fields.items()]
+        start = int(request.args.get("startAt", 0))
+        limit = min(int(request.args.get("maxResults", 50)), 200)
+        return screens.page(items, start, limit, cloud=self.fake.flavour == "cloud")
 
 
 _INVALID_JSON = object()

@@ -34,7 +34,16 @@ from tests.fakejira.model import (
     TransitionDef,
     Workflow,
 )
+from tests.fakejira.permissions import Permissions
 from tests.fakejira.render import RESOLUTIONS, Renderer
+from tests.fakejira.screens import (
+    CREATE_CONTEXT,
+    GATED_BY,
+    NOT_ON_SCREEN,
+    SETTABLE_SYSTEM,
+    Screen,
+    Screens,
+)
 from tests.fakejira.webhooks import Webhook, WebhookCallback, WebhookSink, build_webhook
 
 Clock = Callable[[], datetime]
@@ -89,9 +98,7 @@ _SYSTEM_FIELDS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("updated", "Updated", {"type": "datetime", "system": "updated"}),
     ("comment", "Comment", {"type": "comments-page", "system": "comment"}),
 )
-# fields a REST caller may set directly (create and edit screens are not modelled)
 _SUBTASK_WITHOUT_PARENT = "Issue type is a sub-task but parent issue key or id not specified."
-_EDITABLE = {"summary", "description", "labels", "priority", "duedate", "components", "assignee"}
 
 
 def _jira_time(moment: datetime) -> str:
@@ -152,6 +159,8 @@ class FakeJira:
         self.violations: list[str] = []
         self.webhooks: list[Webhook] = []
         self.faults: list[Fault] = []
+        self.screens = Screens()  # create and edit screens (screens.py)
+        self.permissions = Permissions()  # per user and project (permissions.py)
         self._pending: list[Webhook] = []
         self._sink: WebhookSink | None = None
         self._ids = itertools.count(10000)
@@ -668,6 +677,10 @@ class FakeJira:
             parent = self.get_issue(str(parent_ref.get("key") or parent_ref.get("id")))
         elif parent_ref:
             raise JiraRestError(400, errors={"parent": "Only sub-tasks can have a parent here."})
+        on_screen = self.screen_fields(project, issuetype, "create", actor)
+        for field_id in fields:
+            if field_id not in on_screen and field_id not in CREATE_CONTEXT:
+                raise JiraRestError(400, errors={field_id: NOT_ON_SCREEN.format(field_id)})
         flow = project.workflow_for(issuetype)
         now = self.now()
         issue = FakeIssue(
@@ -687,7 +700,6 @@ class FakeJira:
         if assignee:
             issue.assignee = self._user_from_ref(assignee, "assignee")
         for field_id, value in fields.items():
-            self._check_settable(field_id)
             issue.fields[field_id] = self._normalise(field_id, value)
         if parent is not None:
             issue.parent = parent.key
@@ -747,8 +759,10 @@ class FakeJira:
     ) -> History | None:
         """`PUT /issue/{key}`: `fields` set values, `update` applies add/remove/set ops."""
         items: list[ChangeRecord] = []
+        on_screen = self.screen_fields(issue.project, issue.issuetype, "edit", actor)
         for field_id in [*fields, *update]:
-            self._check_settable(field_id)
+            if field_id not in on_screen:
+                raise JiraRestError(400, errors={field_id: NOT_ON_SCREEN.format(field_id)})
         for field_id, value in fields.items():
             items.extend(self._set_field(issue, field_id, value))
         for field_id, operations in update.items():
@@ -807,16 +821,25 @@ class FakeJira:
         definition = self.fields.get(field_id)
         return definition.name if definition else field_id
 
-    def _check_settable(self, field_id: str) -> None:
-        definition = self.fields.get(field_id)
-        if definition is None or not (definition.custom or field_id in _EDITABLE):
-            raise JiraRestError(
-                400,
-                errors={
-                    field_id: f"Field '{field_id}' cannot be set. It is not on the appropriate "
-                    "screen, or unknown."
-                },
-            )
+    def screen_fields(
+        self, project: FakeProject, issuetype: IssueTypeDef, screen: Screen, user: FakeUser
+    ) -> dict[str, FieldDef]:
+        """The fields `user` may set on this screen: settable system fields and custom
+        fields, less those hidden from it, less those `user`'s permissions withhold."""
+
+        def allowed(key: str) -> bool:
+            return self.permissions.has(user.name, key, project.key, self.projects)
+
+        if screen == "edit" and not allowed("EDIT_ISSUES"):
+            return {}
+        hidden = self.screens.hidden(project.key, issuetype.name, screen)
+        return {
+            fid: definition
+            for fid, definition in self.fields.items()
+            if (definition.custom or fid in SETTABLE_SYSTEM)
+            and fid not in hidden
+            and (fid not in GATED_BY or allowed(GATED_BY[fid]))
+        }
 
     def _normalise(self, field_id: str, value: Any) -> Any:
         if field_id == "priority" and isinstance(value, Mapping):

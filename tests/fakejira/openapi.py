@@ -2,7 +2,9 @@
 
 openapi-core checks path, method, parameters and body; on top of it, query parameters the
 operation does not declare are refused too (Jira ignores them silently, which hides bugs).
-The 1.7 MB description is parsed and indexed once per process (`load_validator`).
+The 1.7 MB description is parsed and indexed once per process (`load_validator`). Operations
+the 2022 snapshot lacks (create meta per project and issue type, which replaced the removed
+`createmeta?expand=...`) are taken from Atlassian's December 2025 description beside it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ SPEC_PATH = (
     / "data"
     / "jira-openapi"
     / "platform-swagger.v3.json"
+)
+NEWER_SPEC_PATH = SPEC_PATH.with_name("platform-swagger.v3.2025-12.json")
+# paths Hindsight calls that only the 2025-12 description has (taken from it, with the
+# components they refer to; the rest of that file has schemas openapi-core rejects)
+NEWER_PATHS = (
+    "/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes",
+    "/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}",
 )
 SPEC_HOST = "https://your-domain.atlassian.net"
 
@@ -163,7 +172,32 @@ def load_validator(path: Path = SPEC_PATH) -> RequestValidator | None:
             stacklevel=2,
         )
         return None
-    return RequestValidator(json.loads(path.read_text(encoding="utf-8")))
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    newer = path.with_name(NEWER_SPEC_PATH.name)
+    if newer.is_file():
+        spec = with_missing_operations(spec, json.loads(newer.read_text(encoding="utf-8")))
+    return RequestValidator(spec)
+
+
+def with_missing_operations(spec: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
+    """`spec` plus `NEWER_PATHS` from `newer`, with the components they refer to."""
+    added = {p: newer["paths"][p] for p in NEWER_PATHS if p in newer.get("paths", {})}
+    components = {k: dict(v) for k, v in spec.get("components", {}).items()}
+    pending = [added]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/"):
+                section, name = ref.removeprefix("#/components/").split("/", 1)
+                target = components.setdefault(section, {})
+                if name not in target:
+                    target[name] = newer["components"][section][name]
+                    pending.append(target[name])
+            pending.extend(v for k, v in node.items() if k != "$ref")
+    return {**spec, "paths": {**spec["paths"], **added}, "components": components}
 
 
 def check_response(

@@ -169,6 +169,9 @@ def test_responses_match_the_openapi_response_schemas(
         ("/rest/api/2/project/CHG", {}),
         ("/rest/api/2/myself", {}),
         ("/rest/api/2/serverInfo", {}),
+        (f"/rest/api/2/issue/{key}/editmeta", {}),
+        ("/rest/api/2/issue/createmeta/CHG/issuetypes/10003", {}),
+        ("/rest/api/2/mypermissions", {"projectKey": "CHG", "permissions": "EDIT_ISSUES"}),
     ]
     if flavour == "cloud":
         calls += [
