@@ -17,7 +17,7 @@ def cli() -> None:
 
     \b
     Example:
-        hindsight ingest examples/retrospectives
+        hindsight ingest retrospectives/
         hindsight search "database migration rollback"
     """
 

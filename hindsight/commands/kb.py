@@ -76,7 +76,7 @@ def ingest(
 
     \b
     Example:
-        hindsight ingest examples/retrospectives
+        hindsight ingest retrospectives/
         hindsight ingest retro.csv --format parabol --project PAY --db team.db
     """
     with _store(db_path) as store:

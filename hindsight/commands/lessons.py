@@ -17,8 +17,9 @@ import click
 
 from hindsight.config import ConfigError, Settings, load_settings
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples"
+# The demo's data ships inside the package (package data), so `hindsight demo` works from an
+# installed wheel as well as from a checkout: retrospectives/, deliveries/ and policy.yaml.
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEMO_SECRET = "hindsight-demo-secret"  # signs the demo's own deliveries; never a real secret
 
 

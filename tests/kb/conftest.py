@@ -10,7 +10,7 @@ from kb import LessonStore
 from tests.kb.fakes import HashingEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples" / "retrospectives"
+EXAMPLES = ROOT / "hindsight" / "examples" / "retrospectives"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

@@ -1,0 +1,1 @@
+"""Lesson suggestions, feedback, capture and project seeding inside Jira."""
