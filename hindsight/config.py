@@ -72,6 +72,16 @@ class Settings(BaseModel):
         description="shared secrets Jira Automation sends in the automation header"
         " (comma-separated)",
     )
+    webhook_basic_auth: list[SecretStr] = Field(
+        default_factory=list,
+        description="user:password pairs Jira Data Center 10+ sends as HTTP Basic authentication"
+        " (comma-separated; several allow rotation)",
+    )
+    webhook_url_token: list[SecretStr] = Field(
+        default_factory=list,
+        description="tokens accepted as ?token= in the webhook URL, for Jira Data Center 9 and"
+        " older, which cannot sign (comma-separated; several allow rotation)",
+    )
     automation_header: str = Field(
         "X-Hindsight-Token", min_length=1, description="header that carries an automation token"
     )
@@ -156,6 +166,16 @@ class Settings(BaseModel):
             raise ValueError("give an http:// or https:// URL")
         return value.rstrip("/")
 
+    @field_validator("webhook_basic_auth")
+    @classmethod
+    def _user_password_pairs(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for position, pair in enumerate(value, start=1):
+            user, colon, password = pair.get_secret_value().partition(":")
+            if not (colon and user.strip() and password):
+                # never echo the value: it holds a password
+                raise ValueError(f"value {position} is not user:password")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
@@ -197,12 +217,19 @@ class Settings(BaseModel):
 
     def webhook_auth_problem(self) -> str | None:
         """Why the webhook endpoint may not start, or None when it may."""
-        if self.webhook_secret or self.automation_token or self.allow_unsigned:
+        credentials = (
+            self.webhook_secret,
+            self.automation_token,
+            self.webhook_basic_auth,
+            self.webhook_url_token,
+        )
+        if any(credentials) or self.allow_unsigned:
             return None
         return (
-            "no webhook secret: set HINDSIGHT_WEBHOOK_SECRET (the secret registered with the"
-            " Jira webhook) or HINDSIGHT_AUTOMATION_TOKEN; for local development only,"
-            " HINDSIGHT_ALLOW_UNSIGNED=true"
+            "no webhook credentials: set HINDSIGHT_WEBHOOK_SECRET (the secret registered with the"
+            " Jira webhook), HINDSIGHT_WEBHOOK_BASIC_AUTH or HINDSIGHT_WEBHOOK_URL_TOKEN (Jira"
+            " Data Center 10 / 9 and older), or HINDSIGHT_AUTOMATION_TOKEN; for local development"
+            " only, HINDSIGHT_ALLOW_UNSIGNED=true"
         )
 
 

@@ -131,3 +131,34 @@ def test_the_readme_documents_every_setting() -> None:
         if f"`HINDSIGHT_{name.upper()}`" not in table
     ]
     assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("HINDSIGHT_WEBHOOK_BASIC_AUTH", "jira:pass:word, jira:old"),
+        ("HINDSIGHT_WEBHOOK_URL_TOKEN", "new-token,old-token"),
+    ],
+)
+def test_data_center_webhook_credentials_let_the_endpoint_start(variable: str, value: str) -> None:
+    settings = load_settings(environ={variable: value})
+
+    assert settings.webhook_auth_problem() is None
+    assert value.split(",")[0].strip() not in repr(settings)  # secrets, never shown
+
+
+def test_the_start_refusal_names_every_credential() -> None:
+    problem = load_settings(environ={}).webhook_auth_problem() or ""
+
+    for variable in ("WEBHOOK_SECRET", "WEBHOOK_BASIC_AUTH", "WEBHOOK_URL_TOKEN", "AUTOMATION"):
+        assert f"HINDSIGHT_{variable}" in problem
+
+
+@pytest.mark.parametrize("value", ["hunter2-no-colon", ":hunter2-no-user", "jira-no-password:"])
+def test_basic_auth_must_be_user_password_pairs_and_the_error_hides_them(value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ={"HINDSIGHT_WEBHOOK_BASIC_AUTH": f"jira:ok, {value}"})
+
+    message = str(raised.value)
+    assert "HINDSIGHT_WEBHOOK_BASIC_AUTH" in message and "value 2 is not user:password" in message
+    assert not any(shown in message for shown in ("hunter2", "jira:ok", "jira-no-password"))

@@ -15,6 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from webhooks.queue import DeliveryQueue, build_delivery_queue
 from webhooks.request_body import BodyTooLarge
+from webhooks.signature import WebhookCredentials
 from webhooks.state import EXTENSION, AppState, WebhookRuntime
 from webhooks.web import register_lessons_web
 
@@ -36,8 +37,7 @@ def create_app(
     app.extensions[EXTENSION] = AppState(
         runtime=runtime,
         queue=queue or build_delivery_queue(runtime),
-        secrets=tuple(s.get_secret_value() for s in settings.webhook_secret),
-        tokens=tuple(t.get_secret_value() for t in settings.automation_token),
+        credentials=WebhookCredentials.from_settings(settings),
     )
 
     from webhooks import ops, policy_api, receive

@@ -35,12 +35,7 @@ def receive_jira() -> tuple[Response, int]:
         return _reject(413, exc.description)
     try:
         auth = authenticate(
-            request.headers,
-            body,
-            secrets=state.secrets,
-            tokens=state.tokens,
-            token_header=state.settings.automation_header,
-            allow_unsigned=state.settings.allow_unsigned,
+            request.headers, body, state.credentials, url_token=request.args.get("token")
         )
     except Unauthenticated as exc:
         return _reject(401, str(exc))

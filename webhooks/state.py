@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from plugin.dispatch import Dispatcher
 from plugin.jira.port import JiraPort, User
+from webhooks.signature import WebhookCredentials
 from webhooks.store import DeliveryStore
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ class WebhookSettings(Protocol):
     def webhook_secret(self) -> Sequence[SecretStr]: ...
     @property
     def automation_token(self) -> Sequence[SecretStr]: ...
+    @property
+    def webhook_basic_auth(self) -> Sequence[SecretStr]: ...
+    @property
+    def webhook_url_token(self) -> Sequence[SecretStr]: ...
     @property
     def max_attempts(self) -> int: ...
     @property
@@ -65,16 +70,15 @@ class WebhookRuntime(Protocol):
 class AppState:
     runtime: WebhookRuntime
     queue: DeliveryQueue
-    # Unwrapped once at start so each request does not; kept out of every repr and log.
-    secrets: tuple[str, ...]
-    tokens: tuple[str, ...]
+    # Unwrapped once at start so each request does not; its repr shows only counts.
+    credentials: WebhookCredentials
 
     @property
     def settings(self) -> WebhookSettings:
         return self.runtime.settings
 
     def __repr__(self) -> str:
-        return f"AppState(secrets={len(self.secrets)}, tokens={len(self.tokens)})"
+        return f"AppState({self.credentials!r})"
 
 
 def app_state() -> AppState:

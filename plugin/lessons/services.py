@@ -53,7 +53,11 @@ class LessonsOptions:
             browse_base=(settings.jira_url or settings.public_url or DEFAULT_BASE_URL).rstrip("/"),
             feedback_secrets=feedback_secrets(
                 [s.get_secret_value() for s in getattr(settings, "feedback_secret", [])],
-                [s.get_secret_value() for s in settings.webhook_secret],
+                [  # any webhook credential will do: Data Center may have no secret to sign
+                    s.get_secret_value()
+                    for name in ("webhook_secret", "webhook_url_token", "webhook_basic_auth")
+                    for s in getattr(settings, name, [])
+                ],
             ),
             feedback_link_days=getattr(settings, "feedback_link_days", 90),
             report_only=not settings.jira_url if report_only is None else report_only,

@@ -77,7 +77,7 @@ def test_missing_credentials_is_401(client: FlaskClient) -> None:
     response = post_delivery(client, issue_updated(), secret=None)
 
     assert response.status_code == 401
-    assert "missing X-Hub-Signature" in response.json["reason"]
+    assert "missing credentials" in response.json["reason"]
 
 
 def test_unknown_signature_algorithm_is_401(client: FlaskClient) -> None:
@@ -175,8 +175,7 @@ def test_delivery_is_committed_before_the_answer(app: Flask, runtime: Runtime) -
     app.extensions["hindsight"] = app.extensions["hindsight"].__class__(
         runtime=runtime,
         queue=build_delivery_queue(runtime, huey=build_huey("memory://")),
-        secrets=app.extensions["hindsight"].secrets,
-        tokens=(),
+        credentials=app.extensions["hindsight"].credentials,
     )
     response = post_delivery(app.test_client(), issue_updated(), delivery_id="d-5")
 
