@@ -77,7 +77,7 @@ class FakeJiraApp:
             if absent is not None:
                 raise absent
             if fake.validator is not None:
-                problems = fake.validator.check(request)
+                problems = fake.validator.check(request, flavour=fake.flavour)
                 if problems:
                     with fake.lock:
                         fake.violations.extend(

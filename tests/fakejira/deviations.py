@@ -1,8 +1,9 @@
-"""Every deliberate departure from Atlassian's v3 description when validating v2 requests.
+"""Every deliberate departure from Atlassian's v3 descriptions when validating v2 requests.
 
-The description (`platform-swagger.v3.json`, a 2022 snapshot) documents REST v3. Hindsight
-speaks v2, which has the same paths and shapes except for the points below. This module is
-the ONE place they are listed; the validator applies them before checking a request.
+The descriptions (`platform-swagger.v3.json`, a 2022 snapshot, and `...v3.2025-12.json`)
+document REST v3. Hindsight speaks v2, which has the same paths and shapes except for the
+points below. This module is the ONE place they are listed; the validator applies them before
+checking a request against either description.
 
 1. Paths: `/rest/api/2/...` is checked as its twin `/rest/api/3/...`.
 2. Transition id: the `jira` library sends `{"transition": {"id": 41}}` (an integer); v3
@@ -10,16 +11,13 @@ the ONE place they are listed; the validator applies them before checking a requ
 3. Text bodies: v2 takes wiki-markup strings where v3 wants Atlassian Document Format
    objects: comment `body`, and `description` / `environment` in issue `fields`. Checked as
    a one-paragraph ADF document.
-4. `GET|POST /rest/api/3/search/jql` (the enhanced search Cloud requires since 2025) is newer
-   than the snapshot: checked against `SEARCH_JQL_PARAMETERS` below, taken from Atlassian's
-   current reference.
-5. Timestamps: Jira writes `2019-02-15T19:01:52.971-0800` (no colon in the offset; see the
+4. Timestamps: Jira writes `2019-02-15T19:01:52.971-0800` (no colon in the offset; see the
    real deliveries), the description declares RFC 3339 `date-time`. Responses are checked with
    the colon inserted.
-6. Changelog items: real Jira sends `"from": null` (and null `fromString`, `to`, `toString`)
+5. Changelog items: real Jira sends `"from": null` (and null `fromString`, `to`, `toString`)
    for empty values, as the real deliveries show; the description declares them non-nullable
    strings. Responses are checked with those null keys left out.
-7. Authentication is not validated against `securitySchemes`: Data Center personal access
+6. Authentication is not validated against `securitySchemes`: Data Center personal access
    tokens use `Authorization: Bearer`, which the Cloud description does not list.
 """
 
@@ -32,20 +30,6 @@ from typing import Any
 V2, V3 = "/rest/api/2/", "/rest/api/3/"
 _JIRA_OFFSET = re.compile(rb'(\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2})(\d{2})"')
 
-SEARCH_JQL_PATH = "/rest/api/3/search/jql"
-SEARCH_JQL_PARAMETERS = frozenset(
-    {
-        "jql",
-        "nextPageToken",
-        "maxResults",
-        "fields",
-        "expand",
-        "properties",
-        "fieldsByKeys",
-        "failFast",
-        "reconcileIssues",
-    }
-)
 # fields whose v2 value is wiki text but v3 value is an ADF document
 WIKI_TEXT_FIELDS = ("description", "environment")
 
@@ -85,7 +69,7 @@ def as_v3_body(template: str, body: Any) -> Any:
 
 
 def as_v3_response(raw: bytes) -> bytes:
-    """A fake response as the description expects it (deviations 5 and 6)."""
+    """A fake response as the descriptions expect it (deviations 4 and 5)."""
     data = json.loads(_JIRA_OFFSET.sub(rb'\1:\2"', raw)) if raw else None
     return json.dumps(_without_null_change_values(data)).encode()
 

@@ -5,8 +5,8 @@
 - `jira_adapter` / `jira_adapter_server`: a real `JiraAdapter` logged in as the service account.
 - `fake_jira_factory(flavour="cloud", populate=True, **kwargs)`: more fakes in one test.
 
-Every request is validated against ../shared/data/jira-openapi/platform-swagger.v3.json when
-it is present; a test whose requests break it fails at teardown with the list of violations.
+Every request is validated against Atlassian's descriptions in ../shared/data/jira-openapi (2022
+and 2025-12) when present; a test whose requests break them fails at teardown with the list.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.fakejira.scenario import populate_change_site
 
 @pytest.fixture(scope="session")
 def jira_openapi_validator() -> RequestValidator | None:
-    """The OpenAPI request validator, built once per session (None when the spec is absent)."""
+    """The OpenAPI request validator, built once per session (None when no description is there)."""
     return load_validator()
 
 

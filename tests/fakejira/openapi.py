@@ -1,10 +1,12 @@
-"""Validate the fake's incoming requests against Atlassian's OpenAPI description of Jira.
+"""Validate the fake's requests and responses against Atlassian's OpenAPI descriptions of Jira.
 
-openapi-core checks path, method, parameters and body; on top of it, query parameters the
-operation does not declare are refused too (Jira ignores them silently, which hides bugs).
-The 1.7 MB description is parsed and indexed once per process (`load_validator`). Operations
-the 2022 snapshot lacks (create meta per project and issue type, which replaced the removed
-`createmeta?expand=...`) are taken from Atlassian's December 2025 description beside it.
+Both descriptions in ../shared/data/jira-openapi are used: the 2022 snapshot and Atlassian's
+December 2025 one. A request must be allowed by every description that has its operation (an
+operation only one has, e.g. `/search/jql` or create meta per issue type, is checked against
+that one), and on Cloud an operation the newest description marks deprecated (removed, or being
+removed, from Cloud) is refused. openapi-core checks path, method, parameters and body; on top
+of it, query parameters the operation does not declare are refused too (Jira ignores them
+silently, which hides bugs). Each description (~2 MB) is parsed and indexed once per process.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import functools
 import json
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,20 +25,12 @@ from werkzeug.wrappers import Request
 
 from tests.fakejira import deviations
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "data"
-    / "jira-openapi"
-    / "platform-swagger.v3.json"
-)
-NEWER_SPEC_PATH = SPEC_PATH.with_name("platform-swagger.v3.2025-12.json")
-# paths Hindsight calls that only the 2025-12 description has (taken from it, with the
-# components they refer to; the rest of that file has schemas openapi-core rejects)
-NEWER_PATHS = (
-    "/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes",
-    "/rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}",
-)
+SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "jira-openapi"
+# oldest first: the last one is Atlassian's current word on what Cloud serves
+SPEC_FILES = {
+    "2022": "platform-swagger.v3.json",
+    "2025-12": "platform-swagger.v3.2025-12.json",
+}
 SPEC_HOST = "https://your-domain.atlassian.net"
 
 
@@ -56,17 +51,18 @@ class _Operation:
     template: str
     pattern: re.Pattern[str]
     query_names: frozenset[str]
+    deprecated: bool = False
 
 
-class RequestValidator:
-    """Checks a werkzeug `Request` (REST v2) against the v3 description; returns problems."""
+class SpecValidator:
+    """Checks a werkzeug `Request` (REST v2) against one v3 description; returns problems."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, name: str, spec: dict[str, Any]) -> None:
         from openapi_core import Config, OpenAPI
         from openapi_core.validation.request.validators import V30RequestParametersValidator
 
         class ParametersAndBody(V30RequestParametersValidator):
-            """Parameters and body, not security (deviation 7)."""
+            """Parameters and body, not security (deviation 6)."""
 
             def iter_errors(self, request: Any) -> Any:
                 yield from super().iter_errors(request)
@@ -76,23 +72,24 @@ class RequestValidator:
                     return
                 yield from self._iter_body_errors(request, operation)
 
+        self.name = name
+        # Atlassian's 2025-12 file breaks the OpenAPI meta-schema in places (enum defaults of
+        # ""), which does not affect request checks: the description itself is not validated.
         self._openapi = OpenAPI.from_dict(
-            spec, config=Config(request_validator_cls=ParametersAndBody)
+            spec,
+            config=Config(request_validator_cls=ParametersAndBody, spec_validator_cls=None),
         )
         self._operations = _index(spec)
 
-    def check(self, request: Request) -> list[str]:
-        path = deviations.v3_path(request.path)
-        method = request.method.lower()
-        operation = self._operations.get(method, {}).get(path) or next(
-            (op for op in self._operations.get(method, {}).values() if op.pattern.fullmatch(path)),
-            None,
+    def operation(self, method: str, path: str) -> _Operation | None:
+        """The operation serving `method path` (a v3 path), if this description has one."""
+        operations = self._operations.get(method.lower(), {})
+        return operations.get(path) or next(
+            (op for op in operations.values() if op.pattern.fullmatch(path)), None
         )
-        if path == deviations.SEARCH_JQL_PATH:
-            unknown = set(request.args) - deviations.SEARCH_JQL_PARAMETERS
-            return [f"unknown query parameter(s) {sorted(unknown)}"] if unknown else []
-        if operation is None:
-            return [f"no operation {request.method} {path} in the Jira REST API description"]
+
+    def check(self, request: Request, operation: _Operation) -> list[str]:
+        path = deviations.v3_path(request.path)
         query = list(request.args.items(multi=True))
         problems = [
             f"query parameter {name!r} is not declared for {request.method} {operation.template}"
@@ -108,22 +105,93 @@ class RequestValidator:
                 ).encode()
             except ValueError:
                 return [*problems, "the body is not JSON"]
-        from openapi_core.datatypes import RequestParameters
-
-        candidate = _OpenAPIRequest(
-            path=path,
-            method=method,
-            parameters=RequestParameters(
-                query=ImmutableMultiDict(query),
-                header=Headers(request.headers),
-                cookie=ImmutableMultiDict(),
-            ),
-            body=body,
-            content_type=(request.content_type or "application/json").lower(),
-        )
+        candidate = _candidate(request, path, query, body)
         for error in self._openapi.request_validator.iter_errors(candidate):
             problems.append(_describe(error))
         return problems
+
+    def check_response(self, request: Request, status: int, body: bytes) -> list[str]:
+        @dataclass
+        class _Response:
+            status_code: int
+            data: bytes
+            content_type: str = "application/json"
+            headers: Any = None
+
+        from werkzeug.datastructures import Headers as ResponseHeaders
+
+        candidate = _candidate(
+            request, deviations.v3_path(request.path), list(request.args.items(multi=True)), None
+        )
+        response = _Response(status, deviations.as_v3_response(body), headers=ResponseHeaders())
+        return [
+            _describe(error)
+            for error in self._openapi.response_validator.iter_errors(candidate, response)
+        ]
+
+
+class RequestValidator:
+    """Every description present, oldest first; `check` says what any of them refuses."""
+
+    def __init__(self, specs: list[SpecValidator]) -> None:
+        if not specs:
+            raise ValueError("give at least one description")
+        self.specs = specs
+
+    @property
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.specs]
+
+    def _describing(self, request: Request) -> Iterator[tuple[SpecValidator, _Operation]]:
+        path = deviations.v3_path(request.path)
+        for spec in self.specs:
+            operation = spec.operation(request.method, path)
+            if operation is not None:
+                yield spec, operation
+
+    def check(self, request: Request, *, flavour: str = "cloud") -> list[str]:
+        """Problems with `request`, each naming the description that has it."""
+        describing = list(self._describing(request))
+        if not describing:
+            path = deviations.v3_path(request.path)
+            return [f"no operation {request.method} {path} in the Jira REST API descriptions"]
+        problems: list[str] = []
+        newest = self.specs[-1]
+        current = newest.operation(request.method, deviations.v3_path(request.path))
+        if flavour == "cloud" and current is not None and current.deprecated:
+            problems.append(
+                f"[{newest.name}] {request.method} {current.template} is deprecated: "
+                "Atlassian removes it from Cloud (see the operation's description)"
+            )
+        for spec, operation in describing:
+            problems += [f"[{spec.name}] {p}" for p in spec.check(request, operation)]
+        return problems
+
+    def check_response(self, request: Request, status: int, body: bytes) -> list[str]:
+        """Problems with a fake response against each description's response schema."""
+        return [
+            f"[{spec.name}] {p}"
+            for spec, _ in self._describing(request)
+            for p in spec.check_response(request, status, body)
+        ]
+
+
+def _candidate(
+    request: Request, path: str, query: list[tuple[str, str]], body: bytes | None
+) -> _OpenAPIRequest:
+    from openapi_core.datatypes import RequestParameters
+
+    return _OpenAPIRequest(
+        path=path,
+        method=request.method.lower(),
+        parameters=RequestParameters(
+            query=ImmutableMultiDict(query),
+            header=Headers(request.headers),
+            cookie=ImmutableMultiDict(),
+        ),
+        body=body,
+        content_type=(request.content_type or "application/json").lower(),
+    )
 
 
 def _describe(error: Exception) -> str:
@@ -158,75 +226,32 @@ def _index(spec: dict[str, Any]) -> dict[str, dict[str, _Operation]]:
                 continue
             declared = shared + [resolve(p) for p in operation.get("parameters", [])]
             names = frozenset(p["name"] for p in declared if p.get("in") == "query")
-            index.setdefault(method, {})[template] = _Operation(template, pattern, names)
+            index.setdefault(method, {})[template] = _Operation(
+                template, pattern, names, bool(operation.get("deprecated"))
+            )
     return index
 
 
 @functools.cache
-def load_validator(path: Path = SPEC_PATH) -> RequestValidator | None:
-    """The validator for `path`, built once; None (with a warning) when the file is absent."""
-    if not path.is_file():
-        warnings.warn(
-            f"Jira OpenAPI description not found at {path}: the fake Jira runs without "
-            "request validation (fetch ../shared/data to enable it)",
-            stacklevel=2,
-        )
-        return None
-    spec = json.loads(path.read_text(encoding="utf-8"))
-    newer = path.with_name(NEWER_SPEC_PATH.name)
-    if newer.is_file():
-        spec = with_missing_operations(spec, json.loads(newer.read_text(encoding="utf-8")))
-    return RequestValidator(spec)
-
-
-def with_missing_operations(spec: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
-    """`spec` plus `NEWER_PATHS` from `newer`, with the components they refer to."""
-    added = {p: newer["paths"][p] for p in NEWER_PATHS if p in newer.get("paths", {})}
-    components = {k: dict(v) for k, v in spec.get("components", {}).items()}
-    pending = [added]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, list):
-            pending.extend(node)
-        elif isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/components/"):
-                section, name = ref.removeprefix("#/components/").split("/", 1)
-                target = components.setdefault(section, {})
-                if name not in target:
-                    target[name] = newer["components"][section][name]
-                    pending.append(target[name])
-            pending.extend(v for k, v in node.items() if k != "$ref")
-    return {**spec, "paths": {**spec["paths"], **added}, "components": components}
+def load_validator(directory: Path = SPEC_DIR) -> RequestValidator | None:
+    """The validator over every description in `directory`, built once; None (with a warning)
+    when none is there. A missing one is warned about: checks are weaker without it."""
+    specs = []
+    for name, filename in SPEC_FILES.items():
+        path = directory / filename
+        if not path.is_file():
+            warnings.warn(
+                f"Jira OpenAPI description {name} not found at {path}: the fake Jira checks "
+                "requests without it (fetch ../shared/data to enable it)",
+                stacklevel=2,
+            )
+            continue
+        specs.append(SpecValidator(name, json.loads(path.read_text(encoding="utf-8"))))
+    return RequestValidator(specs) if specs else None
 
 
 def check_response(
     validator: RequestValidator, request: Request, status: int, body: bytes
 ) -> list[str]:
-    """Problems with a fake response against the description's response schema (v3 twin)."""
-    from openapi_core.datatypes import RequestParameters
-    from werkzeug.datastructures import Headers as ResponseHeaders
-
-    @dataclass
-    class _Response:
-        status_code: int
-        data: bytes
-        content_type: str = "application/json"
-        headers: Any = None
-
-    candidate = _OpenAPIRequest(
-        path=deviations.v3_path(request.path),
-        method=request.method.lower(),
-        parameters=RequestParameters(
-            query=ImmutableMultiDict(list(request.args.items(multi=True))),
-            header=Headers(request.headers),
-            cookie=ImmutableMultiDict(),
-        ),
-        body=None,
-        content_type="application/json",
-    )
-    response = _Response(status, deviations.as_v3_response(body), headers=ResponseHeaders())
-    return [
-        _describe(error)
-        for error in validator._openapi.response_validator.iter_errors(candidate, response)
-    ]
+    """Problems with a fake response against the descriptions' response schemas (v3 twin)."""
+    return validator.check_response(request, status, body)

@@ -30,10 +30,39 @@ def test_a_request_the_description_forbids_is_refused_and_recorded(
     )
 
     assert answer.status_code == 400 and wrong_body.status_code == 400
-    assert "query parameter 'expandd' is not declared" in fake_jira.violations[0]
-    assert "/transitions" in fake_jira.violations[1]
+    for description in jira_openapi_validator.names:  # each description refuses both
+        assert any(
+            f"[{description}] query parameter 'expandd' is not declared" in v
+            for v in fake_jira.violations
+        )
+        assert any(f"transitions: [{description}]" in v for v in fake_jira.violations)
     assert fake_jira.issue(key).status.name == "To Do"
     fake_jira.violations.clear()  # this test made them on purpose
+
+
+def _check(validator, method: str, path: str, flavour: str = "cloud", **query: str) -> list[str]:
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    environ = EnvironBuilder(method=method, path=path, query_string=query).get_environ()
+    return validator.check(Request(environ), flavour=flavour)
+
+
+def test_both_descriptions_are_checked(jira_openapi_validator) -> None:
+    if jira_openapi_validator is None or len(jira_openapi_validator.names) < 2:
+        pytest.skip("both Jira OpenAPI descriptions are needed (../shared/data)")
+    validator = jira_openapi_validator
+    assert validator.names == ["2022", "2025-12"]
+    # only the 2025-12 description has the enhanced search: checked against it alone
+    assert _check(validator, "GET", "/rest/api/2/search/jql", jql="x", reconcileIssues="1") == []
+    refused = _check(validator, "GET", "/rest/api/2/search/jql", jql="x", startAt="0")
+    assert refused == [
+        "[2025-12] query parameter 'startAt' is not declared for GET /rest/api/3/search/jql"
+    ]
+    # deprecated in the newest description: removed (or being removed) from Cloud only
+    (gone,) = _check(validator, "GET", "/rest/api/2/search", jql="x")
+    assert gone.startswith("[2025-12] GET /rest/api/3/search is deprecated")
+    assert _check(validator, "GET", "/rest/api/2/search", "server", jql="x") == []
 
 
 def test_unknown_calls_are_violations_too(fake_jira: FakeJira) -> None:

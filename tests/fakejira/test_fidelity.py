@@ -177,6 +177,7 @@ def test_responses_match_the_openapi_response_schemas(
         calls += [
             (f"/rest/api/2/issue/{key}/changelog", {}),
             ("/rest/api/2/user/groups", {"accountId": fake.user("alice").account_id}),
+            ("/rest/api/2/search/jql", {"jql": "project = CHG", "maxResults": "1"}),
         ]
     else:
         calls += [
