@@ -36,7 +36,7 @@ def _load(path: Path) -> Policy:
         raise click.ClickException(f"the policy is invalid:\n{exc}") from None
 
 
-def _live_jira(settings: Settings) -> JiraPort:
+def live_jira(settings: Settings) -> JiraPort:
     """The real Jira for read-only commands; says what to set when it is not configured."""
     if not settings.jira_configured:
         raise click.ClickException(
@@ -51,7 +51,7 @@ def _live_jira(settings: Settings) -> JiraPort:
         raise click.ClickException(f"cannot connect to Jira: {exc}") from None
 
 
-def _configured_policy(settings: Settings, path: Path | None) -> Policy:
+def configured_policy(settings: Settings, path: Path | None) -> Policy:
     chosen = path or settings.policy_file
     if chosen is None:
         raise click.ClickException(
@@ -159,8 +159,8 @@ def explain(
         hindsight policy explain CHG-42
     """
     settings = settings_from(config_file)
-    loaded = _configured_policy(settings, policy_path)
-    jira = ReportOnlyJira(reads=_live_jira(settings))
+    loaded = configured_policy(settings, policy_path)
+    jira = ReportOnlyJira(reads=live_jira(settings))
     try:
         issue = jira.get_issue(issue_key)
         change = last_status_change(issue)
@@ -194,7 +194,7 @@ def backtest(
     """
     loaded = _load(policy_file)
     settings = settings_from(config_file)
-    jira = ReportOnlyJira(reads=_live_jira(settings))
+    jira = ReportOnlyJira(reads=live_jira(settings))
     counts: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
     try:
@@ -292,8 +292,8 @@ def sweep(
         hindsight sweep --report-only --json
     """
     settings = settings_from(config_file)
-    loaded = _configured_policy(settings, policy_path)
-    jira = _live_jira(settings)
+    loaded = configured_policy(settings, policy_path)
+    jira = live_jira(settings)
     try:
         result = run_sweep(loaded, jira, report_only=report_only or settings.policy_report_only)
     except JiraApiError as exc:

@@ -35,12 +35,15 @@ from plugin.jira.parse import (
 from plugin.jira.port import (
     Comment,
     Deployment,
+    FieldInfo,
     Identity,
     Issue,
     IssueRef,
     IssueType,
     Project,
     ScreenField,
+    ServerInfo,
+    Status,
     Transition,
     User,
 )
@@ -249,6 +252,53 @@ class JiraAdapter:
         items = ((raw or {}).get("groups") or {}).get("items") or ()
         return frozenset(str(g["name"]) for g in items if g.get("name"))
 
+    # ------------------------------------------- checks of the site (`hindsight doctor`)
+
+    def server_info(self) -> ServerInfo:
+        info = self._server_info_raw()
+        return ServerInfo(
+            deployment=self._deployment(),
+            version=str(info.get("version") or ""),
+            base_url=str(info.get("baseUrl") or ""),
+            title=str(info.get("serverTitle") or ""),
+        )
+
+    def my_permissions(
+        self, keys: Iterable[str], project_key: str | None = None
+    ) -> dict[str, bool]:
+        """Whether the service account holds each permission key (Jira's own names), in
+        `project_key` or, without one, in any project. Cloud requires `permissions`; Data
+        Center answers every permission, so the answer is read key by key either way."""
+        wanted = list(dict.fromkeys(keys))
+        params = {"permissions": ",".join(wanted)}
+        if project_key:
+            params["projectKey"] = project_key
+        raw = self._rest("GET", "mypermissions", params=params) or {}
+        held = raw.get("permissions") or {}
+        return {key: bool((held.get(key) or {}).get("havePermission")) for key in wanted}
+
+    def describe_field(self, name_or_id: str) -> FieldInfo:
+        """A field's id, name and schema type (KeyError when Jira has no such field)."""
+        field_id = self.field_id(name_or_id)
+        raw = next(f for f in self._field_list() if str(f.get("id")) == field_id)
+        schema = raw.get("schema") if isinstance(raw.get("schema"), Mapping) else {}
+        return FieldInfo(
+            id=field_id,
+            name=str(raw.get("name") or field_id),
+            schema_type=str(schema.get("type") or ""),
+            items=str(schema.get("items") or ""),
+            custom=bool(raw.get("custom")),
+        )
+
+    def project_statuses(self, key: str) -> dict[str, tuple[Status, ...]]:
+        """Each issue type's statuses in project `key` (`GET /project/{key}/statuses`)."""
+        raw = self._rest("GET", f"project/{key}/statuses") or []
+        return {
+            str(entry.get("name")): tuple(status_from_json(s) for s in entry.get("statuses") or ())
+            for entry in raw
+            if isinstance(entry, Mapping)
+        }
+
     def myself(self) -> Identity:
         raw = self._call("GET", f"{API}/myself", self._client.myself)
         user = user_from_json(raw)
@@ -391,13 +441,17 @@ class JiraAdapter:
             return self._fields
 
     def _deployment(self) -> Deployment:
+        info = self._server_info_raw()
+        return "cloud" if str(info.get("deploymentType", "")).lower() == "cloud" else "server"
+
+    def _server_info_raw(self) -> dict[str, Any]:
         with self._lock:
             info = self._server_info
         if info is None:
             info = self._call("GET", f"{API}/serverInfo", self._client.server_info)
             with self._lock:
                 self._server_info = info
-        return "cloud" if str(info.get("deploymentType", "")).lower() == "cloud" else "server"
+        return info
 
     def _older_histories(self, key: str, missing: int) -> list[dict[str, Any]]:
         """The `missing` oldest histories, from Cloud's `/issue/{key}/changelog` (oldest first;

@@ -206,6 +206,27 @@ class Project:
 
 
 @dataclass(frozen=True)
+class ServerInfo:
+    """What `GET /serverInfo` says about the site."""
+
+    deployment: Deployment
+    version: str = ""
+    base_url: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """A field as `GET /field` lists it: id, name and the schema type its values have."""
+
+    id: str
+    name: str
+    schema_type: str = ""  # string, number, date, datetime, option, user, array, ...
+    items: str = ""  # for arrays: the type of each item (option, user, string...)
+    custom: bool = False
+
+
+@dataclass(frozen=True)
 class Identity:
     """Who Hindsight is in Jira, and what kind of Jira it talks to."""
 

@@ -131,16 +131,17 @@ def _date(value: object) -> date | None:
     return None
 
 
-def _quote(value: str) -> str:
+def jql_quote(value: str) -> str:
+    """`value` as a JQL string literal."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _scope_clause(scope: Scope) -> str:
     parts = []
     if scope.projects:
-        parts.append(f"project in ({', '.join(_quote(p) for p in scope.projects)})")
+        parts.append(f"project in ({', '.join(jql_quote(p) for p in scope.projects)})")
     if scope.issue_types:
-        parts.append(f"issuetype in ({', '.join(_quote(t) for t in scope.issue_types)})")
+        parts.append(f"issuetype in ({', '.join(jql_quote(t) for t in scope.issue_types)})")
     return " AND ".join(parts)
 
 
@@ -151,7 +152,7 @@ def _projects_clause(policy: Policy) -> str:
         if not rule.scope.projects:
             return ""
         projects += [p for p in rule.scope.projects if p not in projects]
-    return f"project in ({', '.join(_quote(p) for p in projects)})" if projects else ""
+    return f"project in ({', '.join(jql_quote(p) for p in projects)})" if projects else ""
 
 
 def _and(*clauses: str) -> str:

@@ -44,6 +44,7 @@ _ROUTES = Map(
         Rule(f"{API}/user", endpoint="user", methods=["GET"]),
         Rule(f"{API}/user/groups", endpoint="user_groups", methods=["GET"]),
         Rule(f"{API}/mypermissions", endpoint="my_permissions", methods=["GET"]),
+        Rule(f"{API}/project/<key>/statuses", endpoint="project_statuses", methods=["GET"]),
         Rule(f"{API}/issue/<key>/editmeta", endpoint="edit_meta", methods=["GET"]),
         Rule(
             f"{API}/issue/createmeta/<project>/issuetypes/<issuetype>",
@@ -361,7 +362,15 @@ class FakeJiraApp:
     def _groups_of(self, user: FakeUser) -> list[str]:
         return sorted(name for name, members in self.fake.groups.items() if user.name in members)
 
+    def _may_browse_users(self, user: FakeUser) -> None:
+        """Reading another user (and their groups) needs *Browse users and groups* (403)."""
+        if not self.fake.permissions.has(user.name, "USER_PICKER", None, self.fake.projects):
+            raise JiraRestError(
+                403, ["You need the 'Browse users and groups' global permission to see users."]
+            )
+
     def on_user(self, request: Request, user: FakeUser, body: Any) -> dict[str, Any]:
+        self._may_browse_users(user)
         target = self._user_param(request)
         rendered = self.fake.renderer.user(target) or {}
         groups = self._groups_of(target)
@@ -376,6 +385,7 @@ class FakeJiraApp:
         return rendered
 
     def on_user_groups(self, request: Request, user: FakeUser, body: Any) -> tuple[list, int]:
+        self._may_browse_users(user)
         target = self._user_param(request)
         return [
             {
@@ -413,6 +423,29 @@ class FakeJiraApp:
             project.key if project else None,
             self.fake.projects,
         )
+
+    def on_project_statuses(
+        self, request: Request, user: FakeUser, body: Any, key: str
+    ) -> tuple[list[dict[str, Any]], int]:
+        project = next((p for p in self.fake.projects.values() if key in (p.key, p.id)), None)
+        if project is None or not self.fake.permissions.has(
+            user.name, "BROWSE_PROJECTS", project.key, self.fake.projects
+        ):
+            raise JiraRestError(404, [f"No project could be found with key '{key}'."])
+        api = self.fake.renderer.api
+        return [
+            {
+                "self": f"{api}/issuetype/{issuetype.id}",
+                "id": issuetype.id,
+                "name": issuetype.name,
+                "subtask": issuetype.subtask,
+                "statuses": [
+                    self.fake.renderer.status(self.fake.statuses[name])
+                    for name in project.workflow_for(issuetype).statuses
+                ],
+            }
+            for issuetype in project.issue_types
+        ], 200
 
     def on_edit_meta(self, request: Request, user: FakeUser, body: Any, key: str) -> dict:
         issue = self.fake.get_issue(key)
