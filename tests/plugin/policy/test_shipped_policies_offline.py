@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hindsight.commands.lessons import EXAMPLES
 from plugin.events import JiraEvent
 from plugin.jira.report_only import ReportOnlyJira
 from plugin.policy.decision import Trigger
@@ -18,8 +19,8 @@ from plugin.policy.engine import PolicyEngine
 from plugin.policy.loader import load_policy
 
 ROOT = Path(__file__).resolve().parents[3]
-POLICIES = [*sorted((ROOT / "deploy" / "policies").glob("*.yaml")), ROOT / "examples/policy.yaml"]
-DELIVERIES = sorted((ROOT / "examples" / "deliveries").glob("*.json"))
+POLICIES = [*sorted((ROOT / "deploy" / "policies").glob("*.yaml")), EXAMPLES / "policy.yaml"]
+DELIVERIES = sorted((EXAMPLES / "deliveries").glob("*.json"))
 
 
 @pytest.mark.parametrize("policy_path", POLICIES, ids=lambda p: p.name)
@@ -45,8 +46,8 @@ def test_a_shipped_policy_plans_every_action_offline_and_claims_no_failure(polic
 
 
 def test_the_demo_policy_plans_the_emergency_flag_instead_of_calling_it_impossible():
-    policy = load_policy(ROOT / "examples" / "policy.yaml")
-    raw = json.loads((ROOT / "examples/deliveries/02-emergency-change.json").read_text())
+    policy = load_policy(EXAMPLES / "policy.yaml")
+    raw = json.loads((EXAMPLES / "deliveries" / "02-emergency-change.json").read_text())
     event = JiraEvent.from_payload(raw)
     engine = PolicyEngine(policy, ReportOnlyJira(snapshot=event.issue), offline=True)
     trigger = Trigger(event.webhook_event, "02", event.actor, event.status_change)
