@@ -8,9 +8,24 @@ from __future__ import annotations
 import click
 
 from hindsight import __version__
+from hindsight.terminal import printable
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _HindsightGroup(click.Group):
+    """Errors quote file names, keys and other input: their text is escaped for the terminal."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            exc.message = printable(exc.message, multiline=True)
+            raise
+
+
+@click.group(
+    cls=_HindsightGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="hindsight")
 def cli() -> None:
     """Hindsight: change control, risk review and lessons learned beside Jira.

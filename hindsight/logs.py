@@ -1,16 +1,19 @@
 """Logging set-up: JSON lines for machines (stderr not a terminal), short text for people.
 
 Structured fields travel in `extra={"fields": {...}}`; both formats print them. Nothing here
-ever formats settings, so secrets cannot reach the log through it.
+ever formats settings, so secrets cannot reach the log through it. Logged text often quotes
+input (keys, summaries, file names): JSON lines escape it as JSON does and spell out what JSON
+leaves raw, and text lines escape control characters, so no input can forge a log line.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from typing import Any, TextIO
+
+from hindsight.terminal import json_line, printable
 
 _HANDLER_NAME = "hindsight"
 
@@ -29,7 +32,7 @@ class JsonLineFormatter(logging.Formatter):
         line.update(getattr(record, "fields", None) or {})
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return json_line(line, default=str)
 
 
 class TextFormatter(logging.Formatter):
@@ -38,14 +41,14 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", None) or {}
         extra = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
-        text = (
+        text = printable(
             f"{time.strftime('%H:%M:%S', time.localtime(record.created))} "
             f"{record.levelname.lower():7} {record.name}: {record.getMessage()}"
         )
         if extra:
-            text += f"  {extra}"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            text += f"  {printable(extra)}"
+        if record.exc_info:  # a traceback has lines of its own; what it quotes is escaped
+            text += "\n" + printable(self.formatException(record.exc_info), multiline=True)
         return text
 
 

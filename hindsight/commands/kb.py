@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from hindsight.terminal import json_line, printable
 from kb import LessonStore, SentenceTransformerEmbedder
 from kb.errors import KnowledgeBaseError
 from kb.readers import EXTENSIONS, FORMATS
@@ -90,7 +90,7 @@ def ingest(
         else:
             report = store.ingest_paths(paths, format=fmt, project=project, prune=prune)
     for failure in report.errors:
-        click.echo(f"error: {failure.error}", err=True)
+        click.echo(f"error: {printable(failure.error)}", err=True)
     click.echo(report.summary())
     if report.errors:
         raise SystemExit(1)
@@ -146,19 +146,20 @@ def search(
             query, limit=limit, mode=mode, project=project, tag=tag, kind=kind, since=since
         )
     if as_json:
-        click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=2))
+        click.echo(json_line([hit.to_dict() for hit in hits], indent=2))
         return
     if not hits:
         click.echo("No lessons found.")
         return
     for number, hit in enumerate(hits, start=1):
-        where = " · ".join(str(part) for part in (hit.project, hit.date, hit.kind) if part)
+        where = printable(" · ".join(str(p) for p in (hit.project, hit.date, hit.kind) if p))
         found = ", ".join(f"{name} #{rank}" for name, rank in hit.found_by.items())
         similarity = f", cosine {hit.similarity:.2f}" if hit.similarity is not None else ""
-        click.echo(click.style(f"{number}. {hit.title}", bold=True) + f"  [{hit.id}]")
+        title = click.style(f"{number}. {printable(hit.title)}", bold=True)
+        click.echo(f"{title}  [{printable(hit.id)}]")
         click.echo(f"   {where}  (score {hit.score:.4f}: {found}{similarity})")
-        click.echo(f"   {hit.snippet.marked()}")
-        click.echo(f"   {hit.source}" + (f" § {hit.section}" if hit.section else ""))
+        click.echo(f"   {printable(hit.snippet.marked())}")
+        click.echo(f"   {printable(hit.source + (f' § {hit.section}' if hit.section else ''))}")
 
 
 @click.command()
@@ -195,9 +196,9 @@ def lesson(lesson_id: str, db_path: str, as_json: bool) -> None:
     with _store(db_path, with_model=False) as store:
         found = store.get(lesson_id)
     if as_json:
-        click.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json_line(found.to_dict(), indent=2))
         return
-    click.echo(click.style(found.title, bold=True) + f"  [{found.id}]")
+    click.echo(click.style(printable(found.title), bold=True) + f"  [{printable(found.id)}]")
     for label, value in (
         ("kind", found.kind),
         ("project", found.project),
@@ -208,9 +209,9 @@ def lesson(lesson_id: str, db_path: str, as_json: bool) -> None:
         ("url", found.url),
     ):
         if value:
-            click.echo(f"{label:>8}: {value}")
+            click.echo(f"{label:>8}: {printable(value)}")
     click.echo("")
-    click.echo(found.text)
+    click.echo(printable(found.text, multiline=True))
 
 
 COMMANDS: list[click.Command] = [ingest, search, reindex, lesson]

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from hindsight.config import ConfigError, Settings, load_settings
+from hindsight.terminal import echo_line, printable
 
 # The demo's data ships inside the package (package data), so `hindsight demo` works from an
 # installed wheel as well as from a checkout: retrospectives/, deliveries/ and policy.yaml.
@@ -57,7 +58,7 @@ def demo_settings(db: Path, host: str, port: int, policy: Path) -> Settings:
 
 
 def describe_results(name: str, results: dict[str, dict[str, Any]]) -> list[str]:
-    """Readable lines for one delivery's handler results."""
+    """Readable lines for one delivery's handler results (caller escapes them for the terminal)."""
     lines = []
     for handler, result in results.items():
         outcome, detail = result.get("outcome", "?"), result.get("detail", "")
@@ -129,7 +130,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
         report = store.ingest_paths([retros])
         click.echo(f"  {report.summary()}")
         for failed in report.errors:
-            click.echo(f"  ! {failed.source}: {failed.error}", err=True)
+            echo_line(f"  ! {failed.source}: {failed.error}", err=True)
     # The demo processes each delivery as it arrives (immediate queue), so results print in order.
     queue = build_delivery_queue(runtime, huey=build_huey(settings.queue_url, immediate=True))
     app = create_app(settings, runtime, queue=queue)
@@ -156,19 +157,19 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
             )
             row = runtime.deliveries.get(key)
             subject = (row.issue_key or row.subject) if row else ""
-            click.echo(f"{path.name}: {event} {subject or ''} -> {answer.get('status')}")
+            echo_line(f"{path.name}: {event} {subject or ''} -> {answer.get('status')}")
             status = row.status if row else "unknown"
             if row and row.last_error:
-                click.echo(f"    delivery {status}: {row.last_error}")
+                echo_line(f"    delivery {status}: {row.last_error}")
             for line in describe_results(path.name, row.handler_results() if row else {}):
-                click.echo(line)
+                echo_line(line)
             for entry in audit.query(issue=row.issue_key) if row and row.issue_key else []:
                 if entry.delivery == key:
-                    click.echo(f"{'':33}{entry.rule}: {entry.outcome.upper()} {entry.summary}")
+                    echo_line(f"{'':33}{entry.rule}: {entry.outcome.upper()} {entry.summary}")
                     for reason in entry.reasons:
-                        click.echo(f"{'':35}- {reason}")
+                        echo_line(f"{'':35}- {reason}")
                     for action in entry.actions:
-                        click.echo(f"{'':35}> {action['kind']}: {action['detail']}")
+                        echo_line(f"{'':35}> {action['kind']}: {action['detail']}")
             click.echo("")
         click.echo("Pages:")
         click.echo(f"  search     {base}/lessons")
@@ -232,7 +233,8 @@ def seed_project(project_key: str, limit: int | None, config_file: Path | None) 
         verb = "would create" if runtime.jira is None else "created"
         click.echo(f"{verb} {outcome.issue_key} with {len(outcome.lessons)} lessons:")
         for lesson in outcome.lessons:
-            click.echo(f"  - {lesson.title or lesson.text[:80]} ({lesson.similarity:.0%} match)")
+            title = printable(lesson.title or lesson.text[:80])
+            click.echo(f"  - {title} ({lesson.similarity:.0%} match)")
 
 
 COMMANDS: list[click.Command] = [demo, seed_project]

@@ -11,6 +11,7 @@ import click
 
 from hindsight.commands.service import config_option, settings_from
 from hindsight.config import ConfigError, Settings
+from hindsight.terminal import echo_line, printable
 from plugin.audit import AuditLog, BadAuditQuery, to_csv
 from plugin.events import InvalidEvent, JiraEvent
 from plugin.jira.errors import JiraApiError
@@ -29,11 +30,18 @@ policy_file_argument = click.argument(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
+def _invalid(exc: PolicyError) -> click.ClickException:
+    """Every problem on its own line; a file name or value cannot start another one."""
+    return click.ClickException(
+        "the policy is invalid:\n" + "\n".join(printable(p) for p in exc.problems)
+    )
+
+
 def _load(path: Path) -> Policy:
     try:
         return load_policy(path)
     except PolicyError as exc:
-        raise click.ClickException(f"the policy is invalid:\n{exc}") from None
+        raise _invalid(exc) from None
 
 
 def live_jira(settings: Settings) -> JiraPort:
@@ -64,7 +72,7 @@ def _print_decisions(decisions: list[PolicyDecision], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([d.to_dict() for d in decisions], indent=2))
     else:
-        click.echo(render_decisions(decisions) or "no rule applies")
+        click.echo(printable(render_decisions(decisions), multiline=True) or "no rule applies")
 
 
 @click.group()
@@ -99,12 +107,12 @@ def validate(policy_file: Path, as_json: bool) -> None:
             problems = [p.to_dict() for p in exc.problems]
             click.echo(json.dumps({"valid": False, "errors": problems}, indent=2))
             sys.exit(1)
-        raise click.ClickException(f"the policy is invalid:\n{exc}") from None
+        raise _invalid(exc) from None
     names = [rule.name for rule in loaded.rules]
     if as_json:
         click.echo(json.dumps({"valid": True, "rules": names}, indent=2))
     else:
-        click.echo(f"{policy_file}: valid, {len(names)} rule(s): {', '.join(names) or '-'}")
+        echo_line(f"{policy_file}: valid, {len(names)} rule(s): {', '.join(names) or '-'}")
 
 
 @policy.command()
@@ -205,12 +213,12 @@ def backtest(
                 rows.append(finding.to_dict())
                 if not as_json:
                     d = finding.decision
-                    click.echo(
+                    echo_line(
                         f"{finding.issue_key} {finding.when} {finding.moved} by "
                         f"{finding.actor or '?'}: {d.rule} {status.upper()} - {d.summary}"
                     )
                     for reason in d.reasons:
-                        click.echo(f"    - {reason}")
+                        echo_line(f"    - {reason}")
     except JiraApiError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -256,14 +264,14 @@ def audit(
         click.echo(to_csv(entries), nl=False)
     else:
         for e in entries:
-            click.echo(
+            echo_line(
                 f"{e.at} {e.issue_key} {e.rule} ({e.mode}) {e.outcome.upper()}: {e.summary}"
                 f" [{e.event} {e.delivery} by {e.actor or '-'}]"
             )
             for reason in e.reasons:
-                click.echo(f"    - {reason}")
+                echo_line(f"    - {reason}")
             for action in e.actions:
-                click.echo(f"    > {action['kind']}: {action['detail']} [{action['result']}]")
+                echo_line(f"    > {action['kind']}: {action['detail']} [{action['result']}]")
         if not entries:
             click.echo("no audit entries match", err=True)
 

@@ -11,6 +11,7 @@ import click
 
 from hindsight.config import ConfigError, Settings, load_settings
 from hindsight.logs import configure_logging
+from hindsight.terminal import echo_line, printable
 from hindsight.wiring import Runtime, build_runtime
 from webhooks.queue import QueueNotConfigured, build_delivery_queue
 from webhooks.store import STATUSES, Delivery
@@ -129,7 +130,7 @@ def list_deliveries(
         click.echo("No deliveries.")
         return
     for row in rows:
-        click.echo(
+        echo_line(
             f"{_time(row.received_at)}  {row.status:10} {row.attempts:>2}x  {row.event:24} "
             f"{row.subject or '-':16} {row.key}"
         )
@@ -181,13 +182,13 @@ def replay_deliveries(keys: tuple[str, ...], all_dead: bool, config_file: Path |
     for key in chosen:
         row = store.get(key)
         if row is None:
-            click.echo(f"{key}: no such delivery", err=True)
+            click.echo(f"{printable(key)}: no such delivery", err=True)
         elif store.replay(key):
             queue.enqueue(key)
             replayed += 1
-            click.echo(f"{key}: queued again (was {row.status})")
+            click.echo(f"{printable(key)}: queued again (was {row.status})")
         else:
-            click.echo(f"{key}: still {row.status}; left alone", err=True)
+            click.echo(f"{printable(key)}: still {row.status}; left alone", err=True)
     click.echo(f"Replayed {replayed} of {len(chosen)}.")
 
 
