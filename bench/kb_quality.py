@@ -17,6 +17,7 @@ import time
 
 from bench.kb_common import cache_dir, shared_folder
 from kb import LessonStore, SentenceTransformerEmbedder
+from kb.search import MAX_QUERY_CHARS
 
 MODES = ("keyword", "semantic", "hybrid")
 CUTOFFS = (1, 5, 10)
@@ -30,7 +31,8 @@ def _recalls(found_at: list[int | None]) -> dict[int, float]:
 
 
 def _query(row: dict[str, str]) -> str:
-    return f"{row['Summary']}\n{row['Description']}"
+    """Summary and description, cut to the longest query searched (as the suggester does)."""
+    return f"{row['Summary']}\n{row['Description']}"[:MAX_QUERY_CHARS]
 
 
 def main() -> int:

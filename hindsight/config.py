@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from kb.store import MAX_FILE_BYTES
+
 ENV_PREFIX = "HINDSIGHT_"
 CONFIG_ENV = "HINDSIGHT_CONFIG"
 # HINDSIGHT_* variables that are not settings: where the file is, and the test-only switches.
@@ -138,6 +140,11 @@ class Settings(BaseModel):
     )
     embed_model: str | None = Field(
         None, description="sentence-transformers model path; empty for the packaged MiniLM"
+    )
+    ingest_max_file_bytes: int = Field(
+        MAX_FILE_BYTES,
+        ge=1,
+        description="`hindsight ingest` refuses, without reading it, any file larger than this",
     )
 
     # -- logging

@@ -14,9 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kb.errors import InvalidQueryError
 from kb.text import cjk_bigrams, dedupe, significant_terms
 
 KEYWORD_RANKINGS = ("keyword", "headline")  # both reported as "keyword" in found_by
+# The longest query searched, in characters: an issue's summary and the start of its
+# description. Embedding costs ~0.1-0.4 s per 256 word pieces on 2 cores, and a 50 KB query took
+# 35-52 s and 500 MB; 2,000 characters is 1-2 chunks of English (bench/bounded_paths.py).
+MAX_QUERY_CHARS = 2_000
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,10 @@ class SearchSettings:
     """Tuning knobs of search; the defaults are what the benchmarks measure."""
 
     candidates: int = 100  # depth of each ranking fed to the fusion
+    max_query_chars: int = MAX_QUERY_CHARS  # a longer query is refused (InvalidQueryError)
     max_query_terms: int = 64  # long queries (a whole bug report) keep their first terms
+    # Chunks of the query embedded (~256 word pieces each); 2,000 Chinese characters make ~9.
+    max_query_chunks: int = 4
     # A query word found in more than this share of the lessons is left out of the keyword
     # query, unless fewer than `min_query_terms` rarer words would remain (tuned on half of
     # the GitBugs queries: 0.2 beat keeping every word, 0.05, 0.1 and 0.3). See
@@ -44,6 +52,15 @@ class SearchSettings:
 
 
 TermCounter = Callable[[str], int]  # how many lessons FTS5 matches a query term in
+
+
+def check_query_length(query: str, settings: SearchSettings) -> None:
+    """Refuse a query over `max_query_chars`, before any work is spent on it."""
+    if len(query) > settings.max_query_chars:
+        raise InvalidQueryError(
+            f"the query is {len(query):,} characters; the limit is {settings.max_query_chars:,}"
+            ": search with its key words or its first lines"
+        )
 
 
 def _quote(term: str) -> str:

@@ -10,10 +10,11 @@ from kb.text import cjk_bigrams, dedupe, light_stem, significant_terms
 SNIPPET_CHARS = 240
 
 
-def _patterns(query: str) -> re.Pattern[str] | None:
-    stems = sorted({light_stem(term) for term in significant_terms(query)}, key=len, reverse=True)
+def _patterns(query: str, max_terms: int | None) -> re.Pattern[str] | None:
+    terms = significant_terms(query)[:max_terms]
+    stems = sorted({light_stem(term) for term in terms}, key=len, reverse=True)
     alternatives = [rf"(?<!\w){re.escape(stem)}\w*" for stem in stems]
-    alternatives += [re.escape(gram) for gram in dedupe(cjk_bigrams(query))]
+    alternatives += [re.escape(gram) for gram in dedupe(cjk_bigrams(query))[:max_terms]]
     return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
 
 
@@ -40,10 +41,16 @@ def _find_spans(pattern: re.Pattern[str] | None, text: str) -> list[tuple[int, i
     return _merge(spans)
 
 
-def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> Snippet:
-    """The `width`-character window of `text` holding most query matches, spans included."""
+def make_snippet(
+    text: str, query: str, width: int = SNIPPET_CHARS, *, max_terms: int | None = None
+) -> Snippet:
+    """The `width`-character window of `text` holding most query matches, spans included.
+
+    `max_terms` highlights only the query's first words and CJK bigrams (as many as the
+    keyword search used): each one costs a regex alternative tried at every position.
+    """
     flat = " ".join(text.split())
-    spans = _find_spans(_patterns(query), flat)
+    spans = _find_spans(_patterns(query, max_terms), flat)
     if len(flat) <= width:
         return Snippet(flat, tuple(spans))
     start = 0

@@ -35,12 +35,23 @@ from kb.records import (
     StoreStats,
 )
 from kb.schema import MIGRATIONS
-from kb.search import SearchSettings, found_by, fuse, headline, keyword_query
+from kb.search import (
+    SearchSettings,
+    check_query_length,
+    found_by,
+    fuse,
+    headline,
+    keyword_query,
+)
 from kb.snippets import make_snippet
 from kb.text import cjk_index_text
 from kb.vectors import VectorMatrix
 
 MODES = ("hybrid", "keyword", "semantic")
+# Retrospectives are kilobytes; a Parabol export of 20,000 reflections is about 4 MiB. A file
+# costs ~16 times its size in memory while parsed and seconds per 100 KB to embed, so larger
+# files are refused by size, before they are read.
+MAX_FILE_BYTES = 4 * 1024 * 1024
 _EMBED_BATCH_SOURCES = 64
 
 
@@ -166,11 +177,13 @@ class LessonStore:
         project: str | None = None,
         prune: bool = False,
         on_progress: Callable[[int], None] | None = None,
+        max_file_bytes: int = MAX_FILE_BYTES,
     ) -> IngestReport:
         """Ingest files and folders (recursively); a failing file never stops the others.
 
         `project` is the default for lessons whose source names none. `on_progress` is called
-        with the number of files finished since the last call.
+        with the number of files finished since the last call. A file over `max_file_bytes`
+        fails without being read.
         """
         if format != "auto" and format not in FORMATS:
             raise InvalidQueryError(f"unknown format {format!r}; use auto or one of {FORMATS}")
@@ -192,7 +205,9 @@ class LessonStore:
         for start in range(0, len(files), _EMBED_BATCH_SOURCES):
             batch: list[_Prepared] = []
             for display, path in files[start : start + _EMBED_BATCH_SOURCES]:
-                outcome, prepared = self._prepare_file(display, path, format, project, known)
+                outcome, prepared = self._prepare_file(
+                    display, path, format, project, known, max_file_bytes
+                )
                 if outcome is not None:
                     report.outcomes.append(outcome)
                 if prepared is not None:
@@ -227,10 +242,11 @@ class LessonStore:
         format: str,
         project: str | None,
         known: dict[str, tuple[str, int]],
+        max_file_bytes: int,
     ) -> tuple[SourceOutcome | None, _Prepared | None]:
         uri = str(path.resolve())
         try:
-            data = path.read_bytes()
+            data = _read_at_most(display, path, max_file_bytes)
             fmt = detect_format(display) if format == "auto" else format
             content_hash = _sha256(fmt, project or "", data)
             if uri in known and known[uri][0] == content_hash:
@@ -626,6 +642,7 @@ class LessonStore:
         "hybrid" fuses both ranks. Filters: project (case-insensitive), tag, kind, and `since`
         (lessons dated on or after it).
         """
+        check_query_length(query, self.settings)
         if mode not in MODES:
             raise InvalidQueryError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if limit < 1:
@@ -680,7 +697,9 @@ class LessonStore:
                     id=row["id"],
                     title=row["title"],
                     text=row["text"],
-                    snippet=make_snippet(row["text"], query),
+                    snippet=make_snippet(
+                        row["text"], query, max_terms=self.settings.max_query_terms
+                    ),
                     kind=row["kind"],
                     project=row["project"],
                     tags=tuple(json.loads(row["tags"])),
@@ -705,7 +724,7 @@ class LessonStore:
         chunks = embedding_inputs(
             "", query, self.embedder.count_tokens, self.embedder.max_tokens
         ) or [query]
-        return self.embedder.embed(chunks)
+        return self.embedder.embed(chunks[: self.settings.max_query_chunks])
 
     def _background(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -760,6 +779,22 @@ class LessonStore:
         )
         names = [d[0] for d in cursor.description]
         return {row[0]: dict(zip(names, row, strict=True)) for row in cursor}
+
+
+def _read_at_most(display: str, path: Path, limit: int) -> bytes:
+    """The file's bytes; IngestError when it is over `limit` (told by its size, not read)."""
+    size = path.stat().st_size
+    if size <= limit:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)  # it may have grown since
+        size = max(size, len(data))
+    if size > limit:
+        raise IngestError(
+            display,
+            f"the file is {size:,} bytes, over the limit of {limit:,} bytes per file "
+            "(HINDSIGHT_INGEST_MAX_FILE_BYTES or --max-file-bytes); split it or raise the limit",
+        )
+    return data
 
 
 def _semantic_ranking(

@@ -12,9 +12,10 @@ import click
 
 from hindsight.terminal import json_line, printable
 from kb import LessonStore, SentenceTransformerEmbedder
-from kb.errors import KnowledgeBaseError
+from kb.errors import InvalidQueryError, KnowledgeBaseError
 from kb.readers import EXTENSIONS, FORMATS
-from kb.store import MODES
+from kb.search import SearchSettings, check_query_length
+from kb.store import MAX_FILE_BYTES, MODES
 
 DEFAULT_DB = "hindsight.db"
 
@@ -66,13 +67,28 @@ def _store(db_path: str, *, with_model: bool = True) -> Iterator[LessonStore]:
 )
 @click.option("--project", help="Project key for lessons whose source names none.")
 @click.option("--prune", is_flag=True, help="Also remove lessons whose source file is gone.")
+@click.option(
+    "--max-file-bytes",
+    type=click.IntRange(min=1),
+    envvar="HINDSIGHT_INGEST_MAX_FILE_BYTES",
+    show_envvar=True,
+    default=MAX_FILE_BYTES,
+    show_default=True,
+    help="Refuse (without reading) any file larger than this.",
+)
 def ingest(
-    paths: tuple[str, ...], db_path: str, fmt: str, project: str | None, prune: bool
+    paths: tuple[str, ...],
+    db_path: str,
+    fmt: str,
+    project: str | None,
+    prune: bool,
+    max_file_bytes: int,
 ) -> None:
     """Read retrospectives and post-mortems (files or folders) into the knowledge base.
 
     Unchanged files are skipped; a changed file replaces its lessons. A file that cannot be
-    read is reported and the others are still ingested; the exit status is then 1.
+    read (malformed, or over the size limit) is reported and the others are still ingested;
+    the exit status is then 1.
 
     \b
     Example:
@@ -85,10 +101,17 @@ def ingest(
                 length=_count_files(paths), label="Ingesting", file=sys.stderr
             ) as bar:
                 report = store.ingest_paths(
-                    paths, format=fmt, project=project, prune=prune, on_progress=bar.update
+                    paths,
+                    format=fmt,
+                    project=project,
+                    prune=prune,
+                    on_progress=bar.update,
+                    max_file_bytes=max_file_bytes,
                 )
         else:
-            report = store.ingest_paths(paths, format=fmt, project=project, prune=prune)
+            report = store.ingest_paths(
+                paths, format=fmt, project=project, prune=prune, max_file_bytes=max_file_bytes
+            )
     for failure in report.errors:
         click.echo(f"error: {printable(failure.error)}", err=True)
     click.echo(report.summary())
@@ -133,6 +156,8 @@ def search(
 ) -> None:
     """Find the lessons that best match QUERY (keyword + semantic, fused).
 
+    QUERY may hold up to 2,000 characters (a longer one exits with status 2).
+
     Matched words are marked «like this» in the snippet; --json gives the spans as offsets.
 
     \b
@@ -141,6 +166,10 @@ def search(
         hindsight search "证书过期" --limit 3 --json
         hindsight search "friday deploy" --kind lesson --since 2024-01-01
     """
+    try:
+        check_query_length(query, SearchSettings())
+    except InvalidQueryError as error:
+        raise click.BadParameter(str(error), param_hint="QUERY") from None
     with _store(db_path, with_model=mode != "keyword") as store:
         hits = store.search(
             query, limit=limit, mode=mode, project=project, tag=tag, kind=kind, since=since

@@ -70,5 +70,5 @@ def parse_votes(value: Any, source: str, line: int | None = None) -> int:
         return 0
     try:
         return int(float(str(value).strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", NaN, Infinity
         raise IngestError(source, f"votes {value!r} is not a number", line=line) from None

@@ -43,6 +43,10 @@ def read_jsonl(source: str, text: str) -> ParsedSource:
             raise IngestError(
                 source, f"not valid JSON ({error.msg} at column {error.colno})", line=number
             ) from None
+        except RecursionError:  # the decoder recurses per level: ~1,000 levels is its limit
+            raise IngestError(
+                source, "the JSON nests too deeply; a lesson is a flat object", line=number
+            ) from None
         if not isinstance(record, dict):
             raise IngestError(source, "each line must be a JSON object", line=number)
         body = record.get("text")

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-import yaml
-
+from kb.bounded_yaml import YamlError, YamlLimits, load_yaml
 from kb.errors import IngestError
 from kb.readers.common import ParsedSource, normalise_date, normalise_tags
 from kb.readers.sections import section_kind
@@ -25,6 +24,16 @@ _BULLET = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?(.*)$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
 _FRONT_MATTER_KEYS = {"title", "project", "date", "tags", "categories", "url", "summary"}
+# Real front matter is a few lines; the limits keep a hostile file's (alias bomb, deep
+# nesting) cost and metadata row small. Other keys are stored as the source's metadata.
+FRONT_MATTER_LIMITS = YamlLimits(
+    what="the YAML",
+    max_bytes=64 * 1024,
+    max_depth=16,
+    max_values=2_000,
+    max_chars=256 * 1024,
+    max_aliases=100,
+)
 
 
 @dataclass
@@ -43,14 +52,11 @@ def _split_front_matter(source: str, text: str) -> tuple[dict[str, Any], str, in
         if lines[index].strip() in {"---", "..."}:
             raw = "\n".join(lines[1:index])
             try:
-                data = yaml.safe_load(raw) if raw.strip() else {}
-            except yaml.YAMLError as error:
-                mark = getattr(error, "problem_mark", None)
-                line = mark.line + 2 if mark is not None else 1
-                problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-                raise IngestError(
-                    source, f"broken YAML front matter ({problem}); fix the YAML", line=line
-                ) from None
+                data = load_yaml(raw, source, FRONT_MATTER_LIMITS)
+            except YamlError as error:
+                # The YAML starts on the file's second line.
+                line = error.line + 1 if error.line is not None else 2
+                raise IngestError(source, f"front matter: {error.reason}", line=line) from None
             if data is None:
                 data = {}
             if not isinstance(data, dict):

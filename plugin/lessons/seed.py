@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kb.search import MAX_QUERY_CHARS
 from plugin.jira.port import IssueRef, JiraPort, Project
 from plugin.lessons.comment import lesson_url, one_line, wiki_escape
 from plugin.lessons.config import LessonsPolicy, SeedSettings
@@ -42,9 +43,9 @@ class SeedOutcome:
 
 
 def project_query(project: Project) -> str:
-    """The text that describes a project's kind of work."""
+    """The text that describes a project's kind of work (at most the longest query searched)."""
     parts = [project.name, project.description, project.category or "", project.project_type or ""]
-    return "\n".join(part for part in parts if part).strip()
+    return "\n".join(part for part in parts if part).strip()[:MAX_QUERY_CHARS]
 
 
 class ProjectSeeder:

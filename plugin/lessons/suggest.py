@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kb.records import SearchHit
+from kb.search import MAX_QUERY_CHARS
 from plugin.jira.port import Issue, JiraPort
 from plugin.lessons.comment import CommentLesson, find_marked, render_suggestions
 from plugin.lessons.config import LessonsPolicy
@@ -23,7 +24,6 @@ from plugin.lessons.signing import Clock, FeedbackSigner, utc_now
 
 SuggestAction = Literal["created", "edited", "unchanged", "none", "disabled"]
 _WIKI_MACRO = re.compile(r"\{(?:code|noformat|quote|panel|color)[^}]*\}")
-QUERY_CHARS = 2000  # the model reads ~256 word pieces; more text only slows keyword search
 CANDIDATES = 30
 _WORDS = re.compile(r"\w+")
 
@@ -62,7 +62,7 @@ class SuggestOutcome:
 def issue_query(issue: Issue) -> str:
     """The text searched for an issue: its summary, then its description without macros."""
     description = _WIKI_MACRO.sub(" ", issue.description or "")
-    return f"{issue.summary}\n{description}".strip()[:QUERY_CHARS]
+    return f"{issue.summary}\n{description}".strip()[:MAX_QUERY_CHARS]
 
 
 def text_changed_substantially(before: str, after: str, *, at_most: float = 0.8) -> bool:

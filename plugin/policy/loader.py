@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kb.bounded_yaml import YamlError, YamlLimits, compose_yaml, construct_yaml
 from plugin.policy.model import Policy
 
 
@@ -48,72 +49,94 @@ def load_policy(path: str | Path) -> Policy:
     """Read and validate the policy file at `path`; raise PolicyError naming each problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(POLICY_MAX_BYTES + 1)  # never more than the limit allows
+        if len(data) > POLICY_MAX_BYTES:
+            size = path.stat().st_size
+            raise PolicyError(
+                [
+                    PolicyProblem(
+                        str(path),
+                        None,
+                        "",
+                        f"the policy file is {size:,} bytes; the limit is {POLICY_MAX_BYTES:,}",
+                    )
+                ]
+            )
+        text = data.decode("utf-8")
     except OSError as exc:
         raise PolicyError(
             [PolicyProblem(str(path), None, "", f"cannot read the policy file: {exc.strerror}")]
         ) from exc
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PolicyError(
+            [PolicyProblem(str(path), line, "", "the policy file is not UTF-8; save it as UTF-8")]
+        ) from None
     return parse_policy(text, source=str(path))
 
 
 def parse_policy(text: str, *, source: str = "policy.yaml") -> Policy:
-    """Validate policy YAML given as text (`source` names it in messages)."""
+    """Validate policy YAML given as text (`source` names it in messages).
+
+    The YAML is read within `POLICY_YAML_LIMITS` (size, nesting, aliases, values), so a
+    hostile file costs at most a fraction of a second and is refused with its line.
+    """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError([PolicyProblem(source, line, "", f"not valid YAML: {problem}")]) from exc
+        root = compose_yaml(text, source, POLICY_YAML_LIMITS)
+    except YamlError as exc:
+        raise PolicyError([PolicyProblem(source, exc.line, "", exc.reason)]) from None
     if root is None:
         raise PolicyError([PolicyProblem(source, None, "", "the policy file is empty")])
     if not isinstance(root, yaml.MappingNode):
         raise PolicyError(
             [PolicyProblem(source, root.start_mark.line + 1, "", "the policy must be a mapping")]
         )
-    if _expanded_size(root, {}) > MAX_NODES:
-        raise PolicyError(
-            [
-                PolicyProblem(
-                    source,
-                    None,
-                    "",
-                    f"too large: over {MAX_NODES} values once YAML "
-                    "aliases are expanded; split the policy or use fewer aliases",
-                )
-            ]
-        )
     duplicates = list(_duplicate_keys(root, ""))
     if duplicates:
         raise PolicyError(
-            [
-                PolicyProblem(source, line, path, f"key '{key}' appears twice; keep one")
-                for line, path, key in duplicates
-            ]
+            _at_most(
+                [
+                    PolicyProblem(source, line, path, f"key '{key}' appears twice; keep one")
+                    for line, path, key in duplicates
+                ]
+            )
         )
-    data = yaml.SafeLoader(text).construct_document(root)
+    try:
+        data = construct_yaml(root, source)
+    except YamlError as exc:
+        raise PolicyError([PolicyProblem(source, exc.line, "", exc.reason)]) from None
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError([_problem(source, root, err) for err in exc.errors()]) from None
+        errors = exc.errors()
+        problems = [_problem(source, root, err) for err in errors[:MAX_PROBLEMS]]
+        raise PolicyError(_at_most(problems, total=len(errors))) from None
 
 
-MAX_NODES = 200_000  # a real policy has a few hundred; aliases must not multiply that
+POLICY_MAX_BYTES = 256 * 1024
+# A real policy has a few hundred values; these leave ample room and bound the cost of a
+# hostile file (bench/bounded_paths.py measures it at the limits).
+POLICY_YAML_LIMITS = YamlLimits(
+    what="the policy file",
+    max_bytes=POLICY_MAX_BYTES,
+    max_depth=32,
+    max_values=20_000,
+    max_chars=1_000_000,
+    max_aliases=1_000,
+)
+MAX_PROBLEMS = 100  # more would only bury the first ones (and cost time to locate)
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
-    """How many values the document holds once aliases are expanded (without expanding it)."""
-    if id(node) in memo:
-        return memo[id(node)]
-    memo[id(node)] = 1  # a recursive alias counts once; PyYAML refuses recursion later
-    if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(item, memo) for item in node.value)
-    else:
-        size = 1
-    memo[id(node)] = size
-    return size
+def _at_most(problems: list[PolicyProblem], total: int | None = None) -> list[PolicyProblem]:
+    """The first MAX_PROBLEMS problems, then one line saying how many were left out."""
+    total = len(problems) if total is None else total
+    if total <= MAX_PROBLEMS:
+        return problems
+    kept = problems[:MAX_PROBLEMS]
+    source = kept[0].source
+    more = PolicyProblem(source, None, "", f"... and {total - MAX_PROBLEMS} more problems")
+    return [*kept, more]
 
 
 def _duplicate_keys(node: yaml.Node, path: str):

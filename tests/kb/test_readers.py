@@ -116,7 +116,7 @@ def test_jsonl_keeps_given_ids_and_fields() -> None:
     [
         ("bad.md", b"caf\xe9 au lait\n", "not valid UTF-8", 1),
         ("empty.md", b"  \n\n", "empty", None),
-        ("front.md", b"---\ntitle: [unclosed\n---\nbody\n", "broken YAML front matter", 2),
+        ("front.md", b"---\ntitle: [unclosed\n---\nbody\n", "front matter: not valid YAML", 2),
         ("open.md", b"---\ntitle: x\nbody\n", "never closed", 1),
         ("list.md", b"---\n- a\n- b\n---\nbody\n", "YAML mapping", 2),
         ("date.md", b"---\ndate: last tuesday\n---\nbody\n", "not an ISO date", 2),

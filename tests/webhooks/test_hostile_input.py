@@ -296,7 +296,8 @@ def test_chunked_policy_over_the_limit_is_413_not_validated_truncated(
     response = post_chunked(client, "/api/policy/validate", text.encode())
 
     assert response.status_code == 413
-    assert "limit" in response.json["reason"]
+    assert response.json["valid"] is False
+    assert "limit" in response.json["errors"][0]["message"]
 
 
 def test_chunked_feedback_form_over_its_limit_is_413(web) -> None:
