@@ -10,8 +10,8 @@ it); the CLI renders them. What is checked, against Atlassian's documented resou
 - every field the policy names exists (`GET /field`) and has a type its predicate can read;
 - each guarded move has a transition back (read from the transitions of sample issues: Jira
   shows workflows only to administrators), unless the rule's guard says `revert: false`;
-- group membership is readable (the *Browse users and groups* global permission, then the
-  adapter's own per-flavour lookup on the service account);
+- group membership is readable (on Cloud the *Browse users and groups* global permission,
+  then, on both flavours, the adapter's own per-flavour lookup on the service account);
 - suggestions' public URL is set.
 """
 
@@ -379,8 +379,8 @@ class Doctor:
             "(Cloud: Settings > System > Global permissions; Data Center: Administration > "
             "System > Global permissions, 'Browse users')"
         )
-        held = self.jira.my_permissions(["USER_PICKER"]).get("USER_PICKER")
-        if not held:
+        cloud = self.jira.server_info().deployment == "cloud"  # read once by the adapter
+        if cloud and not self.jira.my_permissions(["USER_PICKER"]).get("USER_PICKER"):
             self._add(
                 "group membership",
                 "fail",

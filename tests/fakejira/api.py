@@ -363,8 +363,11 @@ class FakeJiraApp:
         return sorted(name for name, members in self.fake.groups.items() if user.name in members)
 
     def _may_browse_users(self, user: FakeUser) -> None:
-        """Reading another user (and their groups) needs *Browse users and groups* (403)."""
-        if not self.fake.permissions.has(user.name, "USER_PICKER", None, self.fake.projects):
+        """On Cloud, reading a user (and their groups) needs *Browse users and groups* (403),
+        as Atlassian's description says; Data Center documents no such condition."""
+        if self.fake.flavour == "cloud" and not self.fake.permissions.has(
+            user.name, "USER_PICKER", None, self.fake.projects
+        ):
             raise JiraRestError(
                 403, ["You need the 'Browse users and groups' global permission to see users."]
             )
