@@ -141,6 +141,7 @@ class Doctor:
     service_account: str | None = None  # the `service_account` setting, when set
     credentials: Literal["api_token", "pat"] = "api_token"
     checks: list[Check] = field(default_factory=list)
+    _missing: set[tuple[str | None, str]] = field(default_factory=set)  # (project, key)
 
     def run(self) -> DoctorReport:
         identity = self._connection()
@@ -241,6 +242,7 @@ class Doctor:
                 if held.get(key):
                     self._add(f"permission {key}", "pass", f"held in {where}", project=project)
                     continue
+                self._missing.add((project, key))
                 fix = (
                     f"grant {key} in {project}'s permission scheme to the service account "
                     "(or a group or project role it is in)"
@@ -301,6 +303,15 @@ class Doctor:
                 name,
                 "pass",
                 "the rule's guard says revert: false: violations are flagged, not moved back",
+                project=project,
+            )
+            return
+        if (project, "TRANSITION_ISSUES") in self._missing:
+            self._add(
+                name,
+                "skip",
+                "not checked: without Transition Issues Jira lists no transitions to the "
+                "account, so no way back can be read (see the permission above)",
                 project=project,
             )
             return

@@ -224,14 +224,19 @@ class FakeJiraApp:
     def on_transitions(
         self, request: Request, user: FakeUser, body: Any, key: str
     ) -> dict[str, Any]:
+        """The transitions `user` may make now: none without Transition Issues, as in Jira."""
         issue = self.fake.get_issue(key)
         flow = issue.project.workflow_for(issue.issuetype)
         with_fields = "transitions.fields" in _csv(request.args.get("expand"))
+        allowed = self.fake.permissions.has(
+            user.name, "TRANSITION_ISSUES", issue.project.key, self.fake.projects
+        )
         return {
             "expand": "transitions",
             "transitions": [
                 self.fake.renderer.transition(t, self.fake.statuses[t.to], with_fields=with_fields)
                 for t in flow.from_status(issue.status.name)
+                if allowed
             ],
         }
 

@@ -66,11 +66,11 @@ def healthy(fake: FakeJira) -> Policy:
 
 
 def broken(fake: FakeJira) -> Policy:
-    """Project CHG: nothing leads back out of Deploying, the service account may not
-    transition issues there, and the policy's "Backout plan" field does not exist."""
+    """Project CHG: nothing leads back out of Deploying, the service account may not create
+    issues (review sub-tasks) there, and the policy's "Backout plan" field does not exist."""
     _site(fake)
     _an_issue_in_every_status(fake, "CHG")
-    fake.permissions.revoke(fake.service_account.name, "TRANSITION_ISSUES", project="CHG")
+    fake.permissions.revoke(fake.service_account.name, "CREATE_ISSUES", project="CHG")
     return policy_for("CHG")
 
 

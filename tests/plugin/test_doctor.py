@@ -55,11 +55,12 @@ def test_a_missing_permission_a_missing_field_and_no_way_back_each_fail(fake) ->
     report = doctor_for(fake, broken(fake))
 
     failed = _failed(report)
-    assert ("permission TRANSITION_ISSUES", "CHG") in failed
+    assert ("permission CREATE_ISSUES", "CHG") in failed
     assert ("field Backout plan", None) in failed
     assert ("way back (change-control)", "CHG") in failed
-    transition = _check(report, "permission TRANSITION_ISSUES", "CHG")
-    assert "grant TRANSITION_ISSUES in CHG's permission scheme" in transition.fix
+    create = _check(report, "permission CREATE_ISSUES", "CHG")
+    assert "grant CREATE_ISSUES in CHG's permission scheme" in create.fix
+    assert "review sub-tasks" in create.detail
     way_back = next(c for c in report.checks if c.status == "fail" and "Approve" in c.detail)
     assert "no transition from Deploying back to Awaiting approval" in way_back.detail
     assert "revert: false" in way_back.fix
@@ -79,6 +80,18 @@ def test_guard_revert_false_needs_no_way_back_and_no_transition_permission(fake)
     assert not any(c.name.startswith("way back") and c.status == "fail" for c in report.checks)
     assert "permission TRANSITION_ISSUES" not in {c.name for c in report.checks}
     assert "revert: false" in _check(report, "way back (change-control)", "CHG").detail
+
+
+def test_without_transition_issues_the_ways_back_are_not_claimed(fake) -> None:
+    policy = healthy(fake)
+    fake.permissions.revoke(fake.service_account.name, "TRANSITION_ISSUES", project="SAFE")
+
+    report = doctor_for(fake, policy)
+
+    assert _check(report, "permission TRANSITION_ISSUES", "SAFE").status == "fail"
+    ways_back = [c for c in report.checks if c.name.startswith("way back")]
+    assert ways_back and {c.status for c in ways_back} == {"skip"}
+    assert "Jira lists no transitions" in ways_back[0].detail
 
 
 def test_a_field_of_the_wrong_type_fails(fake) -> None:
@@ -175,7 +188,7 @@ def test_the_command_prints_the_checklist_and_exits_1_on_a_failure(
 
     assert text.exit_code == code, text.output
     assert text.output.startswith(f"Hindsight doctor: {fake.base_url}")
-    assert ("FAIL  permission TRANSITION_ISSUES [CHG]" in text.output) == (code == 1)
+    assert ("FAIL  permission CREATE_ISSUES [CHG]" in text.output) == (code == 1)
     assert as_json.exit_code == code
     report = json.loads(as_json.output)
     assert report["ok"] is (code == 0)
