@@ -8,12 +8,14 @@ Jira in `tests.fakejira` serves the same over real HTTP, for adapter and end-to-
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from plugin.jira.errors import JiraApiError
+from plugin.jira.parse import own_markers
 from plugin.jira.port import (
+    COMMENT_PROPERTY,
     ChangeEntry,
     ChangeItem,
     Comment,
@@ -123,7 +125,13 @@ class MemoryJira:
             replace(ref, status=self.issues[ref.key].status) if ref.key in self.issues else ref
             for ref in issue.subtasks
         )
-        return replace(issue, subtasks=subtasks)
+        # as the adapter reads them: markers on BOT's comments only, from the stored property
+        # (`Comment.markers` as written), else from the body (comments from before properties)
+        comments = tuple(
+            replace(c, markers=own_markers(c.author, BOT, _as_property(c.markers), c.body))
+            for c in issue.comments
+        )
+        return replace(issue, subtasks=subtasks, comments=comments)
 
     def get_transitions(self, key: str) -> list[Transition]:
         self.reads += 1
@@ -195,18 +203,23 @@ class MemoryJira:
         )
         self._change(key, status=transition.to, item=item)
 
-    def add_comment(self, key: str, body: str) -> Comment:
+    def add_comment(self, key: str, body: str, *, markers: Sequence[str] = ()) -> Comment:
         self.writes.append(("add_comment", key, body))
         self._next_id += 1
-        comment = Comment(str(self._next_id), body, BOT)
+        comment = Comment(str(self._next_id), body, BOT, markers=tuple(markers))
         issue = self.issues[key]
         self.issues[key] = replace(issue, comments=(*issue.comments, comment))
         return comment
 
-    def edit_comment(self, key: str, comment_id: str, body: str) -> None:
+    def edit_comment(
+        self, key: str, comment_id: str, body: str, *, markers: Sequence[str] = ()
+    ) -> None:
         self.writes.append(("edit_comment", key, {"id": comment_id, "body": body}))
         issue = self.issues[key]
-        comments = tuple(replace(c, body=body) if c.id == comment_id else c for c in issue.comments)
+        comments = tuple(
+            replace(c, body=body, markers=tuple(markers) or c.markers) if c.id == comment_id else c
+            for c in issue.comments
+        )
         self.issues[key] = replace(issue, comments=comments)
 
     def create_subtask(
@@ -335,6 +348,11 @@ class MemoryJira:
         self._next_id += 1
         entry = ChangeEntry(str(self._next_id), "2026-01-01T00:00:00.000+0000", author, (item,))
         self.issues[key] = replace(issue, changelog=(*issue.changelog, entry), **changes)
+
+
+def _as_property(markers: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Stored markers as the `hindsight` entity property Jira would list (none: no property)."""
+    return [{"key": COMMENT_PROPERTY, "value": {"markers": list(markers)}}] if markers else []
 
 
 def change_issue(key: str = "CHG-1", **overrides: Any) -> Issue:

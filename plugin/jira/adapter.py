@@ -16,7 +16,8 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlparse
@@ -33,6 +34,7 @@ from plugin.jira.parse import (
     user_from_json,
 )
 from plugin.jira.port import (
+    COMMENT_PROPERTY,
     Comment,
     Deployment,
     FieldInfo,
@@ -78,6 +80,7 @@ class JiraAdapter:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._server_info: dict[str, Any] | None = None
+        self._identity: User | None = None
         self._fields: list[dict[str, Any]] | None = None
         self._subtask_types: dict[str, IssueType] = {}
         self._create_screens: OrderedDict[tuple[str, str], tuple[float, dict[str, ScreenField]]] = (
@@ -102,12 +105,14 @@ class JiraAdapter:
         raw["changelog"] = {"histories": histories}  # `Issue` puts them oldest first
         fields = dict(raw.get("fields") or {})
         block = fields.get("comment")
-        if isinstance(block, Mapping) and int(block.get("total") or 0) > len(
-            block.get("comments") or ()
-        ):
+        embedded = list(block.get("comments") or ()) if isinstance(block, Mapping) else []
+        me = self._me() if embedded else None
+        mine = me is not None and any(me.same_as(user_from_json(c.get("author"))) for c in embedded)
+        if mine or (isinstance(block, Mapping) and int(block.get("total") or 0) > len(embedded)):
+            # every comment, with entity properties: ours are found by their `hindsight` one
             fields["comment"] = {"comments": self._all_comments(key)}
             raw["fields"] = fields
-        return issue_from_json(raw)
+        return issue_from_json(raw, me)
 
     def get_transitions(self, key: str) -> list[Transition]:
         path = f"{API}/issue/{key}/transitions"
@@ -304,7 +309,15 @@ class JiraAdapter:
         user = user_from_json(raw)
         if user is None:
             raise JiraApiError("GET", f"{API}/myself", 200, "Jira answered without a user")
+        with self._lock:
+            self._identity = user
         return Identity(user=user, deployment=self._deployment())
+
+    def _me(self) -> User:
+        """The service account, asked once (it does not change while the process runs)."""
+        with self._lock:
+            known = self._identity
+        return known if known is not None else self.myself().user
 
     # --------------------------------------------------------------- writes
 
@@ -322,13 +335,15 @@ class JiraAdapter:
             ),
         )
 
-    def add_comment(self, key: str, body: str) -> Comment:
-        path = f"{API}/issue/{key}/comment"
-        raw = self._call("POST", path, lambda: self._client.add_comment(key, body).raw)
-        return comment_from_json(raw)
+    def add_comment(self, key: str, body: str, *, markers: Sequence[str] = ()) -> Comment:
+        # through the library's session: its add_comment sends no entity properties
+        raw = self._rest("POST", f"issue/{key}/comment", body=_comment_body(body, markers))
+        return replace(comment_from_json(raw or {}), markers=tuple(markers))
 
-    def edit_comment(self, key: str, comment_id: str, body: str) -> None:
-        self._rest("PUT", f"issue/{key}/comment/{comment_id}", body={"body": body})
+    def edit_comment(
+        self, key: str, comment_id: str, body: str, *, markers: Sequence[str] = ()
+    ) -> None:
+        self._rest("PUT", f"issue/{key}/comment/{comment_id}", body=_comment_body(body, markers))
 
     def create_subtask(
         self,
@@ -472,9 +487,8 @@ class JiraAdapter:
     def _all_comments(self, key: str) -> list[dict[str, Any]]:
         comments: list[dict[str, Any]] = []
         while True:
-            page = self._rest(
-                "GET", f"issue/{key}/comment", params={"startAt": len(comments), "maxResults": 100}
-            )
+            params = {"startAt": len(comments), "maxResults": 100, "expand": "properties"}
+            page = self._rest("GET", f"issue/{key}/comment", params=params)
             values = list(page.get("comments") or ())
             comments.extend(values)
             if not values or len(comments) >= int(page.get("total") or 0):
@@ -549,6 +563,16 @@ class JiraAdapter:
                 raise error  # too long to wait in a worker: let the caller reschedule
             attempt += 1
             self._sleep(delay)
+
+
+def _comment_body(body: str, markers: Sequence[str]) -> dict[str, Any]:
+    """A comment's JSON; `markers` go into the `hindsight` entity property (set on create and
+    on update, as both OpenAPI descriptions allow), which people neither see nor edit."""
+    sent: dict[str, Any] = {"body": body}
+    if markers:
+        value = {"markers": list(dict.fromkeys(markers))}
+        sent["properties"] = [{"key": COMMENT_PROPERTY, "value": value}]
+    return sent
 
 
 def _merge_histories(*pages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plugin.jira.port import (
+    COMMENT_PROPERTY,
     ChangeEntry,
     ChangeItem,
     Comment,
@@ -19,6 +20,7 @@ from plugin.jira.port import (
     IssueType,
     Status,
     User,
+    markers_in,
 )
 
 _CATEGORIES = {"new", "indeterminate", "done"}
@@ -67,15 +69,36 @@ def issue_ref_from_json(raw: Mapping[str, Any]) -> IssueRef:
     )
 
 
-def comment_from_json(raw: Mapping[str, Any]) -> Comment:
+def comment_from_json(raw: Mapping[str, Any], me: User | None = None) -> Comment:
+    """A comment; `me` (the service account) decides whose comments carry markers."""
     body = raw.get("body")
+    text = body if isinstance(body, str) else ""
+    author = user_from_json(raw.get("author"))
     return Comment(
         id=str(raw.get("id", "")),
-        body=body if isinstance(body, str) else "",
-        author=user_from_json(raw.get("author")),
+        body=text,
+        author=author,
         created=str(raw.get("created") or ""),
         updated=str(raw.get("updated") or ""),
+        markers=own_markers(author, me, raw.get("properties"), text),
     )
+
+
+def own_markers(
+    author: User | None, me: User | None, properties: Any, body: str
+) -> tuple[str, ...]:
+    """Hindsight's markers on a comment: none unless `me` wrote it; else those its `hindsight`
+    entity property lists (`expand=properties`), else (comments from before the property)
+    the markers in its body."""
+    if me is None or not me.same_as(author):
+        return ()
+    for prop in properties if isinstance(properties, list) else ():
+        if isinstance(prop, Mapping) and prop.get("key") == COMMENT_PROPERTY:
+            value = prop.get("value")
+            listed = value.get("markers") if isinstance(value, Mapping) else None
+            if isinstance(listed, list):
+                return tuple(str(m) for m in listed)
+    return markers_in(body)
 
 
 def change_item_from_json(raw: Mapping[str, Any]) -> ChangeItem:
@@ -118,8 +141,9 @@ def _names(values: Any, key: str = "name") -> tuple[str, ...]:
     return tuple(str(v.get(key)) for v in values or () if isinstance(v, Mapping) and v.get(key))
 
 
-def issue_from_json(raw: Mapping[str, Any]) -> Issue:
-    """An `Issue` from a `GET /issue/{key}` body or a webhook's `issue` object."""
+def issue_from_json(raw: Mapping[str, Any], me: User | None = None) -> Issue:
+    """An `Issue` from a `GET /issue/{key}` body or a webhook's `issue` object; `me` is the
+    service account, whose comments carry their markers."""
     fields: Mapping[str, Any] = raw.get("fields") or {}
     project = fields.get("project") or {}
     key = str(raw.get("key", ""))
@@ -147,7 +171,7 @@ def issue_from_json(raw: Mapping[str, Any]) -> Issue:
         updated=str(fields.get("updated") or ""),
         subtasks=tuple(issue_ref_from_json(s) for s in fields.get("subtasks") or ()),
         links=tuple(link for link in map(_link_from_json, fields.get("issuelinks") or ()) if link),
-        comments=tuple(comment_from_json(c) for c in comments),
+        comments=tuple(comment_from_json(c, me) for c in comments),
         changelog=tuple(change_entry_from_json(h) for h in changelog),
         fields=dict(fields),
     )

@@ -8,6 +8,7 @@ so the engine never touches library objects or raw JSON.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,13 +77,34 @@ class IssueLink:
     issue: IssueRef
 
 
+# The entity property Hindsight sets on the comments it writes: {"markers": [...]}. Properties
+# are invisible to people and survive their edits; a marker inside the body does not (Cloud
+# stores bodies as ADF, which has no anchor, and a person's edit rewrites the body).
+COMMENT_PROPERTY = "hindsight"
+_MARKER = re.compile(r"\{anchor:hindsight-[^}]*\}")
+
+
+def markers_in(text: str) -> tuple[str, ...]:
+    """The `{anchor:hindsight-…}` markers in `text`, in order, each once."""
+    return tuple(dict.fromkeys(_MARKER.findall(text)))
+
+
+def without_markers(text: str) -> str:
+    """`text` with Hindsight's markers removed (what Cloud gives back of a body it stored)."""
+    return _MARKER.sub("", text)
+
+
 @dataclass(frozen=True)
 class Comment:
+    """A comment. `markers` are set only on the service account's own comments: read from
+    their `hindsight` entity property or, for comments written before it, from the body."""
+
     id: str
     body: str
     author: User | None = None
     created: str = ""
     updated: str = ""
+    markers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,8 +261,8 @@ class JiraPort(Protocol):
     """What Hindsight does in Jira, nothing more. Every method raises `JiraApiError` on failure."""
 
     def get_issue(self, key: str) -> Issue:
-        """Current fields, status, sub-tasks, links, comments and the full changelog (every
-        history, oldest first: `Issue.changelog`)."""
+        """Current fields, status, sub-tasks, links, comments (the service account's own with
+        their `markers`) and the full changelog (every history, oldest first)."""
         ...
 
     def get_transitions(self, key: str) -> list[Transition]:
@@ -251,9 +273,16 @@ class JiraPort(Protocol):
         self, key: str, transition_id: str, fields: Mapping[str, Any] | None = None
     ) -> None: ...
 
-    def add_comment(self, key: str, body: str) -> Comment: ...
+    def add_comment(self, key: str, body: str, *, markers: Sequence[str] = ()) -> Comment:
+        """Comment as the service account; `markers` go into the comment's `hindsight` entity
+        property, by which Hindsight finds its comment again (`Comment.markers`)."""
+        ...
 
-    def edit_comment(self, key: str, comment_id: str, body: str) -> None: ...
+    def edit_comment(
+        self, key: str, comment_id: str, body: str, *, markers: Sequence[str] = ()
+    ) -> None:
+        """Replace the body (and, when given, the `hindsight` property's markers)."""
+        ...
 
     def subtask_type(self, project_key: str) -> IssueType:
         """The project's sub-task issue type: the one whose `subtask` flag is true."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -138,11 +138,18 @@ class ReportOnlyJira:
     ) -> None:
         self._plan("transition_issue", key, transition_id=transition_id, fields=dict(fields or {}))
 
-    def add_comment(self, key: str, body: str) -> Comment:
+    def add_comment(self, key: str, body: str, *, markers: Sequence[str] = ()) -> Comment:
         self._plan("add_comment", key, body=body)
-        return Comment(id=f"planned-{next(self._numbers)}", body=body, author=REPORT_ONLY_USER)
+        return Comment(
+            id=f"planned-{next(self._numbers)}",
+            body=body,
+            author=REPORT_ONLY_USER,
+            markers=tuple(markers),
+        )
 
-    def edit_comment(self, key: str, comment_id: str, body: str) -> None:
+    def edit_comment(
+        self, key: str, comment_id: str, body: str, *, markers: Sequence[str] = ()
+    ) -> None:
         self._plan("edit_comment", key, comment_id=comment_id, body=body)
 
     def create_subtask(

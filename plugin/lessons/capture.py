@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kb.errors import IngestError
-from plugin.jira.port import Issue, JiraPort
+from plugin.jira.port import Issue, JiraPort, markers_in
 from plugin.lessons.config import LessonsPolicy
 from plugin.lessons.index import LessonIndex, Retrospective
 from plugin.lessons.journal import LessonsJournal, sha256
@@ -42,7 +42,9 @@ def wiki_to_markdown(text: str) -> str:
 def retrospective_markdown(issue: Issue) -> str:
     """The issue as a Markdown retrospective: summary as title, description, then its comments."""
     parts = [f"# {issue.summary or issue.key}", "", wiki_to_markdown(issue.description).strip()]
-    comments = [c for c in issue.comments if c.body.strip() and "{anchor:hindsight-" not in c.body]
+    comments = [
+        c for c in issue.comments if c.body.strip() and not c.markers and not markers_in(c.body)
+    ]  # Hindsight's own comments are no part of the retrospective
     if comments:
         parts += ["", "## Comments", ""]
         for comment in comments:

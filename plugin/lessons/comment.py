@@ -1,7 +1,9 @@
 """The suggestion comment: Jira wiki markup (REST v2), one per issue, found again by its marker.
 
-The marker is an `{anchor}` macro, which Jira renders as nothing, so people see only the lessons
-while Hindsight can recognise (and edit) its own comment on every later run.
+The marker is kept in the comment's `hindsight` entity property, invisible to people and kept
+across their edits, so Hindsight recognises (and edits) its own comment on every later run. The
+body also starts with it as an `{anchor}` macro, which Jira renders as nothing: comments written
+before the property are still found by it (Data Center keeps it; Cloud's ADF storage drops it).
 """
 
 from __future__ import annotations
@@ -91,5 +93,6 @@ def render_suggestions(
 
 
 def find_marked(comments: Sequence[Comment], marker: str = MARKER) -> Comment | None:
-    """The first comment carrying `marker`, oldest first."""
-    return next((comment for comment in comments if marker in comment.body), None)
+    """The first of Hindsight's comments carrying `marker`, oldest first (only the service
+    account's comments carry markers: `Comment.markers`)."""
+    return next((comment for comment in comments if marker in comment.markers), None)

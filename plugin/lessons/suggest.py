@@ -14,8 +14,8 @@ from typing import Literal
 
 from kb.records import SearchHit
 from kb.search import MAX_QUERY_CHARS
-from plugin.jira.port import Issue, JiraPort
-from plugin.lessons.comment import CommentLesson, find_marked, render_suggestions
+from plugin.jira.port import Issue, JiraPort, without_markers
+from plugin.lessons.comment import MARKER, CommentLesson, find_marked, render_suggestions
 from plugin.lessons.config import LessonsPolicy
 from plugin.lessons.index import LessonIndex
 from plugin.lessons.journal import LessonsJournal, sha256
@@ -150,15 +150,15 @@ class Suggester:
             issued=issued,
         )
         if existing is None:
-            comment_id: str | None = jira.add_comment(issue_key, body).id
+            comment_id: str | None = jira.add_comment(issue_key, body, markers=(MARKER,)).id
             action: SuggestAction = "created"
-        elif existing.body.strip() == body.strip():
+        elif without_markers(existing.body).strip() == without_markers(body).strip():
             comment_id, action = existing.id, "unchanged"
         elif recorded and recorded.comment_id == existing.id and recorded.body_sha == sha256(body):
             # Jira may normalise the stored markup; our last write already said exactly this.
             comment_id, action = existing.id, "unchanged"
         else:
-            jira.edit_comment(issue_key, existing.id, body)
+            jira.edit_comment(issue_key, existing.id, body, markers=(MARKER,))
             comment_id, action = existing.id, "edited"
         if action != "unchanged" or recorded is None:
             self.journal.record_suggestions(

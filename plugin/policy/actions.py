@@ -26,6 +26,8 @@ from plugin.jira.port import (
     ScreenField,
     Transition,
     User,
+    markers_in,
+    without_markers,
 )
 from plugin.jira.transitions import fields_for_screen, transition_to
 from plugin.policy.decision import ActionRecord, Clock
@@ -94,22 +96,35 @@ class ActionRunner:
 
 
 def find_marked_comment(issue: Issue, mark: str) -> Comment | None:
-    return next((c for c in issue.comments if mark in c.body), None)
+    """Hindsight's comment named `mark`. Only the service account's comments carry markers
+    (`Comment.markers`), so a person's comment quoting the marker is never taken for ours."""
+    return next((c for c in issue.comments if mark in c.markers), None)
 
 
 def upsert_comment(runner: ActionRunner, issue: Issue, mark: str, body: str) -> None:
-    """One comment per rule: add it the first time, edit it later, leave it when unchanged."""
+    """One comment per rule: add it the first time, edit it later, leave it when unchanged.
+
+    The comment's markers go into its entity property, which survives a person's edit of the
+    body and Cloud's storage (ADF drops the `{anchor}` macros the body still carries for
+    Data Center and for comments written before the property)."""
     full = f"{mark}{body}"
+    markers = markers_in(full)
     existing = find_marked_comment(issue, mark)
     if existing is None:
-        runner.write("comment", "add a comment", lambda: runner.jira.add_comment(issue.key, full))
-    elif _normalise(existing.body) == _normalise(full):
+        runner.write(
+            "comment",
+            "add a comment",
+            lambda: runner.jira.add_comment(issue.key, full, markers=markers),
+        )
+    elif set(existing.markers) == set(markers) and _normalise(
+        without_markers(existing.body)
+    ) == _normalise(without_markers(full)):
         runner.note("comment", f"comment {existing.id} already says this", "unchanged")
     else:
         runner.write(
             "comment",
             f"edit comment {existing.id}",
-            lambda: runner.jira.edit_comment(issue.key, existing.id, full),
+            lambda: runner.jira.edit_comment(issue.key, existing.id, full, markers=markers),
             {"comment_id": existing.id},
         )
 

@@ -438,7 +438,7 @@ class PolicyEngine:
             "Thank you.",
         )
         drop_label(runner, issue, self.policy.label_of(rule))
-        if marker(rule.name, "flagged") in existing.body:
+        if marker(rule.name, "flagged") in existing.markers:
             set_flag(runner, issue, self.fields, self.policy.defaults, on=False)
 
     # -- helpers --------------------------------------------------------------------------

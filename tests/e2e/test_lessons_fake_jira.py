@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from hindsight.config import load_settings
 from hindsight.wiring import Runtime, build_runtime
 from hindsight.wsgi import create_app
+from plugin.jira.port import COMMENT_PROPERTY
 from plugin.lessons.comment import MARKER
 from plugin.lessons.config import SeedSettings, StaticLessonsPolicy, SuggestionSettings
 from plugin.lessons.install import SERVICES_KEY, install
@@ -40,7 +41,12 @@ class Site:
         self.fake.deliver_webhooks()
 
     def hindsight_comments(self, key: str) -> list:
-        return [c for c in self.fake.comments(key) if MARKER in c.body]
+        """Comments carrying the marker in their entity property (Cloud drops it from bodies)."""
+        return [
+            c
+            for c in self.fake.comments(key)
+            if MARKER in c.properties.get(COMMENT_PROPERTY, {}).get("markers", [])
+        ]
 
     def bot_writes(self) -> list:
         bot = self.fake.service_account.name

@@ -199,6 +199,80 @@ def test_an_approval_older_than_the_newest_100_histories_still_counts(make_site,
     assert outcomes == {"change-control": "pass", "change-verified": "pass"}
 
 
+def _violation_comments(site: Site, key: str) -> dict[str, str]:
+    """Rule name -> id of Hindsight's comment about it."""
+    return {
+        rule: c.id
+        for c in site.fake.comments(key)
+        for rule in ("change-control", "change-verified")
+        if f"rule {rule}" in c.body and c.author is site.fake.service_account
+    }
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_after_a_person_rewrites_hindsights_comment_the_next_event_edits_that_comment(
+    make_site, flavour
+):
+    site = make_site(POLICIES / "itil-change.yaml", flavour=flavour)
+    key = _normal_change(site)
+    site.fake.move(key, "Done", as_user="bob")
+    site.deliver()
+    ours = _violation_comments(site, key)
+    site.fake.rewrite_comment(key, ours["change-control"], "Noted, getting it approved.")
+    site.fake.move(key, "Done", as_user="bob")  # again, still without approval
+    site.deliver()
+
+    comments = {c.id: c for c in site.fake.comments(key)}
+    assert set(comments) == set(ours.values())  # no second comment
+    rewritten = comments[ours["change-control"]]
+    assert "rule change-control" in rewritten.body
+    assert rewritten.update_author is site.fake.service_account
+    assert site.fake.issue(key).status.name == "In Progress"
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_a_persons_comment_carrying_the_marker_is_never_touched(make_site, flavour):
+    site = make_site(POLICIES / "itil-change.yaml", flavour=flavour)
+    key = _normal_change(site)
+    mark = "{anchor:hindsight-change-control}"
+    pasted = site.fake.comment(
+        key, f"{mark}Quoting Hindsight: approval is missing", as_user="alice"
+    )
+    claimed = site.fake.comment(
+        key, "Mine too", as_user="alice", properties={"hindsight": {"markers": [mark]}}
+    )  # even with the property set through the REST API, it is not Hindsight's comment
+    before = {c.id: c.body for c in site.fake.comments(key)}
+    site.fake.move(key, "Done", as_user="bob")
+    site.deliver()
+
+    comments = {c.id: c for c in site.fake.comments(key)}
+    for theirs in (pasted, claimed):
+        assert comments[theirs].body == before[theirs]
+        assert comments[theirs].update_author is None
+    assert set(_violation_comments(site, key)) == {"change-control", "change-verified"}
+    assert len(comments) == 4
+
+
+def test_a_comment_from_before_the_property_is_found_by_its_body_marker(make_site):
+    # Data Center keeps the {anchor} macro in the body: older Hindsight comments carry only it
+    site = make_site(POLICIES / "itil-change.yaml", flavour="server")
+    key = _normal_change(site)
+    bot = site.fake.service_account
+    legacy = site.fake.comment(
+        key,
+        "{anchor:hindsight-change-control}*Hindsight policy: rule change-control*\nOld",
+        as_user=bot,
+    )
+    site.fake.move(key, "Done", as_user="bob")
+    site.deliver()
+
+    assert _violation_comments(site, key)["change-control"] == legacy
+    edited = next(c for c in site.fake.comments(key) if c.id == legacy)
+    assert "approval: 'Approval' is not Approved" in edited.body
+    assert edited.properties["hindsight"] == {"markers": ["{anchor:hindsight-change-control}"]}
+    assert len(site.fake.comments(key)) == 2
+
+
 def test_an_emergency_change_passes_and_gets_its_review_subtask(make_site):
     site = make_site(POLICIES / "itil-change.yaml")
     key = site.fake.add_issue(

@@ -274,15 +274,19 @@ class FakeJiraApp:
             "startAt": start,
             "maxResults": limit,
             "total": len(issue.comments),
-            "comments": [self.fake.renderer.comment(issue, c) for c in page],
+            "comments": [
+                self.fake.renderer.comment(issue, c, with_properties=_properties(request))
+                for c in page
+            ],
         }
 
     def on_add_comment(
         self, request: Request, user: FakeUser, body: Any, key: str
     ) -> dict[str, Any]:
         issue = self.fake.get_issue(key)
-        comment = self.fake.add_comment(issue, _object(body).get("body"), user)
-        return self.fake.renderer.comment(issue, comment)
+        body = _object(body)
+        comment = self.fake.add_comment(issue, body.get("body"), user, _property_map(body))
+        return self.fake.renderer.comment(issue, comment, with_properties=_properties(request))
 
     def on_comment(
         self, request: Request, user: FakeUser, body: Any, key: str, comment_id: str
@@ -291,14 +295,17 @@ class FakeJiraApp:
         comment = next((c for c in issue.comments if c.id == comment_id), None)
         if comment is None:
             raise JiraRestError(404, [f"Can not find a comment for the id: {comment_id}."])
-        return self.fake.renderer.comment(issue, comment)
+        return self.fake.renderer.comment(issue, comment, with_properties=_properties(request))
 
     def on_edit_comment(
         self, request: Request, user: FakeUser, body: Any, key: str, comment_id: str
     ) -> tuple[dict[str, Any], int]:
         issue = self.fake.get_issue(key)
-        comment = self.fake.edit_comment(issue, comment_id, _object(body).get("body"), user)
-        return self.fake.renderer.comment(issue, comment), 200
+        body = _object(body)
+        comment = self.fake.edit_comment(
+            issue, comment_id, body.get("body"), user, _property_map(body)
+        )
+        return self.fake.renderer.comment(issue, comment, with_properties=_properties(request)), 200
 
     def _matching(self, request: Request, body: Any, user: FakeUser) -> tuple[list[FakeIssue], Any]:
         params: dict[str, Any] = dict(request.args.items())
@@ -530,6 +537,20 @@ def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise JiraRestError(400, ["The request body must be a JSON object."])
     return body
+
+
+def _properties(request: Request) -> bool:
+    return "properties" in _csv(request.args.get("expand"))
+
+
+def _property_map(body: dict[str, Any]) -> dict[str, Any]:
+    """A comment body's `properties` ([{key, value}], optional on create and update)."""
+    listed = body.get("properties") or []
+    if not isinstance(listed, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("key"), str) and "value" in p for p in listed
+    ):
+        raise JiraRestError(400, errors={"properties": "Each property needs a key and a value."})
+    return {p["key"]: p["value"] for p in listed}
 
 
 def _json(data: Any, status: int) -> Response:

@@ -8,6 +8,7 @@ record the same changelog and emit the same webhook; only the actor differs.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -99,6 +100,10 @@ _SYSTEM_FIELDS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("comment", "Comment", {"type": "comments-page", "system": "comment"}),
 )
 _SUBTASK_WITHOUT_PARENT = "Issue type is a sub-task but parent issue key or id not specified."
+
+
+# wiki macros without a body that ADF drops, e.g. {anchor:name}
+_WIKI_MACRO = re.compile(r"\{anchor(?::[^}]*)?\}")
 
 
 def _jira_time(moment: datetime) -> str:
@@ -408,11 +413,27 @@ class FakeJira:
                 values["resolution"] = {"name": "Done"}
             return self.transition(issue, transition.id, values, actor)
 
-    def comment(self, key: str, body: str, *, as_user: str | FakeUser | None = None) -> str:
-        """A human comments on `key`; returns the comment id."""
+    def comment(
+        self,
+        key: str,
+        body: str,
+        *,
+        as_user: str | FakeUser | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A human (or `as_user`) comments on `key`, with entity `properties`; returns its id."""
         actor = self.user(as_user) if as_user else self._default_human()
         with self.lock:
-            return self.add_comment(self.get_issue(key), body, actor).id
+            return self.add_comment(self.get_issue(key), body, actor, properties).id
+
+    def rewrite_comment(
+        self, key: str, comment_id: str, body: str, *, as_user: str | FakeUser | None = None
+    ) -> None:
+        """A person edits a comment (anyone's, as a Jira admin may): the body is replaced, the
+        entity properties stay."""
+        actor = self.user(as_user) if as_user else self._default_human()
+        with self.lock:
+            self.edit_comment(self.get_issue(key), comment_id, body, actor)
 
     def edit(
         self, key: str, fields: Mapping[str, Any], *, as_user: str | FakeUser | None = None
@@ -787,31 +808,56 @@ class FakeJira:
             return None
         return self._record(issue, actor, items, emit="issue_updated")
 
-    def add_comment(self, issue: FakeIssue, body: str, actor: FakeUser) -> FakeComment:
+    def add_comment(
+        self,
+        issue: FakeIssue,
+        body: str,
+        actor: FakeUser,
+        properties: Mapping[str, Any] | None = None,
+    ) -> FakeComment:
         if not isinstance(body, str) or not body.strip():
             raise JiraRestError(400, errors={"comment": "Comment body can not be empty!"})
         now = self.now()
-        comment = FakeComment(self.next_id(), body, actor, now, now)
+        comment = FakeComment(
+            self.next_id(),
+            self._stored_body(body),
+            actor,
+            now,
+            now,
+            properties=dict(properties or {}),
+        )
         issue.comments.append(comment)
         issue.updated = now
         self._emit(self._comment_event("comment_created", issue, comment))
         return comment
 
     def edit_comment(
-        self, issue: FakeIssue, comment_id: str, body: str, actor: FakeUser
+        self,
+        issue: FakeIssue,
+        comment_id: str,
+        body: str,
+        actor: FakeUser,
+        properties: Mapping[str, Any] | None = None,
     ) -> FakeComment:
+        """Replace the body; `properties` given set those keys, the others stay (as in Jira)."""
         comment = next((c for c in issue.comments if c.id == comment_id), None)
         if comment is None:
             raise JiraRestError(404, [f"Can not find a comment for the id: {comment_id}."])
         if not isinstance(body, str) or not body.strip():
             raise JiraRestError(400, errors={"comment": "Comment body can not be empty!"})
-        comment.body = body
+        comment.body = self._stored_body(body)
+        comment.properties.update(properties or {})
         comment.updated = self.now()
         comment.update_author = actor
         self._emit(self._comment_event("comment_updated", issue, comment))
         return comment
 
     # ------------------------------------------------------------------ internals
+
+    def _stored_body(self, body: str) -> str:
+        """The body as Jira gives it back. Cloud stores ADF, which has no node for wiki macros
+        such as `{anchor:...}` (rendered as nothing): they do not come back. DC keeps the text."""
+        return _WIKI_MACRO.sub("", body) if self.flavour == "cloud" else body
 
     def _default_human(self) -> FakeUser:
         humans = [u for u in self.users.values() if u is not self.service_account]

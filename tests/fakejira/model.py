@@ -131,11 +131,12 @@ class FakeProject:
 @dataclass
 class FakeComment:
     id: str
-    body: str
+    body: str  # as stored: on Cloud, without the wiki macros ADF cannot hold
     author: FakeUser
     created: str
     updated: str
     update_author: FakeUser | None = None
+    properties: dict[str, Any] = field(default_factory=dict)  # entity properties by key
 
 
 @dataclass

@@ -157,8 +157,11 @@ class Renderer:
             "id": pid,
         }
 
-    def comment(self, issue: FakeIssue, comment: FakeComment) -> dict[str, Any]:
-        return {
+    def comment(
+        self, issue: FakeIssue, comment: FakeComment, *, with_properties: bool = False
+    ) -> dict[str, Any]:
+        """A comment; its entity properties only when asked for (`expand=properties`)."""
+        body = {
             "self": f"{self.api}/issue/{issue.id}/comment/{comment.id}",
             "id": comment.id,
             "author": self.user(comment.author),
@@ -167,6 +170,9 @@ class Renderer:
             "created": comment.created,
             "updated": comment.updated,
         }
+        if with_properties:
+            body["properties"] = [{"key": k, "value": v} for k, v in comment.properties.items()]
+        return body
 
     def issue_ref(self, issue: FakeIssue) -> dict[str, Any]:
         """A related issue as Jira embeds it in `subtasks`, `parent` and `issuelinks`."""

@@ -311,3 +311,27 @@ def test_cloud_answers_410_gone_on_the_removed_search(fake_jira, method, version
 
     assert answer.status_code == 410
     assert "/rest/api/3/search/jql" in answer.json()["errorMessages"][0]
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_comment_properties_survive_a_persons_edit_and_bodies_are_stored_per_flavour(
+    fake_jira_factory, flavour: str
+) -> None:
+    fake = fake_jira_factory(flavour)
+    key = fake.add_issue("CHG", "Change", "x")
+    url = f"{fake.base_url}/rest/api/2/issue/{key}/comment"
+    marked = {"key": "hindsight", "value": {"markers": ["{anchor:hindsight-x}"]}}
+    posted = requests.post(
+        url, json={"body": "{anchor:hindsight-x}Hello", "properties": [marked]}, auth=_auth(fake)
+    ).json()
+    fake.rewrite_comment(key, posted["id"], "Edited by a person", as_user="alice")
+
+    plain = requests.get(url, auth=_auth(fake)).json()["comments"]
+    listed = requests.get(url, params={"expand": "properties"}, auth=_auth(fake)).json()
+    (comment,) = listed["comments"]
+
+    assert "properties" not in plain[0]  # only when expanded
+    assert comment["properties"] == [marked]
+    assert comment["body"] == "Edited by a person"
+    # Cloud keeps ADF, which has no anchor node: the macro does not come back; DC keeps text
+    assert posted["body"] == ("Hello" if flavour == "cloud" else "{anchor:hindsight-x}Hello")

@@ -160,6 +160,38 @@ def test_add_and_edit_comment(site) -> None:
     assert (stored.id, stored.body) == (comment.id, "*Reverted*: approval is still missing")
 
 
+def test_own_comments_carry_their_markers_from_the_entity_property(site) -> None:
+    fake, jira = site
+    key = fake.add_issue("CHG", "Change", "x")
+    mark = "{anchor:hindsight-rule}"
+    ours = jira.add_comment(key, f"{mark}Reverted", markers=[mark])
+    fake.rewrite_comment(key, ours.id, "A person's words now", as_user="alice")
+    fake.comment(key, "Me too", as_user="alice", properties={"hindsight": {"markers": [mark]}})
+    fake.comment(key, f"{mark}pasted", as_user="bob")
+
+    comments = jira.get_issue(key).comments
+
+    assert [c.markers for c in comments] == [(mark,), (), ()]
+    assert ours.markers == (mark,)
+    sent = next(r.body for r in fake.requests if r.method == "POST" and "comment" in r.path)
+    assert sent["properties"] == [{"key": "hindsight", "value": {"markers": [mark]}}]
+    jira.edit_comment(key, ours.id, f"{mark}Reverted again", markers=[mark, "{anchor:x-more}"])
+    stored = fake.comments(key)[0].properties["hindsight"]
+    assert stored == {"markers": [mark, "{anchor:x-more}"]}
+
+
+def test_own_comments_from_before_the_property_are_found_by_their_body(site) -> None:
+    fake, jira = site
+    key = fake.add_issue("CHG", "Change", "x")
+    fake.comment(key, "{anchor:hindsight-rule}Older", as_user=fake.service_account)
+
+    (comment,) = jira.get_issue(key).comments
+
+    # Data Center kept the macro in the body; Cloud's ADF storage dropped it long ago
+    expected = () if fake.flavour == "cloud" else ("{anchor:hindsight-rule}",)
+    assert comment.markers == expected
+
+
 def test_create_subtask_finds_the_localised_subtask_type(site) -> None:
     fake, jira = site
     parent = fake.add_issue("CHG", "Change", "Upgrade")
