@@ -110,7 +110,7 @@ class JiraAdapter:
         mine = me is not None and any(me.same_as(user_from_json(c.get("author"))) for c in embedded)
         if mine or (isinstance(block, Mapping) and int(block.get("total") or 0) > len(embedded)):
             # every comment, with entity properties: ours are found by their `hindsight` one
-            fields["comment"] = {"comments": self._all_comments(key)}
+            fields["comment"] = {"comments": self._with_properties(self._all_comments(key), me)}
             raw["fields"] = fields
         return issue_from_json(raw, me)
 
@@ -493,6 +493,29 @@ class JiraAdapter:
             comments.extend(values)
             if not values or len(comments) >= int(page.get("total") or 0):
                 return comments
+
+    def _with_properties(
+        self, comments: list[dict[str, Any]], me: User | None
+    ) -> list[dict[str, Any]]:
+        """Our comments with their `hindsight` property, asked for one by one when the listing
+        left properties out (Cloud's reference lists only `renderedBody` for `expand`)."""
+        if me is None:
+            return comments
+        completed = []
+        for comment in comments:
+            if "properties" not in comment and me.same_as(user_from_json(comment.get("author"))):
+                comment = {**comment, "properties": self._comment_property(str(comment["id"]))}
+            completed.append(comment)
+        return completed
+
+    def _comment_property(self, comment_id: str) -> list[dict[str, Any]]:
+        try:
+            found = self._rest("GET", f"comment/{comment_id}/properties/{COMMENT_PROPERTY}")
+        except JiraApiError as exc:
+            if exc.status == 404:  # no such property: a comment from before it
+                return []
+            raise
+        return [found] if isinstance(found, Mapping) else []
 
     def _search_by_token(self, jql: str, page_size: int) -> Iterator[Issue]:
         token: str | None = None

@@ -39,6 +39,11 @@ _ROUTES = Map(
         Rule(f"{API}/issue/<key>/comment", endpoint="add_comment", methods=["POST"]),
         Rule(f"{API}/issue/<key>/comment/<comment_id>", endpoint="comment", methods=["GET"]),
         Rule(f"{API}/issue/<key>/comment/<comment_id>", endpoint="edit_comment", methods=["PUT"]),
+        Rule(
+            f"{API}/comment/<comment_id>/properties/<property_key>",
+            endpoint="comment_property",
+            methods=["GET"],
+        ),
         Rule(f"{API}/search", endpoint="search", methods=["GET", "POST"]),
         Rule(f"{API}/search/jql", endpoint="search_jql", methods=["GET", "POST"]),
         Rule(f"{API}/user", endpoint="user", methods=["GET"]),
@@ -275,7 +280,9 @@ class FakeJiraApp:
             "maxResults": limit,
             "total": len(issue.comments),
             "comments": [
-                self.fake.renderer.comment(issue, c, with_properties=_properties(request))
+                self.fake.renderer.comment(
+                    issue, c, with_properties=_properties(request, self.fake)
+                )
                 for c in page
             ],
         }
@@ -296,6 +303,18 @@ class FakeJiraApp:
         if comment is None:
             raise JiraRestError(404, [f"Can not find a comment for the id: {comment_id}."])
         return self.fake.renderer.comment(issue, comment, with_properties=_properties(request))
+
+    def on_comment_property(
+        self, request: Request, user: FakeUser, body: Any, comment_id: str, property_key: str
+    ) -> dict[str, Any]:
+        comment = next(
+            (c for i in self.fake.issues.values() for c in i.comments if c.id == comment_id), None
+        )
+        if comment is None:
+            raise JiraRestError(404, [f"Can not find a comment for the id: {comment_id}."])
+        if property_key not in comment.properties:
+            raise JiraRestError(404, [f"The property with key '{property_key}' does not exist."])
+        return {"key": property_key, "value": comment.properties[property_key]}
 
     def on_edit_comment(
         self, request: Request, user: FakeUser, body: Any, key: str, comment_id: str
@@ -539,8 +558,9 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
-def _properties(request: Request) -> bool:
-    return "properties" in _csv(request.args.get("expand"))
+def _properties(request: Request, fake: FakeJira | None = None) -> bool:
+    wanted = "properties" in _csv(request.args.get("expand"))
+    return wanted and (fake is None or fake.expands_comment_properties)
 
 
 def _property_map(body: dict[str, Any]) -> dict[str, Any]:

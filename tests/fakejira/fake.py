@@ -148,6 +148,9 @@ class FakeJira:
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.validator = validator  # tests.fakejira.openapi.RequestValidator or None
         self.changelog_page_limit = changelog_page_limit  # how many entries GET /issue embeds
+        # False: comment listings ignore expand=properties (Cloud's reference documents only
+        # renderedBody there), so properties are read through /comment/{id}/properties/{key}
+        self.expands_comment_properties = True
         self.base_url = "http://127.0.0.1:0"
         self.lock = threading.RLock()
         self.users: dict[str, FakeUser] = {}

@@ -180,6 +180,22 @@ def test_own_comments_carry_their_markers_from_the_entity_property(site) -> None
     assert stored == {"markers": [mark, "{anchor:x-more}"]}
 
 
+def test_own_markers_are_read_one_by_one_when_the_listing_leaves_properties_out(site) -> None:
+    fake, jira = site
+    fake.expands_comment_properties = False
+    key = fake.add_issue("CHG", "Change", "x")
+    mark = "{anchor:hindsight-rule}"
+    jira.add_comment(key, f"{mark}Reverted", markers=[mark])
+    fake.comment(key, "A person's", as_user="alice")
+    fake.comment(key, "Older, no property", as_user=fake.service_account)
+
+    comments = jira.get_issue(key).comments
+
+    assert [c.markers for c in comments] == [(mark,), (), ()]
+    asked = [r for r in fake.requests if "/properties/" in r.path]
+    assert [r.status for r in asked] == [200, 404]  # ours only, one each
+
+
 def test_own_comments_from_before_the_property_are_found_by_their_body(site) -> None:
     fake, jira = site
     key = fake.add_issue("CHG", "Change", "x")
