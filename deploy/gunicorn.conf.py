@@ -23,6 +23,8 @@ max_requests_jitter = 10_000
 # One access line per request would double the log; the app logs one line per delivery.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
+# Both logs redact ?token=, a feedback link's t=, credential headers and every configured secret.
+logger_class = "hindsight.gunicorn_logger.RedactingLogger"
 loglevel = "warning"
 # Jira's headers are small; refuse oversized request lines early.
 limit_request_line = 8190

@@ -7,6 +7,7 @@ start with the setting's name, where it came from and what is expected. Secrets 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 import types
@@ -122,8 +123,8 @@ class Settings(BaseModel):
     feedback_link_days: int = Field(90, ge=1, le=3650, description="days a feedback link works")
     web_token: list[SecretStr] = Field(
         default_factory=list,
-        description="tokens for the lessons pages and API (Authorization: Bearer, cookie or"
-        " ?token=); empty and no web_user_header: open",
+        description="tokens for the lessons pages and API (Authorization: Bearer; pages also"
+        " ?token= once, then a cookie); empty and no web_user_header: open",
     )
     web_user_header: str | None = Field(
         None,
@@ -221,6 +222,23 @@ class Settings(BaseModel):
             return self.jira_token_file.read_text(encoding="utf-8").strip()
         secret = self.jira_api_token or self.jira_pat
         return secret.get_secret_value() if secret else None
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redactor: each `SecretStr` setting (so a secret
+        added later is covered without an edit here), a Basic pair's password on its own, and
+        the token file's content."""
+        found: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, SecretStr) and item.get_secret_value():
+                    found.append(item.get_secret_value())
+        found += [pair.get_secret_value().partition(":")[2] for pair in self.webhook_basic_auth]
+        if self.jira_token_file:
+            # unreadable now: the Jira client will say so when it needs the token
+            with contextlib.suppress(OSError):
+                found.append(self.jira_secret() or "")
+        return [value for value in found if value]
 
     def webhook_auth_problem(self) -> str | None:
         """Why the webhook endpoint may not start, or None when it may."""

@@ -32,6 +32,6 @@ def create_app(
     if problem:
         raise ConfigError(problem)
     if not (test_config or {}).get("TESTING"):
-        configure_logging(settings.log_format, settings.log_level)
+        configure_logging(settings.log_format, settings.log_level, secrets=settings.secret_values())
     runtime = runtime or build_runtime(settings)
     return webhooks.create_app(runtime, queue=queue, test_config=test_config)

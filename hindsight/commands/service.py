@@ -64,7 +64,7 @@ def serve(host: str, port: int, workers: int | None, config_file: Path | None) -
     problem = settings.webhook_auth_problem()
     if problem:
         raise click.ClickException(problem)
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, secrets=settings.secret_values())
     runtime = _runtime(settings)
     queue = _queue(runtime)
     app = create_app(settings, runtime, queue=queue)
@@ -88,7 +88,7 @@ def worker(threads: int | None, config_file: Path | None) -> None:
     from webhooks.worker import run_worker
 
     settings = settings_from(config_file, workers=threads)
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, secrets=settings.secret_values())
     runtime = _runtime(settings)
     run_worker(_queue(runtime), settings.workers)
 

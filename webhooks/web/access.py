@@ -1,4 +1,9 @@
-"""Access to the pages and the API: a token (header, cookie or ?token=) or a trusted proxy header.
+"""Access to the pages and the API: a token or a trusted proxy header.
+
+The pages take the token from `Authorization: Bearer`, the cookie, or `?token=` once (answered
+with the cookie and a redirect to the same address without it, so it leaves the address bar,
+history and Referer). The JSON API takes it only from `Authorization: Bearer` (or the cookie a
+page set): a token in an API URL would sit in every client's and proxy's logs, so it is refused.
 
 Read-only by design: only GET is served, except the feedback form, whose signed token is its own
 authorisation (people follow it from Jira without a web token). Every response carries a strict
@@ -21,19 +26,20 @@ CSP = (
 )
 
 
-def presented_token() -> str | None:
+def presented_token(*, api: bool) -> str | None:
+    """The token this request carries; `?token=` counts only on a page."""
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return request.cookies.get(COOKIE) or request.args.get("token")
+    return request.cookies.get(COOKIE) or (None if api else request.args.get("token"))
 
 
-def allowed(rules: AccessRules) -> bool:
+def allowed(rules: AccessRules, *, api: bool) -> bool:
     if rules.open:
         return True
     if rules.user_header and request.headers.get(rules.user_header, "").strip():
         return True
-    token = presented_token()
+    token = presented_token(api=api)
     return bool(token) and any(
         hmac.compare_digest(token.encode(), known.encode()) for known in rules.tokens
     )
@@ -41,7 +47,9 @@ def allowed(rules: AccessRules) -> bool:
 
 def check_access(rules: AccessRules, *, api: bool) -> Response | None:
     """None to let the request through; a 401 (or a redirect that drops ?token=) otherwise."""
-    if not allowed(rules):
+    if not allowed(rules, api=api):
+        if api and "token" in request.args:
+            abort(401, "the API takes no ?token=: send Authorization: Bearer <token> instead")
         if api:
             abort(401, "send Authorization: Bearer <token> (a web_token setting)")
         abort(401, "open this page with ?token=<token> once; a cookie remembers it")
