@@ -140,8 +140,8 @@ class Doctor:
     public_url: str | None = None
     service_account: str | None = None  # the `service_account` setting, when set
     credentials: Literal["api_token", "pat"] = "api_token"
-    checks: list[Check] = field(default_factory=list)
-    _missing: set[tuple[str | None, str]] = field(default_factory=set)  # (project, key)
+    checks: list[Check] = field(default_factory=list, init=False)
+    _missing: set[tuple[str | None, str]] = field(default_factory=set, init=False)
 
     def run(self) -> DoctorReport:
         identity = self._connection()
