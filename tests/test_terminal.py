@@ -113,3 +113,16 @@ def test_a_logged_key_cannot_forge_a_log_line(fmt: str) -> None:
     assert written.count("\n") == 1 and "\x1b" not in written and "\u202e" not in written
     if fmt == "json":
         assert json.loads(written)["key"] == "k\n00:00:00 error   forged: admin logged in"
+
+
+def test_the_doctor_checklist_escapes_what_jira_sent() -> None:
+    from hindsight.commands.doctor import render_report
+    from plugin.doctor import Check, DoctorReport
+
+    check = Check("project", "fail", "no project 'X\n  ✓  all fine\x1b[8m'", project="X")
+
+    shown = render_report(DoctorReport("https://jira.example.com", (check,)))
+
+    assert "\x1b" not in shown
+    assert "'X\\n  ✓  all fine\\x1b[8m'" in shown
+    assert len(shown.splitlines()) == 3  # the title, the check, the counts

@@ -11,6 +11,7 @@ import click
 
 from hindsight.commands.policy import configured_policy, json_option, live_jira
 from hindsight.commands.service import config_option, settings_from
+from hindsight.terminal import printable
 from plugin.doctor import Doctor, DoctorJira, DoctorReport
 from plugin.jira.errors import JiraApiError
 
@@ -30,7 +31,7 @@ def render_report(report: DoctorReport) -> str:
         f"{len(report.checks)} checks: {counts['pass']} passed, {counts['fail']} failed, "
         f"{counts['warn']} warnings, {counts['skip']} skipped"
     )
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # details quote Jira's own text
 
 
 @click.command()
