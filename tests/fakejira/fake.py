@@ -858,8 +858,9 @@ class FakeJira:
     # ------------------------------------------------------------------ internals
 
     def _stored_body(self, body: str) -> str:
-        """The body as Jira gives it back. Cloud stores ADF, which has no node for wiki macros
-        such as `{anchor:...}` (rendered as nothing): they do not come back. DC keeps the text."""
+        """Rich text (comment bodies, descriptions) as Jira gives it back. Cloud stores ADF,
+        which has no node for wiki macros such as `{anchor:...}` (rendered as nothing): they
+        do not come back. Data Center keeps the text."""
         return _WIKI_MACRO.sub("", body) if self.flavour == "cloud" else body
 
     def _default_human(self) -> FakeUser:
@@ -893,6 +894,8 @@ class FakeJira:
     def _normalise(self, field_id: str, value: Any) -> Any:
         if field_id == "priority" and isinstance(value, Mapping):
             return value.get("name")
+        if field_id in ("description", "environment") and isinstance(value, str):
+            return self._stored_body(value)  # rich text: ADF on Cloud, like comment bodies
         if field_id == "labels":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise JiraRestError(400, errors={"labels": "Labels must be a list of strings."})
