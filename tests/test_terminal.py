@@ -126,3 +126,26 @@ def test_the_doctor_checklist_escapes_what_jira_sent() -> None:
     assert "\x1b" not in shown
     assert "'X\\n  ✓  all fine\\x1b[8m'" in shown
     assert len(shown.splitlines()) == 3  # the title, the check, the counts
+
+
+def test_policy_decisions_print_a_quoted_jira_value_on_its_own_line() -> None:
+    from plugin.policy.decision import ActionRecord, PolicyDecision, render_decisions
+
+    decision = PolicyDecision(
+        rule="change-control",
+        kind="change-control",
+        issue_key="CHG-1",
+        mode="enforce",
+        status="fail",
+        summary="missing approval",
+        reasons=("'Risk level' is 'High\nCHG-1 change-control (enforce): PASS'",),
+        actions=(ActionRecord("comment", "explain \x1b[8mhidden", "planned"),),
+    )
+
+    shown = render_decisions([decision], escape=printable)
+
+    assert shown.splitlines() == [
+        "CHG-1 change-control (enforce): FAIL - missing approval",
+        "    - 'Risk level' is 'High\\nCHG-1 change-control (enforce): PASS'",
+        "    > comment: explain \\x1b[8mhidden [planned]",
+    ]

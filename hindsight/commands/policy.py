@@ -72,7 +72,7 @@ def _print_decisions(decisions: list[PolicyDecision], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([d.to_dict() for d in decisions], indent=2))
     else:
-        click.echo(printable(render_decisions(decisions), multiline=True) or "no rule applies")
+        click.echo(render_decisions(decisions, escape=printable) or "no rule applies")
 
 
 @click.group()
@@ -316,7 +316,7 @@ def sweep(
                    "decisions": [d.to_dict() for d in noteworthy]}  # fmt: skip
         click.echo(json.dumps(payload, indent=2))
     else:
-        click.echo(render_decisions(noteworthy) or "nothing to flag")
+        click.echo(render_decisions(noteworthy, escape=printable) or "nothing to flag")
         click.echo(f"issues checked: {result.issues_checked}", err=True)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -94,8 +94,11 @@ class PolicyDecision:
         }
 
 
-def render_decisions(decisions: list[PolicyDecision]) -> str:
-    """Human-readable lines for a terminal: one block per rule."""
+def render_decisions(
+    decisions: list[PolicyDecision], escape: Callable[[str], str] = lambda line: line
+) -> str:
+    """Human-readable lines for a terminal: one block per rule. Each line passes `escape` (the
+    CLI's terminal escaping), so a value quoted from Jira cannot start a line of its own."""
     lines: list[str] = []
     for d in decisions:
         extra = f" [{d.change_type} change]" if d.change_type else ""
@@ -104,4 +107,4 @@ def render_decisions(decisions: list[PolicyDecision]) -> str:
         if d.exemption:
             lines.append(f"    exempt: {d.exemption.why}")
         lines.extend(f"    > {a.kind}: {a.detail} [{a.result}]" for a in d.actions)
-    return "\n".join(lines)
+    return "\n".join(escape(line) for line in lines)
