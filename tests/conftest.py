@@ -6,12 +6,14 @@ and assert on its outcome at once. Tests that need different wiring build their 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings as settings_profiles
 
 from hindsight.config import Settings, load_settings
 from hindsight.wiring import Runtime, build_runtime
@@ -19,6 +21,23 @@ from hindsight.wsgi import create_app
 from webhooks.queue import build_delivery_queue, build_huey
 
 WEBHOOK_SECRET = "test-webhook-secret"
+
+# --- property-based tests (tests/webhooks/test_properties.py, test_openapi_fuzz.py) ---
+# "hindsight" (default): the same examples every run, no example database written, so the suite
+# is reproducible and stays within its time budget; each test sets its own max_examples.
+# HYPOTHESIS_PROFILE=thorough: random and ten times as many, for hunting locally.
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "hindsight")
+settings_profiles.register_profile(
+    "hindsight", derandomize=True, database=None, deadline=None, print_blob=True
+)
+settings_profiles.register_profile("thorough", derandomize=False, deadline=None, print_blob=True)
+settings_profiles.load_profile(HYPOTHESIS_PROFILE)
+
+
+def examples(count: int) -> int:
+    """A property test's `max_examples`: `count` by default, ten times that when thorough."""
+    return count * 10 if HYPOTHESIS_PROFILE == "thorough" else count
+
 
 # --- fake Jira (H2): fake_jira, fake_jira_server, jira_adapter... (tests/fakejira/README.md)
 pytest_plugins = ["tests.fakejira.fixtures"]

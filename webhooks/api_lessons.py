@@ -36,7 +36,7 @@ FEEDBACK_BODY_LIMIT = 16 * 1024  # {"token": ...}: a few hundred bytes
 def _guard() -> Response | None:
     if request.endpoint == "api_lessons.feedback":
         return None
-    if request.method not in {"GET", "HEAD"}:
+    if request.method not in {"GET", "HEAD", "OPTIONS"}:
         return _error(405, "this API is read-only")
     return check_access(lessons_web().access, api=True)
 
@@ -48,7 +48,17 @@ def _headers(response: Response) -> Response:
 
 @blueprint.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> tuple[Response, int]:
-    return _error(exc.code or 500, exc.description or exc.name)
+    response, status = _error(exc.code or 500, exc.description or exc.name)
+    for name, value in exc.get_headers():  # e.g. a 405's Allow header
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, status
+
+
+def json_errors_for_api_paths(exc: HTTPException) -> tuple[Response, int] | HTTPException:
+    """App-wide: JSON for an /api/ path no route matched (Flask routes before it knows the
+    blueprint, so `_http_error` never sees these), werkzeug's own page for any other path."""
+    return _http_error(exc) if request.path.startswith("/api/") else exc
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:

@@ -7,6 +7,7 @@ audit source) is built from the app's runtime on first use, or passed in by test
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.exceptions import HTTPException
 
 from webhooks.web.context import LessonsWeb, lessons_web
 
@@ -20,6 +21,7 @@ def register_lessons_web(app: Flask, web: LessonsWeb | None = None) -> None:
         app.extensions[LessonsWeb.EXTENSION] = web
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api_lessons.blueprint)
+    app.register_error_handler(HTTPException, api_lessons.json_errors_for_api_paths)
 
 
 __all__ = ["LessonsWeb", "lessons_web", "register_lessons_web"]

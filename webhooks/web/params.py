@@ -31,10 +31,10 @@ def text_param(name: str) -> str:
 
 
 def int_param(name: str, default: int, low: int, high: int) -> int:
-    """A whole number in [low, high]; `default` when absent or empty."""
-    raw = text_param(name)
-    if not raw:
+    """A whole number in [low, high]; `default` when absent."""
+    if name not in request.args:
         return default
+    raw = text_param(name)
     if not (raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 12):
         raise BadParameter(f"{name} must be a whole number from {low} to {high}, got {_shown(raw)}")
     value = int(raw)
@@ -44,15 +44,16 @@ def int_param(name: str, default: int, low: int, high: int) -> int:
 
 
 def choice_param(name: str, choices: Sequence[str], default: str) -> str:
-    """One of `choices`; `default` when absent or empty."""
-    raw = text_param(name) or default
+    """One of `choices`; `default` when absent."""
+    raw = text_param(name) if name in request.args else default
     if raw not in choices:
         raise BadParameter(f"{name} must be one of {', '.join(choices)}; got {_shown(raw)}")
     return raw
 
 
 def date_param(name: str) -> str | None:
-    """A calendar date written YYYY-MM-DD (None when absent), as the lessons' dates are."""
+    """A calendar date written YYYY-MM-DD, as the lessons' dates are; None when absent or empty
+    (a search form sends its unfilled date field empty)."""
     raw = text_param(name)
     if not raw:
         return None
