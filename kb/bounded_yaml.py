@@ -254,6 +254,6 @@ class _Constructor(SafeConstructor):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, TypeError, AttributeError, OverflowError) as cause:
-            # e.g. `!!int x`, a 5,000-digit integer, `date: 2024-13-45`, `!!timestamp x`
+        except (ValueError, TypeError, AttributeError, LookupError, OverflowError) as cause:
+            # e.g. `!!int x`, `!!int ""`, a 5,000-digit integer, `2024-13-45`, `!!timestamp x`
             raise _ValueProblem(node, cause) from None

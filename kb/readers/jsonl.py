@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import PurePath
 from typing import Any
 
@@ -30,6 +31,18 @@ def _optional_str(record: dict[str, Any], key: str) -> str | None:
     return str(value).strip() or None if value is not None else None
 
 
+def _not_a_number(name: str) -> Any:
+    # Python reads NaN and Infinity, but they are not JSON: no API client could read them back.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return number
+
+
 def read_jsonl(source: str, text: str) -> ParsedSource:
     """Lessons of one JSONL file (already decoded)."""
     title = PurePath(source).stem.replace("-", " ").replace("_", " ")
@@ -38,11 +51,13 @@ def read_jsonl(source: str, text: str) -> ParsedSource:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = json.loads(raw, parse_constant=_not_a_number, parse_float=_finite)
         except json.JSONDecodeError as error:
             raise IngestError(
                 source, f"not valid JSON ({error.msg} at column {error.colno})", line=number
             ) from None
+        except ValueError as error:  # NaN, Infinity, 1e999, a 5,000-digit integer
+            raise IngestError(source, f"not valid JSON ({error})", line=number) from None
         except RecursionError:  # the decoder recurses per level: ~1,000 levels is its limit
             raise IngestError(
                 source, "the JSON nests too deeply; a lesson is a flat object", line=number

@@ -8,6 +8,7 @@ headings, is one lesson, so a free-form post-mortem is searchable paragraph by p
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -69,6 +70,20 @@ def _split_front_matter(source: str, text: str) -> tuple[dict[str, Any], str, in
     )
 
 
+def _json_ready(value: Any) -> Any:
+    """Front matter as data JSON can hold: string keys (YAML allows `1:` or `2024-01-01:`),
+    lists for sets, and no NaN or infinity; dates stay (stored as text). Depth is bounded by
+    FRONT_MATTER_LIMITS."""
+    if isinstance(value, dict):
+        return {str(key): _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_json_ready(item) for item in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 def _clean(lines: list[str]) -> str:
     text = "\n".join(line.rstrip() for line in lines).strip()
     return re.sub(r"^>\s?", "", text, flags=re.MULTILINE) if text.startswith(">") else text
@@ -92,7 +107,7 @@ def read_markdown(source: str, text: str) -> ParsedSource:
     tags = normalise_tags(front.get("tags")) + normalise_tags(front.get("categories"))
     tags = tuple(dict.fromkeys(tags))
     url = str(front["url"]).strip() if front.get("url") else None
-    metadata = {k: v for k, v in front.items() if k not in _FRONT_MATTER_KEYS}
+    metadata = _json_ready({k: v for k, v in front.items() if k not in _FRONT_MATTER_KEYS})
 
     blocks: list[tuple[str, str | None, _Block]] = []  # (section heading, kind, block)
     heading, kind = "", None

@@ -177,3 +177,22 @@ def test_deep_front_matter_does_not_abort_the_ingest_command(tmp_path: Path) -> 
     assert "Traceback" not in result.output
     assert "deep.md:2: front matter: the YAML nests lists and mappings" in result.output
     assert "2 sources: 1 added, 0 updated, 0 unchanged, 1 failed" in result.output
+
+
+def test_front_matter_with_number_keys_is_stored_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "keys.md").write_text(
+        "---\n1: one\nteam: {2024-01-01: x, .inf: .nan}\n---\n" + GOOD
+    )
+    with LessonStore(tmp_path / "kb.db", HashingEmbedder()) as store:
+        report = store.ingest_paths([tmp_path])
+        [stored] = store.conn.execute("SELECT metadata FROM sources").fetchone()
+    assert report.count("added") == 1
+    assert stored == '{"1": "one", "team": {"2024-01-01": "x", "inf": "nan"}}'
+
+
+@pytest.mark.parametrize("number", ["NaN", "-Infinity", "1e999", "9" * 5_000])
+def test_jsonl_numbers_json_cannot_hold_are_refused(number: str) -> None:
+    with pytest.raises(IngestError) as caught:
+        read_bytes("l.jsonl", f'{{"text": "ok"}}\n{{"text": "x", "n": {number}}}\n'.encode())
+    assert caught.value.line == 2
+    assert caught.value.reason.startswith("not valid JSON (")
