@@ -18,7 +18,6 @@ from plugin.jira.port import Comment
 from plugin.lessons.signing import FeedbackSigner
 
 MARKER = "{anchor:hindsight-lessons}"
-SEED_MARKER = "{anchor:hindsight-seed}"
 _WIKI_SPECIAL = re.compile(r"([\[\]{}|*_!^~+\\#])")
 _WHITESPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s")
