@@ -51,18 +51,15 @@ def load_policy(path: str | Path) -> Policy:
     try:
         with path.open("rb") as handle:
             data = handle.read(POLICY_MAX_BYTES + 1)  # never more than the limit allows
-        if len(data) > POLICY_MAX_BYTES:
+        if len(data) > POLICY_MAX_BYTES:  # (a pipe or a device has no size to state)
             size = path.stat().st_size
-            raise PolicyError(
-                [
-                    PolicyProblem(
-                        str(path),
-                        None,
-                        "",
-                        f"the policy file is {size:,} bytes; the limit is {POLICY_MAX_BYTES:,}",
-                    )
-                ]
+            limit = f"the limit is {POLICY_MAX_BYTES:,} bytes"
+            message = (
+                f"the policy file is {size:,} bytes; {limit}"
+                if size > POLICY_MAX_BYTES
+                else f"the policy file is over the limit; {limit}"
             )
+            raise PolicyError([PolicyProblem(str(path), None, "", message)])
         text = data.decode("utf-8")
     except OSError as exc:
         raise PolicyError(

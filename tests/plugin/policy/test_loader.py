@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from plugin.lessons.config import PolicyFileLessons, SeedSettings
-from plugin.policy.loader import PolicyError, load_policy, parse_policy
+from plugin.policy.loader import POLICY_MAX_BYTES, PolicyError, load_policy, parse_policy
 from plugin.policy.model import ChangeControlRule, RiskReviewRule
 from tests.plugin.policy.conftest import POLICY_YAML
 
@@ -144,3 +144,18 @@ def test_the_shipped_example_policies_load():
     folder = Path(__file__).resolve().parents[3] / "deploy" / "policies"
     loaded = {path.name: load_policy(path) for path in folder.glob("*.yaml")}
     assert set(loaded) >= {"itil-change.yaml", "pmbok-risk-register.yaml"}
+
+
+def test_a_policy_file_over_the_limit_or_not_utf8_is_a_policy_error(tmp_path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text("a: b\n" * (POLICY_MAX_BYTES // 5 + 1))
+    with pytest.raises(PolicyError) as caught:
+        load_policy(big)
+    assert str(caught.value) == (
+        f"{big}: the policy file is {big.stat().st_size:,} bytes; the limit is 262,144 bytes"
+    )
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"version: 1\nrules: caf\xe9\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(latin)
+    assert str(caught.value) == f"{latin}:2: the policy file is not UTF-8; save it as UTF-8"
