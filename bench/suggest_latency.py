@@ -33,8 +33,7 @@ from kb import LessonStore, SentenceTransformerEmbedder
 from plugin.events import JiraEvent
 from plugin.jira.port import Issue, IssueType, Status
 from plugin.lessons.capture import RetrospectiveCapturer
-from plugin.lessons.config import DEFAULT_LIMIT, DEFAULT_THRESHOLD, StaticLessonsPolicy
-from plugin.lessons.config import SuggestionSettings as Settings
+from plugin.lessons.config import DEFAULT_LIMIT, DEFAULT_THRESHOLD, LessonsSettings
 from plugin.lessons.handlers import LessonsHandlers
 from plugin.lessons.index import KbLessonIndex
 from plugin.lessons.journal import LessonsJournal, open_database
@@ -111,7 +110,7 @@ def quality(bugs, pairs) -> None:
     # Without context or feedback boosts the score is the similarity, so the comment at threshold
     # t is the best-first list at the lowest threshold cut at t: one search per issue suffices.
     lowest = min(THRESHOLDS)
-    policy = StaticLessonsPolicy(Settings(threshold=lowest, limit=20))
+    policy = LessonsSettings(threshold=lowest, limit=20)
     suggester = Suggester(index, journal, policy, signer, base_url="http://b")
     started = time.perf_counter()
     ranked = {
@@ -182,7 +181,7 @@ def latency(bugs) -> None:
         jira = adapter_for(fake)
         workdir = Path(tempfile.mkdtemp(prefix="hindsight-bench-"))
         journal = LessonsJournal(open_database(workdir / "journal.db"))
-        policy = StaticLessonsPolicy()
+        policy = LessonsSettings()
         index = KbLessonIndex(store)
         suggester = Suggester(index, journal, policy, FeedbackSigner("b"), base_url="http://b")
         handlers = LessonsHandlers(

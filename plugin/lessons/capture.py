@@ -13,7 +13,7 @@ from typing import Literal
 
 from kb.errors import IngestError
 from plugin.jira.port import Issue, JiraPort, markers_in
-from plugin.lessons.config import LessonsPolicy
+from plugin.lessons.config import LessonsSettings
 from plugin.lessons.index import LessonIndex, Retrospective
 from plugin.lessons.journal import LessonsJournal, sha256
 
@@ -63,7 +63,7 @@ class RetrospectiveCapturer:
         self,
         index: LessonIndex,
         journal: LessonsJournal,
-        policy: LessonsPolicy,
+        policy: LessonsSettings,
         *,
         browse_base: str,
     ) -> None:
@@ -76,8 +76,7 @@ class RetrospectiveCapturer:
         return f"{self.browse_base}/browse/{issue_key}"
 
     def wants(self, issue: Issue) -> bool:
-        settings = self.policy.capture_for(issue.project)
-        return settings.matches(issue.issuetype.name, issue.labels)
+        return self.policy.capture.matches(issue.issuetype.name, issue.labels)
 
     def capture(self, jira: JiraPort, issue_key: str) -> CaptureOutcome:
         """Re-read the issue; ingest it if it is a resolved retrospective that changed."""

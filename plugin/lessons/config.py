@@ -1,14 +1,19 @@
 """What the lessons features may do per project: suggestion threshold and limit, seeding, capture.
 
-The values come from the policy file's `suggestions:` section (owned by the policy package) when
-one is loaded; `StaticLessonsPolicy` serves the built-in defaults, or fixed values in tests.
+`LessonsSettings` is the policy file's `suggestions:` section (embedded in
+`plugin.policy.model.Policy`) and, with its defaults, what runs without a policy file: one model,
+one set of defaults either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
+
+from plugin.strict_model import StrictModel, TextList
 
 SeedMode = Literal["issue", "epic"]
 
@@ -16,116 +21,75 @@ SeedMode = Literal["issue", "epic"]
 # gitbugs-hadoop duplicate pairs (bench/suggest_latency.py); see README for the trade-off.
 DEFAULT_THRESHOLD = 0.55
 DEFAULT_LIMIT = 3
+MAX_LIMIT = 20
 
 
 @dataclass(frozen=True)
-class SuggestionSettings:
-    """How lessons are suggested on one project's new issues."""
+class ProjectSuggestions:
+    """The suggestion settings that apply to one project, its overrides merged in."""
+
+    enabled: bool
+    threshold: float
+    limit: int
+
+
+class SuggestionOverride(StrictModel):
+    """A project's own `enabled` / `threshold` / `limit`; what it leaves out comes from the top."""
+
+    enabled: bool | None = None
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
+
+
+class CaptureSettings(StrictModel):
+    """Resolved issues of these types or with these labels capture a retrospective lesson."""
 
     enabled: bool = True
-    threshold: float = DEFAULT_THRESHOLD
-    limit: int = DEFAULT_LIMIT
+    issue_types: TextList = Field(default=("Retrospective", "Post-incident review"))
+    labels: TextList = Field(default=("retrospective", "lessons-learned"))
 
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"suggestion threshold must be within 0..1, got {self.threshold}")
-        if not 1 <= self.limit <= 20:
-            raise ValueError(f"suggestion limit must be within 1..20, got {self.limit}")
-
-
-@dataclass(frozen=True)
-class SeedSettings:
-    """How a new project is seeded with lessons."""
-
-    enabled: bool = True
-    limit: int = 10  # the policy file's default too (plugin.policy.model.Seed)
-    mode: SeedMode = "issue"
-    issue_type: str = "Task"
-    epic_type: str = "Epic"
-    summary: str = "Lessons to apply"
-    threshold: float = 0.25  # a project's description is short and generic: a lower bar
-
-
-@dataclass(frozen=True)
-class CaptureSettings:
-    """Which resolved issues are retrospectives to ingest into the knowledge base."""
-
-    enabled: bool = True
-    issue_types: frozenset[str] = frozenset({"retrospective"})  # lower-cased names
-    labels: frozenset[str] = frozenset({"retrospective"})  # lower-cased
-
-    def matches(self, issue_type: str, labels: tuple[str, ...] | list[str]) -> bool:
+    def matches(self, issue_type: str, labels: Iterable[str]) -> bool:
+        """Whether an issue of this type with these labels is a retrospective (case-blind)."""
         if not self.enabled:
             return False
-        return issue_type.lower() in self.issue_types or any(
-            label.lower() in self.labels for label in labels
-        )
+        types = {name.casefold() for name in self.issue_types}
+        wanted = {label.casefold() for label in self.labels}
+        return issue_type.casefold() in types or any(label.casefold() in wanted for label in labels)
 
 
-@runtime_checkable
-class LessonsPolicy(Protocol):
-    """Per-project lessons settings, as the policy file declares them."""
+class SeedSettings(StrictModel):
+    """Seeding a new project with the lessons closest to it: listed in one "Lessons to apply"
+    issue (`issue`) or as an epic with a sub-task per lesson (`epic`), at most `limit` of them."""
 
-    def suggestions_for(self, project: str | None) -> SuggestionSettings: ...
-
-    def seed_for(self, project: str | None) -> SeedSettings: ...
-
-    def capture_for(self, project: str | None) -> CaptureSettings: ...
-
-
-@dataclass(frozen=True)
-class StaticLessonsPolicy:
-    """Defaults for every project, optionally overridden per project key."""
-
-    suggestions: SuggestionSettings = SuggestionSettings()
-    seed: SeedSettings = SeedSettings()
-    capture: CaptureSettings = CaptureSettings()
-    per_project: Mapping[str, SuggestionSettings] = field(default_factory=dict)
-
-    def suggestions_for(self, project: str | None) -> SuggestionSettings:
-        return self.per_project.get(project or "", self.suggestions)
-
-    def seed_for(self, project: str | None) -> SeedSettings:
-        return self.seed
-
-    def capture_for(self, project: str | None) -> CaptureSettings:
-        return self.capture
+    enabled: bool = True
+    mode: SeedMode = "issue"
+    limit: int = Field(default=10, ge=1, le=50)  # as `seed-project --limit`: a list people read
+    # a project's description is short and generic: a lower bar than for an issue
+    threshold: float = Field(default=0.25, ge=0.0, le=1.0)
+    issue_type: str = Field(default="Task", min_length=1)  # the issue listing the lessons
+    epic_type: str = Field(default="Epic", min_length=1)  # mode: epic
 
 
-class PolicyFileLessons:
-    """`LessonsPolicy` over a loaded policy file's `suggestions:` section.
+class LessonsSettings(StrictModel):
+    """Lesson suggestions in Jira, with per-project overrides; capture and seeding."""
 
-    Duck-typed on the policy model (`suggestions_for(project)` and `suggestions.capture` /
-    `suggestions.seed`), so this module does not depend on how the policy package parses YAML.
-    """
+    enabled: bool = True
+    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)  # cosine similarity
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    projects: dict[str, SuggestionOverride] = Field(default_factory=dict)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    seed: SeedSettings = Field(default_factory=SeedSettings)
 
-    def __init__(self, policy: Any, *, seed_defaults: SeedSettings = SeedSettings()) -> None:
-        self.policy = policy
-        self.seed_defaults = seed_defaults
-
-    def suggestions_for(self, project: str | None) -> SuggestionSettings:
-        found = self.policy.suggestions_for(project)
-        return SuggestionSettings(
-            enabled=found.enabled, threshold=found.threshold, limit=min(found.limit, 20)
-        )
-
-    def seed_for(self, project: str | None) -> SeedSettings:
-        seed = getattr(self.policy.suggestions, "seed", None)
-        if seed is None:
-            return self.seed_defaults
-        return replace(
-            self.seed_defaults,
-            enabled=getattr(seed, "enabled", self.seed_defaults.enabled),
-            mode=getattr(seed, "mode", self.seed_defaults.mode),
-            limit=getattr(seed, "limit", self.seed_defaults.limit),
-        )
-
-    def capture_for(self, project: str | None) -> CaptureSettings:
-        capture = getattr(self.policy.suggestions, "capture", None)
-        if capture is None:
-            return CaptureSettings()
-        return CaptureSettings(
-            enabled=getattr(capture, "enabled", True),
-            issue_types=frozenset(name.lower() for name in capture.issue_types),
-            labels=frozenset(label.lower() for label in capture.labels),
+    def suggestions_for(self, project: str | None) -> ProjectSuggestions:
+        """Suggestion settings for `project` (its key, case-blind), falling back to the top."""
+        override = SuggestionOverride()
+        if project:
+            wanted = project.casefold()
+            override = next(
+                (v for k, v in self.projects.items() if k.casefold() == wanted), override
+            )
+        return ProjectSuggestions(
+            enabled=self.enabled if override.enabled is None else override.enabled,
+            threshold=self.threshold if override.threshold is None else override.threshold,
+            limit=self.limit if override.limit is None else override.limit,
         )

@@ -12,12 +12,13 @@ from typing import Literal
 from kb.search import MAX_QUERY_CHARS
 from plugin.jira.port import IssueRef, JiraPort, Project
 from plugin.lessons.comment import lesson_url, one_line, wiki_escape
-from plugin.lessons.config import LessonsPolicy, SeedSettings
+from plugin.lessons.config import LessonsSettings, SeedSettings
 from plugin.lessons.index import LessonIndex
 from plugin.lessons.journal import LessonsJournal
 from plugin.lessons.ranking import feedback_boost
 
 SEED_LABEL = "hindsight-lessons"
+SEED_SUMMARY = "Lessons to apply"
 SeedAction = Literal["created", "already-seeded", "none", "disabled"]
 
 
@@ -55,7 +56,7 @@ class ProjectSeeder:
         self,
         index: LessonIndex,
         journal: LessonsJournal,
-        policy: LessonsPolicy,
+        policy: LessonsSettings,
         *,
         base_url: str,
         record_seeds: bool = True,
@@ -92,7 +93,7 @@ class ProjectSeeder:
         `project` stands in for reading the project from Jira (report-only runs have only the
         delivery's copy).
         """
-        settings = self.policy.seed_for(project_key)
+        settings = self.policy.seed
         if not settings.enabled:
             return SeedOutcome(project_key, "disabled")
         recorded = self.journal.seed(project_key)
@@ -116,7 +117,7 @@ class ProjectSeeder:
         issue = jira.create_issue(
             project_key,
             self._issue_type(project, settings.issue_type),
-            settings.summary,
+            SEED_SUMMARY,
             self._description(lessons),
             fields={"labels": [SEED_LABEL]},
         )
@@ -136,7 +137,7 @@ class ProjectSeeder:
             epic = jira.create_issue(
                 project.key,
                 self._issue_type(project, settings.epic_type),
-                settings.summary,
+                SEED_SUMMARY,
                 "Lessons from past projects to apply here, one sub-task each.",
                 fields={"labels": [SEED_LABEL]},
             )

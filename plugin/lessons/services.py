@@ -20,7 +20,7 @@ from typing import Any
 from kb.embedding import Embedder, SentenceTransformerEmbedder
 from kb.store import LessonStore
 from plugin.lessons.capture import RetrospectiveCapturer
-from plugin.lessons.config import LessonsPolicy, PolicyFileLessons, StaticLessonsPolicy
+from plugin.lessons.config import LessonsSettings
 from plugin.lessons.index import KbLessonIndex, LessonIndex
 from plugin.lessons.journal import LessonsJournal, open_database
 from plugin.lessons.seed import ProjectSeeder
@@ -84,13 +84,13 @@ def feedback_secrets(configured: Sequence[str], webhook: Sequence[str]) -> tuple
     return (secrets.token_hex(32),)
 
 
-def load_lessons_policy(policy_file: Path | None) -> LessonsPolicy:
-    """The policy file's `suggestions:` section, or the built-in defaults without a file."""
+def load_lessons_policy(policy_file: Path | None) -> LessonsSettings:
+    """The policy file's `suggestions:` section, or the same model's defaults without a file."""
     if policy_file is None:
-        return StaticLessonsPolicy()
+        return LessonsSettings()
     from plugin.policy.loader import load_policy
 
-    return PolicyFileLessons(load_policy(policy_file))
+    return load_policy(policy_file).suggestions
 
 
 @dataclass
@@ -101,7 +101,7 @@ class LessonsServices:
     index: LessonIndex
     journal: LessonsJournal
     signer: FeedbackSigner
-    policy: LessonsPolicy
+    policy: LessonsSettings
     store: LessonStore | None = None
     clock: Clock = field(default=utc_now)
 
@@ -137,7 +137,7 @@ def build_services(
     options: LessonsOptions,
     *,
     embedder: Embedder | None = None,
-    policy: LessonsPolicy | None = None,
+    policy: LessonsSettings | None = None,
     store: LessonStore | None = None,
     clock: Clock = utc_now,
 ) -> LessonsServices:

@@ -16,7 +16,7 @@ from kb.records import SearchHit
 from kb.search import MAX_QUERY_CHARS
 from plugin.jira.port import Issue, JiraPort, without_markers
 from plugin.lessons.comment import MARKER, CommentLesson, find_marked, render_suggestions
-from plugin.lessons.config import LessonsPolicy
+from plugin.lessons.config import LessonsSettings
 from plugin.lessons.index import LessonIndex
 from plugin.lessons.journal import LessonsJournal, sha256
 from plugin.lessons.ranking import context_boost, feedback_boost
@@ -80,7 +80,7 @@ class Suggester:
         self,
         index: LessonIndex,
         journal: LessonsJournal,
-        policy: LessonsPolicy,
+        policy: LessonsSettings,
         signer: FeedbackSigner,
         *,
         base_url: str,

@@ -1,19 +1,22 @@
 """The policy file as typed, strict models: every key is known, every value checked at load.
 
 `Policy` is what `plugin.policy.loader` builds from YAML. Unknown keys are refused with the list of
-allowed ones (see `StrictModel`), closed sets are `Literal`s, and cross-field rules (a change rule
-needs a guard and requirements, a risk rule needs a way to tell risky issues) are model
-validators, so a policy that loads is a policy the engine can run.
+allowed ones (see `plugin.strict_model.StrictModel`), closed sets are `Literal`s, and cross-field
+rules (a change rule needs a guard and requirements, a risk rule needs a way to tell risky issues)
+are model validators, so a policy that loads is a policy the engine can run. The `suggestions:`
+section is the lessons area's own model (`plugin.lessons.config.LessonsSettings`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from plugin.lessons.config import LessonsSettings
+from plugin.strict_model import StrictModel, TextList, as_text_tuple
 
 Mode = Literal["enforce", "report-only"]
 CategoryName = Literal["new", "indeterminate", "done"]
@@ -22,46 +25,7 @@ RESPONSE_STRATEGIES = ("avoid", "transfer", "mitigate", "accept")
 DEFAULT_PRIORITY_ORDER = ("Lowest", "Low", "Medium", "High", "Highest")
 RULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
-
-class StrictModel(BaseModel):
-    """Base of every policy model: frozen, and unknown keys fail naming the allowed ones."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_unknown_keys(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            allowed = [info.alias or name for name, info in cls.model_fields.items()]
-            for key in data:
-                if key not in allowed:
-                    raise PydanticCustomError(
-                        "unknown_key",
-                        "unknown key '{key}'; allowed: {allowed}",
-                        {"key": str(key), "allowed": ", ".join(allowed)},
-                    )
-        return data
-
-
-def _as_text_tuple(value: Any) -> Any:
-    """Let a single value stand for a one-item list, and YAML numbers/booleans for their text."""
-    if value is None:
-        return ()
-    if isinstance(value, str | int | float | bool):
-        return (_scalar_text(value),)
-    if isinstance(value, list | tuple):
-        return tuple(_scalar_text(v) if isinstance(v, int | float | bool) else v for v in value)
-    return value
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-TextList = Annotated[tuple[str, ...], BeforeValidator(_as_text_tuple)]
-CategoryList = Annotated[tuple[CategoryName, ...], BeforeValidator(_as_text_tuple)]
+CategoryList = Annotated[tuple[CategoryName, ...], BeforeValidator(as_text_tuple)]
 
 
 class Scope(StrictModel):
@@ -297,49 +261,6 @@ class Sweep(StrictModel):
     recent_minutes: int = Field(default=90, ge=1, le=60 * 24 * 31)
 
 
-class SuggestionOverride(StrictModel):
-    enabled: bool | None = None
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    limit: int | None = Field(default=None, ge=1, le=20)
-
-
-class Capture(StrictModel):
-    """Resolved issues of these types or with these labels capture a retrospective lesson."""
-
-    enabled: bool = True
-    issue_types: TextList = Field(default=("Retrospective", "Post-incident review"))
-    labels: TextList = Field(default=("retrospective", "lessons-learned"))
-
-
-class Seed(StrictModel):
-    """Seeding a new project with the lessons closest to it: listed in one "Lessons to apply"
-    issue (`issue`) or as an epic with a sub-task per lesson (`epic`), at most `limit` of them."""
-
-    enabled: bool = True
-    mode: Literal["issue", "epic"] = "issue"
-    limit: int = Field(default=10, ge=1, le=50)  # as `seed-project --limit`: a list people read
-
-
-class Suggestions(StrictModel):
-    """Lesson suggestions in Jira (consumed by the lessons area), with per-project overrides."""
-
-    enabled: bool = True
-    threshold: float = Field(default=0.55, ge=0.0, le=1.0)  # cosine similarity
-    limit: int = Field(default=3, ge=1, le=20)
-    projects: dict[str, SuggestionOverride] = Field(default_factory=dict)
-    capture: Capture = Field(default_factory=Capture)
-    seed: Seed = Field(default_factory=Seed)
-
-
-@dataclass(frozen=True)
-class ProjectSuggestions:
-    """The suggestion settings that apply to one project, overrides merged in."""
-
-    enabled: bool
-    threshold: float
-    limit: int
-
-
 class Policy(StrictModel):
     """A whole policy file."""
 
@@ -351,7 +272,8 @@ class Policy(StrictModel):
     )
     rules: tuple[Rule, ...] = ()
     sweep: Sweep = Field(default_factory=Sweep)
-    suggestions: Suggestions = Field(default_factory=Suggestions)
+    # owned by the lessons area: one model, one set of defaults with or without a policy file
+    suggestions: LessonsSettings = Field(default_factory=LessonsSettings)
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> Policy:
@@ -375,17 +297,3 @@ class Policy(StrictModel):
 
     def label_of(self, rule: ChangeControlRule | RiskReviewRule) -> str:
         return rule.label or self.defaults.label
-
-    def suggestions_for(self, project_key: str | None) -> ProjectSuggestions:
-        """Suggestion settings for `project_key` (case-blind), falling back to the top level."""
-        base = self.suggestions
-        override = None
-        if project_key:
-            wanted = project_key.casefold()
-            override = next((v for k, v in base.projects.items() if k.casefold() == wanted), None)
-        override = override or SuggestionOverride()
-        return ProjectSuggestions(
-            enabled=base.enabled if override.enabled is None else override.enabled,
-            threshold=base.threshold if override.threshold is None else override.threshold,
-            limit=base.limit if override.limit is None else override.limit,
-        )

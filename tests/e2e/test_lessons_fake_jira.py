@@ -17,7 +17,7 @@ from hindsight.wiring import Runtime, build_runtime
 from hindsight.wsgi import create_app
 from plugin.jira.port import COMMENT_PROPERTY
 from plugin.lessons.comment import MARKER
-from plugin.lessons.config import SeedSettings, StaticLessonsPolicy, SuggestionSettings
+from plugin.lessons.config import LessonsSettings, SeedSettings
 from plugin.lessons.install import SERVICES_KEY, install
 from plugin.lessons.services import LessonsOptions, LessonsServices, build_services
 from tests.fakejira.fake import FakeJira
@@ -69,9 +69,7 @@ def site(fake_jira_factory, tmp_path) -> Site:
     )
     runtime = build_runtime(settings, jira=adapter_for(fake), installers=[])
     options = LessonsOptions.from_settings(settings, report_only=False)
-    policy = StaticLessonsPolicy(
-        suggestions=SuggestionSettings(threshold=0.3, limit=3), seed=SeedSettings(threshold=0.1)
-    )
+    policy = LessonsSettings(threshold=0.3, limit=3, seed=SeedSettings(threshold=0.1))
     services = build_services(options, embedder=HashingEmbedder(), policy=policy)
     assert services.store is not None
     services.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import sqlite_utils
 
-from plugin.lessons.config import StaticLessonsPolicy, SuggestionSettings
+from plugin.lessons.config import LessonsSettings
 from plugin.lessons.journal import LessonsJournal
 from plugin.lessons.signing import FeedbackSigner
 from plugin.lessons.suggest import Suggester
@@ -61,8 +61,8 @@ def jira() -> MemoryJira:
 
 
 @pytest.fixture
-def policy() -> StaticLessonsPolicy:
-    return StaticLessonsPolicy(suggestions=SuggestionSettings(threshold=0.2, limit=3))
+def policy() -> LessonsSettings:
+    return LessonsSettings(threshold=0.2, limit=3)
 
 
 @pytest.fixture

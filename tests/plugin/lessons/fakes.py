@@ -163,7 +163,7 @@ def make_web_app(tmp_path, *, access=None, audit=None, clock=None):
     """A Flask app with only the lessons pages and API over a real store with a fake embedder."""
     from flask import Flask
 
-    from plugin.lessons.config import StaticLessonsPolicy, SuggestionSettings
+    from plugin.lessons.config import LessonsSettings
     from plugin.lessons.services import LessonsOptions, build_services
     from tests.kb.fakes import HashingEmbedder
     from webhooks.web import LessonsWeb, register_lessons_web
@@ -177,7 +177,7 @@ def make_web_app(tmp_path, *, access=None, audit=None, clock=None):
     services = build_services(
         options,
         embedder=HashingEmbedder(),
-        policy=StaticLessonsPolicy(suggestions=SuggestionSettings(threshold=0.1)),
+        policy=LessonsSettings(threshold=0.1),
         clock=clock or (lambda: datetime.now(UTC)),
     )
     assert services.store is not None

@@ -4,7 +4,7 @@ import pytest
 
 from plugin.jira.port import Comment, IssueType
 from plugin.lessons.capture import RetrospectiveCapturer, retrospective_markdown, wiki_to_markdown
-from plugin.lessons.config import StaticLessonsPolicy
+from plugin.lessons.config import LessonsSettings
 from tests.memory_jira import DONE
 
 BROWSE = "https://jira.example.test"
@@ -13,7 +13,7 @@ RETRO = IssueType("7", "Retrospective")
 
 @pytest.fixture
 def capturer(index, journal) -> RetrospectiveCapturer:
-    return RetrospectiveCapturer(index, journal, StaticLessonsPolicy(), browse_base=BROWSE + "/")
+    return RetrospectiveCapturer(index, journal, LessonsSettings(), browse_base=BROWSE + "/")
 
 
 def put_retro(jira, key="PAY-5", **fields):

@@ -4,7 +4,7 @@ from plugin.dispatch import Dispatcher
 from plugin.events import JiraEvent
 from plugin.jira.port import IssueType, Project
 from plugin.lessons.capture import RetrospectiveCapturer
-from plugin.lessons.config import SeedSettings, StaticLessonsPolicy
+from plugin.lessons.config import LessonsSettings, SeedSettings
 from plugin.lessons.handlers import LessonsHandlers
 from plugin.lessons.seed import ProjectSeeder
 from tests.memory_jira import DONE, TASK
@@ -26,7 +26,7 @@ def issue_payload(event: str, key: str, summary: str, **extra) -> dict:
 
 
 def make_dispatcher(jira, index, journal, suggester, *, report_only=False) -> Dispatcher:
-    policy = StaticLessonsPolicy(seed=SeedSettings(threshold=0.1))
+    policy = LessonsSettings(seed=SeedSettings(threshold=0.1))
     handlers = LessonsHandlers(
         suggester,
         ProjectSeeder(index, journal, policy, base_url=BASE),

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from plugin.jira.port import IssueType, Project
-from plugin.lessons.config import SeedSettings, StaticLessonsPolicy
+from plugin.lessons.config import LessonsSettings, SeedSettings
 from plugin.lessons.seed import SEED_LABEL, ProjectSeeder, SeedError
 from tests.plugin.lessons.conftest import BASE
 
@@ -11,7 +11,7 @@ TYPES = (IssueType("1", "Task"), IssueType("2", "Epic"), IssueType("3", "Sub-tas
 
 
 def make_seeder(index, journal, **seed) -> ProjectSeeder:
-    policy = StaticLessonsPolicy(seed=SeedSettings(threshold=0.1, **seed))
+    policy = LessonsSettings(seed=SeedSettings(threshold=0.1, **seed))
     return ProjectSeeder(index, journal, policy, base_url=BASE)
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from plugin.lessons.comment import MARKER
-from plugin.lessons.config import StaticLessonsPolicy, SuggestionSettings
+from plugin.lessons.config import LessonsSettings, SuggestionOverride
 from plugin.lessons.suggest import Suggester, text_changed_substantially
 from tests.plugin.lessons.conftest import BASE
 
@@ -80,7 +80,7 @@ def test_helpful_answers_raise_a_lesson_above_an_equal_one(jira, index, journal,
     index.lessons.clear()
     index.add("L-a", "Alpha", "canary deploys catch regressions early")
     index.add("L-b", "Beta", "canary deploys catch regressions early")
-    policy = StaticLessonsPolicy(suggestions=SuggestionSettings(threshold=0.2, limit=1))
+    policy = LessonsSettings(threshold=0.2, limit=1)
     suggester = Suggester(index, journal, policy, signer, base_url=BASE, clock=clock)
     jira.put("OPS-1", summary="canary deploys", description="catch regressions early")
     assert suggester.suggest(jira, "OPS-1").lesson_ids == ["L-a"]  # ties break by id
@@ -104,10 +104,10 @@ def test_project_and_labels_boost_but_do_not_filter(jira, suggester) -> None:
 
 
 def test_per_project_threshold_and_switch(jira, index, journal, signer, clock) -> None:
-    policy = StaticLessonsPolicy(
-        per_project={
-            "OFF": SuggestionSettings(enabled=False),
-            "HIGH": SuggestionSettings(threshold=0.99),
+    policy = LessonsSettings(
+        projects={
+            "OFF": SuggestionOverride(enabled=False),
+            "HIGH": SuggestionOverride(threshold=0.99),
         }
     )
     suggester = Suggester(index, journal, policy, signer, base_url=BASE, clock=clock)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin.lessons.config import PolicyFileLessons, SeedSettings
+from plugin.lessons.config import SeedSettings
 from plugin.policy.loader import POLICY_MAX_BYTES, PolicyError, load_policy, parse_policy
 from plugin.policy.model import ChangeControlRule, RiskReviewRule
 from tests.plugin.policy.conftest import POLICY_YAML
@@ -105,22 +105,22 @@ def test_suggestion_settings_default_and_per_project_overrides():
         "    LAB: {enabled: false}\n"
     )
     policy = parse_policy(text)
-    assert policy.suggestions_for("OPS").threshold == 0.7
-    assert policy.suggestions_for("OPS").limit == 5
-    assert policy.suggestions_for("CHG").threshold == 0.6
-    assert policy.suggestions_for("LAB").enabled is False
-    assert policy.suggestions_for(None).limit == 3
+    assert policy.suggestions.suggestions_for("OPS").threshold == 0.7
+    assert policy.suggestions.suggestions_for("OPS").limit == 5
+    assert policy.suggestions.suggestions_for("CHG").threshold == 0.6
+    assert policy.suggestions.suggestions_for("LAB").enabled is False
+    assert policy.suggestions.suggestions_for(None).limit == 3
     assert policy.suggestions.capture.issue_types == ("Retrospective", "Post-incident review")
     bad = _problems(POLICY_YAML + "suggestions:\n  threshold: 1.5\n")
     assert "suggestions.threshold: Input should be less than or equal to 1" in bad[0]
 
 
 def test_a_new_project_is_seeded_with_ten_lessons_unless_the_policy_says_otherwise():
-    seed = PolicyFileLessons(parse_policy(POLICY_YAML)).seed_for("OPS")
+    seed = parse_policy(POLICY_YAML).suggestions.seed
     assert (seed.mode, seed.limit) == ("issue", 10)
     assert seed.limit == SeedSettings().limit  # the same default with or without a policy file
     custom = parse_policy(POLICY_YAML + "suggestions:\n  seed: {mode: epic, limit: 4}\n")
-    assert PolicyFileLessons(custom).seed_for("OPS").limit == 4
+    assert custom.suggestions.seed.limit == 4
 
 
 def test_alias_bombs_are_refused_before_validation():
@@ -137,7 +137,7 @@ def test_the_readme_example_is_a_valid_policy():
     block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     policy = parse_policy(block, source="README.md")
     assert [rule.name for rule in policy.rules] == ["change-control", "risk-review"]
-    assert policy.suggestions_for("OPS").limit == 5
+    assert policy.suggestions.suggestions_for("OPS").limit == 5
 
 
 def test_the_shipped_example_policies_load():
