@@ -274,8 +274,14 @@ class LessonStore:
 
         Replaces that source's previous lessons atomically; unchanged text is a no-op. The
         keyword arguments override what the text itself says (tags are added).
-        Raises IngestError when the text yields no lessons or is malformed.
+        Raises IngestError when the text yields no lessons, is malformed, or is larger than
+        MAX_FILE_BYTES (the limit a file has).
         """
+        size = len(text.encode("utf-8", "replace")) if len(text) * 4 > MAX_FILE_BYTES else 0
+        if size > MAX_FILE_BYTES:
+            raise IngestError(
+                uri, f"the source is {size:,} bytes, over the limit of {MAX_FILE_BYTES:,} bytes"
+            )
         from kb.readers.common import normalise_date
 
         self._check_model()

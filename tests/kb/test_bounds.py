@@ -15,6 +15,7 @@ from kb.errors import IngestError, InvalidQueryError
 from kb.readers import read_bytes
 from kb.search import MAX_QUERY_CHARS, SearchSettings
 from kb.snippets import make_snippet
+from kb.store import MAX_FILE_BYTES
 from tests.kb.fakes import HashingEmbedder
 
 GOOD = "# Release retro\n\n## Lessons learned\n- Rehearse the rollback before the release.\n"
@@ -196,3 +197,12 @@ def test_jsonl_numbers_json_cannot_hold_are_refused(number: str) -> None:
         read_bytes("l.jsonl", f'{{"text": "ok"}}\n{{"text": "x", "n": {number}}}\n'.encode())
     assert caught.value.line == 2
     assert caught.value.reason.startswith("not valid JSON (")
+
+
+def test_an_in_memory_source_over_the_file_limit_is_refused(tmp_path: Path) -> None:
+    with LessonStore(tmp_path / "kb.db", HashingEmbedder()) as store:
+        with pytest.raises(IngestError) as caught:
+            store.ingest_source("jira:RETRO-1", GOOD + "- x\n" * (MAX_FILE_BYTES // 4))
+        assert caught.value.reason.startswith("the source is 4,194,")
+        assert caught.value.reason.endswith(f"over the limit of {MAX_FILE_BYTES:,} bytes")
+        assert store.is_empty()
