@@ -70,7 +70,7 @@ def compose_yaml(text: str, source: str, limits: YamlLimits) -> yaml.Node | None
     Nodes keep their marks (lines) for messages. Raises YamlError at the first limit exceeded,
     on a recursive or undefined alias, an unknown tag, invalid YAML or a second document.
     """
-    size = len(text) if len(text) > limits.max_bytes else len(text.encode("utf-8", "replace"))
+    size = len(text.encode("utf-8", "replace"))  # callers' inputs are bounded files or bodies
     if size > limits.max_bytes:
         raise YamlError(
             source,
@@ -80,13 +80,12 @@ def compose_yaml(text: str, source: str, limits: YamlLimits) -> yaml.Node | None
     try:
         return _compose(loader, source, limits)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        # libyaml may point just past the last line when the text ends mid-construct.
-        line = min(mark.line + 1, text.rstrip().count("\n") + 1) if mark is not None else None
-        if "maximum nesting depth" in problem:  # libyaml's own limit (1,000) came first
-            raise YamlError(source, _too_deep(limits), line) from None
-        raise YamlError(source, f"not valid YAML: {problem}", line) from None
+        invalid = _invalid(source, error)
+        if invalid.line is not None:  # libyaml may point past the last line at a cut-off end
+            invalid.line = min(invalid.line, text.rstrip().count("\n") + 1)
+        if "maximum nesting depth" in invalid.reason:  # libyaml's own limit (1,000) came first
+            raise YamlError(source, _too_deep(limits), invalid.line) from None
+        raise YamlError(source, invalid.reason, invalid.line) from None
     finally:
         loader.dispose()
 
@@ -101,11 +100,7 @@ def construct_yaml(node: yaml.Node | None, source: str) -> Any:
     except _ValueProblem as problem:
         raise YamlError(source, problem.reason(), problem.node.start_mark.line + 1) from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise YamlError(
-            source, f"not valid YAML: {problem}", mark.line + 1 if mark else None
-        ) from None
+        raise _invalid(source, error) from None
 
 
 def load_yaml(text: str, source: str, limits: YamlLimits) -> Any:
@@ -227,6 +222,13 @@ def _compose(loader: Any, source: str, limits: YamlLimits) -> yaml.Node | None:
         event = loader.get_event()
         raise fail(event, f"{limits.what} holds more than one YAML document (---); keep one")
     return root
+
+
+def _invalid(source: str, error: yaml.YAMLError) -> YamlError:
+    """PyYAML's complaint as a YamlError: its problem and the line it points at."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return YamlError(source, f"not valid YAML: {problem}", mark.line + 1 if mark else None)
 
 
 def _too_deep(limits: YamlLimits) -> str:
