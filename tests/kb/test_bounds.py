@@ -206,3 +206,23 @@ def test_an_in_memory_source_over_the_file_limit_is_refused(tmp_path: Path) -> N
         assert caught.value.reason.startswith("the source is 4,194,")
         assert caught.value.reason.endswith(f"over the limit of {MAX_FILE_BYTES:,} bytes")
         assert store.is_empty()
+
+
+def test_the_readme_states_the_limits_the_code_applies() -> None:
+    from kb.readers.markdown import FRONT_MATTER_LIMITS as FRONT
+    from plugin.policy.loader import POLICY_MAX_BYTES
+    from plugin.policy.loader import POLICY_YAML_LIMITS as POLICY
+
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert f"A query holds at most {MAX_QUERY_CHARS:,} characters" in readme
+    assert f"`{MAX_FILE_BYTES}` ({MAX_FILE_BYTES // 1024 // 1024} MiB)" in readme
+    assert (
+        f"at most {FRONT.max_bytes // 1024} KiB, {FRONT.max_depth} levels of nesting, "
+        f"{FRONT.max_aliases} aliases and {FRONT.max_values:,} values / "
+        f"{FRONT.max_chars // 1024} K characters" in readme
+    )
+    assert f"takes at most {POLICY_MAX_BYTES // 1024} KiB" in readme
+    assert (
+        f"within {POLICY.max_bytes // 1024} KiB, {POLICY.max_depth} levels of nesting, "
+        f"{POLICY.max_aliases:,} aliases and {POLICY.max_values:,} values" in readme
+    )
