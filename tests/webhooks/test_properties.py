@@ -9,12 +9,14 @@
   reason) in one attempt, never waiting for a retry that could not mend it.
 
 - Every page with arbitrary query parameters (known names and random ones): never a 5xx.
+- The endpoint with arbitrary credential headers (signature, automation token, Basic, retry,
+  delivery id) and `?token=` values, unsigned or odd: 200, 202, 400 or 401, never a 5xx.
 
 Examples per run (profile "hindsight" in tests/conftest.py, the same every run;
 HYPOTHESIS_PROFILE=thorough draws ten times as many, at random): 400 arbitrary payloads and
 400 mutated deliveries for the parser, 150 arbitrary bodies and 250 mutated deliveries for the
-endpoint, 200 page queries: 1,400 in all. `pytest --hypothesis-show-statistics` prints the
-counts and timings.
+endpoint, 200 page queries, 200 header sets: 1,600 in all. `pytest
+--hypothesis-show-statistics` prints the counts and timings.
 """
 
 from __future__ import annotations
@@ -175,6 +177,8 @@ def hindsight(tmp_path_factory: pytest.TempPathFactory) -> tuple[FlaskClient, Ru
         overrides={
             "db": tmp / "hindsight.db",
             "webhook_secret": [SECRET],
+            "webhook_basic_auth": ["jira:basic-password"],
+            "webhook_url_token": ["url-token"],
             "policy_file": ROOT / "deploy" / "policies" / "itil-change.yaml",
         },
     )
@@ -241,3 +245,38 @@ def test_pages_answer_any_query_without_a_5xx(hindsight, page: str, query: dict[
 
     assert response.status_code < 500, (page, query, response.status_code)
     event(f"{page} {response.status_code}")
+
+
+# What a WSGI server can hand over: header values are latin-1 text without line breaks.
+HEADER_TEXT = st.text(st.characters(max_codepoint=255, exclude_characters="\r\n"), max_size=80)
+CREDENTIAL_HEADERS = [
+    "X-Hub-Signature",
+    "X-Hindsight-Token",
+    "Authorization",
+    "X-Atlassian-Webhook-Retry",
+    "X-Atlassian-Webhook-Identifier",
+    "Content-Type",
+]
+
+
+@settings(max_examples=examples(200), suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(CREDENTIAL_HEADERS),
+        HEADER_TEXT
+        | st.sampled_from(["sha256=é", "Basic é", "Basic amlyYTpiYXNpYy1wYXNzd29yZA==", "²"]),
+        max_size=4,
+    ),
+    url_token=st.none() | HEADER_TEXT | st.just("url-token"),
+    body=st.binary(max_size=64) | JSON.map(lambda value: json.dumps(value).encode()),
+)
+def test_any_headers_and_url_token_are_never_a_5xx(
+    hindsight, headers: dict[str, str], url_token: str | None, body: bytes
+) -> None:
+    client, _ = hindsight
+    query = {"token": url_token} if url_token is not None else None
+    response = client.post("/webhooks/jira", data=body, headers=headers, query_string=query)
+
+    assert response.status_code in (200, 202, 400, 401), response.get_data(as_text=True)
+    assert response.get_json()["reason" if response.status_code >= 400 else "status"]
+    event(str(response.status_code))
