@@ -71,7 +71,9 @@ class Runtime:
         them. Either way Jira API errors are counted for /metrics.
         """
         if self.jira is not None:
-            return cast(JiraPort, _CountingJira(self.jira, self.deliveries.count_jira_error))
+            return cast(
+                JiraPort, _CountingJira(self.jira, self.deliveries.counters.count_jira_error)
+            )
         from plugin.jira.report_only import ReportOnlyJira  # H2's module; imported when used
 
         return ReportOnlyJira(snapshot=event.issue if event is not None else None)

@@ -30,7 +30,7 @@ def readyz() -> tuple[Response, int]:
     store = runtime.deliveries
     checks: dict[str, dict[str, object]] = {}
     checks["database"] = {"ok": store.writable()}
-    workers = len(store.live_workers())
+    workers = len(store.workers.live_workers())
     checks["worker"] = {"ok": workers > 0, "alive": workers}
     if runtime.jira is not None:
         ok, detail = _jira_reachable(runtime.jira)

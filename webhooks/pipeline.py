@@ -126,7 +126,7 @@ class DeliveryProcessor:
         where = f"{handler}: " if handler else ""
         error = f"{where}{type(cause).__name__}: {cause}"
         if isinstance(cause, JiraApiError) and handler is None:
-            self.store.count_jira_error(cause.status)
+            self.store.counters.count_jira_error(cause.status)
         if isinstance(cause, JiraApiError) and not cause.retryable:
             status = SKIPPED if cause.status == 404 else DEAD
             self._finish(delivery, status, completed, started, error=error, detail="not retried")

@@ -16,7 +16,7 @@ from huey.exceptions import RetryTask
 
 from webhooks.pipeline import DeliveryProcessor, RetryPolicy
 from webhooks.state import WebhookRuntime
-from webhooks.store import worker_identity
+from webhooks.workers import worker_identity
 
 log = logging.getLogger("hindsight.queue")
 

@@ -13,7 +13,7 @@ from flask import Flask
 from huey.consumer import Consumer
 
 from webhooks.queue import DeliveryQueue
-from webhooks.store import HEARTBEAT_SECONDS
+from webhooks.workers import HEARTBEAT_SECONDS
 
 log = logging.getLogger("hindsight.worker")
 
@@ -23,7 +23,7 @@ class Heartbeat(threading.Thread):
 
     def __init__(self, queue: DeliveryQueue, interval: float = HEARTBEAT_SECONDS) -> None:
         super().__init__(name="hindsight-heartbeat", daemon=True)
-        self._store = queue.processor.store
+        self._workers = queue.processor.store.workers
         self._owner = queue.processor.owner
         self._interval = interval
         self._stopped = threading.Event()
@@ -31,7 +31,7 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         while not self._stopped.is_set():
             try:
-                self._store.heartbeat(self._owner)
+                self._workers.heartbeat(self._owner)
             except Exception:  # a busy database must not kill the worker; try again soon
                 log.warning("could not write the worker heartbeat", exc_info=True)
             self._stopped.wait(self._interval)
@@ -39,7 +39,7 @@ class Heartbeat(threading.Thread):
     def stop(self) -> None:
         self._stopped.set()
         try:
-            self._store.retire(self._owner)
+            self._workers.retire(self._owner)
         except Exception:
             log.warning("could not retire the worker heartbeat", exc_info=True)
 
@@ -61,8 +61,7 @@ def run_worker(queue: DeliveryQueue, workers: int) -> None:
     """Process deliveries until SIGINT/SIGTERM (blocking; call from the main thread)."""
     heartbeat = Heartbeat(queue)
     heartbeat.start()
-    store = queue.processor.store
-    store.heartbeat(queue.processor.owner)
+    queue.processor.store.workers.heartbeat(queue.processor.owner)
     recovered = queue.recover(at_start=True)
     log.info(
         "worker started",

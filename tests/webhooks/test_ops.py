@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
+from hindsight.config import Settings
 from hindsight.wiring import Runtime
 from plugin.dispatch import HandlerResult
 from plugin.jira.errors import JiraApiError
@@ -21,13 +24,53 @@ def test_healthz(client: FlaskClient) -> None:
 
 def test_readyz_needs_a_live_worker(client: FlaskClient, runtime: Runtime) -> None:
     not_ready = client.get("/readyz")
-    runtime.deliveries.heartbeat("host:1:w")
+    runtime.deliveries.workers.heartbeat("host:1:w")
     ready = client.get("/readyz")
 
     assert not_ready.status_code == 503
     assert not_ready.json["checks"]["worker"] == {"ok": False, "alive": 0}
     assert ready.status_code == 200
     assert ready.json["checks"]["database"] == {"ok": True}
+
+
+def _database_state(path: Path) -> tuple[bytes, bytes, list[str], int]:
+    """The database and WAL files byte for byte, every row, and SQLite's change counter."""
+    wal = Path(f"{path}-wal")
+    with sqlite3.connect(path) as conn:
+        rows = list(conn.iterdump())
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+    return path.read_bytes(), wal.read_bytes() if wal.exists() else b"", rows, version
+
+
+def test_readyz_and_metrics_read_without_writing(
+    client: FlaskClient, runtime: Runtime, settings: Settings
+) -> None:
+    runtime.dispatcher.register("jira:issue_updated", "ok", lambda e, k: HandlerResult("no-op"))
+    post_delivery(client, issue_updated(), delivery_id="r1")
+    runtime.deliveries.workers.heartbeat("host:1:w")
+    runtime.deliveries.counters.count_jira_error(503)
+    before = _database_state(Path(settings.db))
+    changes = runtime.deliveries.db.conn.total_changes
+
+    answers = [client.get(path) for path in ("/readyz", "/metrics", "/readyz", "/metrics")]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 200]
+    assert runtime.deliveries.db.conn.total_changes == changes
+    assert _database_state(Path(settings.db)) == before
+
+
+def test_readyz_reports_a_database_it_cannot_write(client: FlaskClient, runtime: Runtime) -> None:
+    runtime.deliveries.workers.heartbeat("host:1:w")
+    other = sqlite3.connect(runtime.deliveries.path, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock past the timeout
+    runtime.deliveries.db.conn.execute("PRAGMA busy_timeout=50")
+    try:
+        answer = client.get("/readyz")
+    finally:
+        other.execute("ROLLBACK")
+
+    assert answer.status_code == 503
+    assert answer.json["checks"]["database"] == {"ok": False}
 
 
 def test_metrics_count_deliveries_outcomes_latency_and_jira_errors(
@@ -38,7 +81,7 @@ def test_metrics_count_deliveries_outcomes_latency_and_jira_errors(
     def flaky(event, key):  # fails once with a Jira 503, then works
         calls["n"] += 1
         if calls["n"] == 1:
-            runtime.deliveries.count_jira_error(503)
+            runtime.deliveries.counters.count_jira_error(503)
             raise JiraApiError("GET", "/rest/api/2/issue/OPS-7", 503, "unavailable")
         return HandlerResult("no-op")
 

@@ -254,7 +254,7 @@ def test_two_deliveries_of_one_issue_never_run_at_once(store: DeliveryStore) -> 
 
 def test_recover_hands_back_work_of_a_dead_worker(store: DeliveryStore, clock: FakeClock) -> None:
     receive(store, "k1")
-    store.heartbeat("gone:1:a")
+    store.workers.heartbeat("gone:1:a")
     store.claim("k1", "gone:1:a")
     assert store.get("k1").status == PROCESSING  # type: ignore[union-attr]
 
@@ -281,7 +281,7 @@ def test_recover_sees_a_killed_process_on_this_host_at_once(store: DeliveryStore
     )
     dead_pid = int(child.stdout)
     owner = f"{socket.gethostname()}:{dead_pid}:x"
-    store.conn.execute(
+    store.db.conn.execute(
         "INSERT INTO workers (owner, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)",
         (owner, socket.gethostname(), dead_pid, store.now(), store.now()),
     )

@@ -1,0 +1,88 @@
+"""Worker liveness: each worker process writes a heartbeat; /readyz, /metrics and recovery read it.
+
+A worker that has not written its heartbeat for `WORKER_STALE_SECONDS`, or that ran on this host
+under a process id that no longer exists (a SIGKILLed process), is presumed dead, and the delivery
+log hands its deliveries back (`DeliveryStore.recover`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+from collections.abc import Callable
+
+from kb.database import StoreConnection
+
+HEARTBEAT_SECONDS = 5.0
+WORKER_STALE_SECONDS = 30.0
+# Heartbeat rows of workers gone this long are deleted.
+FORGET_AFTER_SECONDS = 10 * WORKER_STALE_SECONDS
+
+Clock = Callable[[], float]
+
+
+def worker_identity() -> str:
+    """A name for this worker process, unique across restarts: host, pid and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+class WorkerRegistry:
+    """The `workers` table (made by the delivery log's migrations), on the store's connection."""
+
+    def __init__(self, db: StoreConnection, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._own_owners: set[str] = set()
+
+    def heartbeat(self, owner: str) -> None:
+        """Record that `owner` is alive now (the first call also records its host and pid)."""
+        self._own_owners.add(owner)
+        now = self._clock()
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO workers (owner, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at",
+                (owner, socket.gethostname(), os.getpid(), now, now),
+            )
+
+    def retire(self, owner: str) -> None:
+        """Forget a worker that stops cleanly."""
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM workers WHERE owner = ?", (owner,))
+
+    def live_workers(self, *, max_age: float = WORKER_STALE_SECONDS) -> list[str]:
+        """Workers whose heartbeat is at most `max_age` seconds old."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT owner FROM workers WHERE seen_at >= ?", (self._clock() - max_age,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def presumed_dead(
+        self, owner: str, host: str | None, pid: int | None, seen_at: float | None, now: float
+    ) -> bool:
+        """Is the worker that holds a delivery gone (no recent heartbeat, or its process ended)?"""
+        if seen_at is None or seen_at < now - WORKER_STALE_SECONDS:
+            return True
+        return host == socket.gethostname() and not self._process_alive(pid, owner)
+
+    def forget_stale(self, conn: sqlite3.Connection, now: float) -> None:
+        """Delete the rows of workers gone long ago (inside the caller's write transaction)."""
+        conn.execute("DELETE FROM workers WHERE seen_at < ?", (now - FORGET_AFTER_SECONDS,))
+
+    def _process_alive(self, pid: int | None, owner: str) -> bool:
+        """Is the process that claimed work still running? (Same host only.)"""
+        if pid is None:
+            return False
+        if pid == os.getpid():
+            # Our pid under an owner name we never used: a previous incarnation (pid 1 in a
+            # restarted container, say).
+            return owner in self._own_owners
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
