@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from plugin.audit import AuditLog
+from plugin.audit import SQLiteAuditLog
 from plugin.events import JiraEvent
 from plugin.policy.decision import Trigger
 from plugin.policy.engine import PolicyEngine
@@ -112,7 +112,7 @@ def live(events: int) -> tuple[list[float], list[float]]:
         fake.add_user("dave", groups=["change-advisory-board"], api_token="dave-token")
         jira = adapter_for(fake)
         with tempfile.TemporaryDirectory() as folder:
-            audit = AuditLog(Path(folder) / "bench.db")
+            audit = SQLiteAuditLog(Path(folder) / "bench.db")
             handler = PolicyHandler(
                 PolicySource(POLICIES / "itil-change.yaml"), lambda event: jira, audit,
                 service_account=lambda: None,

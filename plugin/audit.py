@@ -2,8 +2,10 @@
 
 One row per rule decision: when, which delivery/event, issue, actor, rule, mode, outcome, reasons,
 actions with their results, and any exemption (who, why). Triggers refuse UPDATE and DELETE, so
-the log is evidence, not a scratchpad. Its schema is the `hindsight.audit` migration set, applied
-through `kb.database` like every other area's.
+the log is evidence, not a scratchpad. Its schema is the `hindsight.audit` migration set, and it
+opens, locks and migrates through `kb.database.StoreConnection` like every store (docs/storage.md).
+Callers depend on the `AuditLog` Protocol; `SQLiteAuditLog` is the implementation. Every filter is
+a WHERE clause on an indexed column and every page a bounded, keyset-paged query.
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from kb.database import connect, migrate, run_script, transaction
+from kb.database import StoreConnection, run_script
 from plugin.jira.port import User
 from plugin.policy.decision import PolicyDecision, Trigger
 
@@ -63,6 +63,41 @@ def _m001(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="m002_project_and_filter_indexes")
+def _m002(db: Database) -> None:
+    """Every filter of the audit page in SQL: a project column, one index per filter column.
+
+    In SQLite an index ends with the rowid (here `id`), so `(rule)` hands rows newest first by id
+    for keyset paging, where `(rule, at)` needed a sort. `(at, project, rule, outcome)` covers
+    the dashboard's counts per day. The no-update trigger is lifted only to fill the new column.
+    """
+    db.execute("DROP TRIGGER policy_audit_no_update")
+    db.execute("ALTER TABLE policy_audit ADD COLUMN project TEXT NOT NULL DEFAULT ''")
+    rows = db.execute("SELECT id, issue_key FROM policy_audit").fetchall()
+    db.conn.executemany(
+        "UPDATE policy_audit SET project = ? WHERE id = ?",
+        [(project_of(issue_key), row_id) for row_id, issue_key in rows],
+    )
+    run_script(
+        db,
+        """
+    CREATE TRIGGER policy_audit_no_update BEFORE UPDATE ON policy_audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    DROP INDEX policy_audit_rule;
+    DROP INDEX policy_audit_at;
+    CREATE INDEX policy_audit_rule ON policy_audit (rule);
+    CREATE INDEX policy_audit_project ON policy_audit (project);
+    CREATE INDEX policy_audit_outcome ON policy_audit (outcome);
+    CREATE INDEX policy_audit_day ON policy_audit (at, project, rule, outcome);
+    """,
+    )
+
+
+def project_of(issue_key: str) -> str:
+    """The project key of an issue key (`PAY-7` -> `PAY`); '' when it has none."""
+    return issue_key.rsplit("-", 1)[0].upper() if "-" in issue_key else ""
+
+
 COLUMNS = (
     "id", "at", "delivery", "event", "issue_key", "actor", "rule", "kind", "mode", "outcome",
     "change_type", "summary", "reasons", "actions", "exemption",
@@ -95,20 +130,69 @@ class AuditEntry:
         return {name: getattr(self, name) for name in COLUMNS}
 
 
-class AuditLog:
-    """Append decisions; read them back filtered. Thread-safe over one connection."""
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries to read; every field left None matches everything."""
 
-    def __init__(self, path: str | Path | None = None, *, conn: sqlite3.Connection | None = None):
-        if conn is None and path is None:
-            raise ValueError("give the database path or an open connection")
-        self._conn = conn if conn is not None else connect(path)  # type: ignore[arg-type]
-        self._lock = threading.Lock()
+    issue: str | None = None
+    rule: str | None = None
+    project: str | None = None
+    outcome: str | None = None
+    since: str | None = None  # see `parse_since`
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of entries, newest first; `older` is the `before` cursor of the next page."""
+
+    entries: list[AuditEntry]
+    older: int | None
+
+
+@dataclass(frozen=True)
+class OutcomeCount:
+    """How many decisions of one outcome a rule made on one project on one day (UTC)."""
+
+    day: str
+    project: str
+    rule: str
+    outcome: str
+    count: int
+
+
+class AuditLog(Protocol):
+    """What callers need of the audit log, whatever database holds it."""
+
+    def record(
+        self, decisions: Iterable[PolicyDecision], trigger: Trigger, *, at: datetime | None = None
+    ) -> int: ...
+
+    def query(
+        self,
+        *,
+        issue: str | None = None,
+        rule: str | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]: ...
+
+    def page(self, where: AuditFilter, *, limit: int, before: int | None = None) -> AuditPage: ...
+
+    def outcome_counts(self, *, since: str) -> list[OutcomeCount]: ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteAuditLog:
+    """The audit log in the shared SQLite file (see the module docstring)."""
+
+    def __init__(self, db: str | Path | StoreConnection) -> None:
+        self._db = db if isinstance(db, StoreConnection) else StoreConnection(db)
         self.migrate()
 
     def migrate(self) -> int:
         """Apply the audit schema steps not applied yet; returns how many ran."""
-        with self._lock:
-            return len(migrate(self._conn, MIGRATIONS))
+        return len(self._db.migrate(MIGRATIONS))
 
     def record(
         self,
@@ -121,6 +205,7 @@ class AuditLog:
         stamp = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
         rows = [
             (
+                project_of(d.issue_key),
                 stamp,
                 trigger.delivery_key,
                 trigger.source,
@@ -140,10 +225,10 @@ class AuditLog:
         ]
         if not rows:
             return 0
-        with self._lock, transaction(self._conn):
-            self._conn.executemany(
-                f"INSERT INTO policy_audit ({', '.join(COLUMNS[1:])}) "
-                f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))})",
+        with self._db.write() as conn:
+            conn.executemany(
+                f"INSERT INTO policy_audit (project, {', '.join(COLUMNS[1:])}) "
+                f"VALUES ({', '.join('?' * len(COLUMNS))})",
                 rows,
             )
         return len(rows)
@@ -156,36 +241,52 @@ class AuditLog:
         since: str | None = None,
         limit: int | None = None,
     ) -> list[AuditEntry]:
-        """Entries oldest first, filtered by issue key, rule name and time (`since`, see below)."""
-        where, params = [], []
-        if issue:
-            where.append("issue_key = ?")
-            params.append(issue.upper())
-        if rule:
-            where.append("rule = ?")
-            params.append(rule)
-        if since:
-            where.append("at >= ?")
-            params.append(parse_since(since).isoformat(timespec="milliseconds"))
-        sql = f"SELECT {', '.join(COLUMNS)} FROM policy_audit"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id"
+        """Entries oldest first, filtered by issue key, rule name and time (`since`, see below).
+
+        `limit` keeps the newest entries; without it every match is read (the CLI's export).
+        """
+        where, params = _where(AuditFilter(issue=issue, rule=rule, since=since))
+        sql = f"SELECT {', '.join(COLUMNS)} FROM policy_audit {where} ORDER BY id"
         if limit:
             sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+        with self._db.read() as conn:
+            rows = conn.execute(sql, params).fetchall()
         return [_entry(row) for row in rows]
 
+    def page(self, where: AuditFilter, *, limit: int, before: int | None = None) -> AuditPage:
+        """At most `limit` entries, newest first, older than entry `before` when given.
+
+        Keyset paging on `id`: a page costs the same at the end of a long log as at its start.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        clause, params = _where(where, before=before)
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM policy_audit {clause} ORDER BY id DESC LIMIT ?",
+                (*params, limit + 1),
+            ).fetchall()
+        entries = [_entry(row) for row in rows[:limit]]
+        return AuditPage(entries, entries[-1].id if len(rows) > limit else None)
+
+    def outcome_counts(self, *, since: str) -> list[OutcomeCount]:
+        """Decisions per day, project, rule and outcome since `since`, counted by SQL."""
+        stamp = parse_since(since).isoformat(timespec="milliseconds")
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT substr(at, 1, 10) AS day, project, rule, outcome, count(*)"
+                " FROM policy_audit WHERE at >= ? GROUP BY day, project, rule, outcome"
+                " ORDER BY day, project, rule, outcome",
+                (stamp,),
+            ).fetchall()
+        return [OutcomeCount(*row) for row in rows]
+
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     """`2026-03-01`, `2026-03-01T12:00`, or a relative `30m`, `12h`, `7d` before now (UTC)."""
-    from datetime import timedelta
-
     text = text.strip()
     units = {"m": "minutes", "h": "hours", "d": "days"}
     try:
@@ -211,6 +312,28 @@ def to_csv(entries: Iterable[AuditEntry]) -> str:
             json.dumps(row[c]) if isinstance(row[c], list | dict) else row[c] for c in COLUMNS
         )
     return out.getvalue()
+
+
+def _where(found: AuditFilter, *, before: int | None = None) -> tuple[str, list[Any]]:
+    """The WHERE clause and its parameters; each filter is a column an index starts with."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("issue_key", found.issue.upper() if found.issue else None),
+        ("rule", found.rule),
+        ("project", found.project.upper() if found.project else None),
+        ("outcome", found.outcome),
+    ):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if found.since:
+        clauses.append("at >= ?")
+        params.append(parse_since(found.since).isoformat(timespec="milliseconds"))
+    if before is not None:
+        clauses.append("id < ?")
+        params.append(before)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 def _entry(row: Sequence[Any]) -> AuditEntry:

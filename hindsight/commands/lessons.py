@@ -105,7 +105,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
 
     from hindsight.wiring import build_runtime
     from hindsight.wsgi import create_app
-    from plugin.audit import AuditLog
+    from plugin.audit import SQLiteAuditLog
     from plugin.lessons.install import services_for
     from webhooks.queue import build_delivery_queue, build_huey
 
@@ -139,7 +139,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
     thread = threading.Thread(target=server.serve_forever, name="hindsight-demo", daemon=True)
     thread.start()
     base = f"http://{host}:{server.port}"
-    audit = AuditLog(settings.db)
+    audit = SQLiteAuditLog(settings.db)
     click.echo(f"  service: {base} (webhooks at {base}/webhooks/jira)\n")
     try:
         for path in deliveries:

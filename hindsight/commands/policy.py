@@ -12,7 +12,7 @@ import click
 from hindsight.commands.service import config_option, settings_from
 from hindsight.config import ConfigError, Settings
 from hindsight.terminal import echo_line, printable
-from plugin.audit import AuditLog, BadAuditQuery, to_csv
+from plugin.audit import BadAuditQuery, SQLiteAuditLog, to_csv
 from plugin.events import InvalidEvent, JiraEvent
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import JiraPort
@@ -252,7 +252,7 @@ def audit(
         hindsight audit --rule change-control --since 7d --csv > audit.csv
     """
     settings = settings_from(config_file)
-    log = AuditLog(settings.db)
+    log = SQLiteAuditLog(settings.db)
     try:
         entries = log.query(issue=issue, rule=rule, since=since, limit=limit)
     except BadAuditQuery as exc:
@@ -306,7 +306,7 @@ def sweep(
         result = run_sweep(loaded, jira, report_only=report_only or settings.policy_report_only)
     except JiraApiError as exc:
         raise click.ClickException(f"the sweep stopped: {exc}") from None
-    log = AuditLog(settings.db)
+    log = SQLiteAuditLog(settings.db)
     for trigger, decision in result.decisions:
         if decision.noteworthy:
             log.record([decision], trigger)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugin.audit import AuditLog
+from plugin.audit import SQLiteAuditLog
 from plugin.policy.handler import EVENT_TYPES, PolicyHandler, PolicySource
 
 
@@ -18,7 +18,7 @@ def install(runtime: Any) -> None:
     handler = PolicyHandler(
         source,
         runtime.jira_for,
-        AuditLog(runtime.db_path),
+        SQLiteAuditLog(runtime.db_path),
         service_account=lambda: runtime.service_account,
         report_only=settings.policy_report_only,
         offline=lambda: runtime.jira is None,

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from hindsight.cli import cli
-from plugin.audit import AuditLog
+from plugin.audit import SQLiteAuditLog
 from tests.e2e.test_policy_fake_jira import POLICIES, WRITES, _add_change_fields, _labels
 from tests.fakejira.fake import FakeJira
 
@@ -57,7 +57,7 @@ def test_sweep_flags_overdue_risks_and_reverts_what_a_dropped_delivery_missed(si
     assert fake.issue(change).status.name == "In Progress"
     assert "change-control" in result.output
 
-    rules = {(e.issue_key, e.rule, e.outcome) for e in AuditLog(db).query()}
+    rules = {(e.issue_key, e.rule, e.outcome) for e in SQLiteAuditLog(db).query()}
     assert (risk, "risk-review", "fail") in rules
     assert (change, "change-control", "fail") in rules
 

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from hindsight.config import load_settings
 from hindsight.wiring import Runtime, build_runtime
 from hindsight.wsgi import create_app
-from plugin.audit import AuditLog
+from plugin.audit import AuditLog, SQLiteAuditLog
 from plugin.events import JiraEvent
 from plugin.policy.install import install as install_policy
 from plugin.policy.loader import PolicyError
@@ -94,7 +94,7 @@ def make_site(fake_jira_factory, tmp_path) -> Callable[..., Site]:
 
         fake.send_webhooks_to(post, secret=SECRET)
         fake.clear_webhooks()
-        return Site(fake, runtime, client, AuditLog(settings.db), responses)
+        return Site(fake, runtime, client, SQLiteAuditLog(settings.db), responses)
 
     return make
 

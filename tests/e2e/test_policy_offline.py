@@ -7,7 +7,7 @@ from pathlib import Path
 from hindsight.config import load_settings
 from hindsight.wiring import build_runtime
 from hindsight.wsgi import create_app
-from plugin.audit import AuditLog
+from plugin.audit import SQLiteAuditLog
 from plugin.policy.install import install as install_policy
 from tests.conftest import WEBHOOK_SECRET
 from tests.memory_jira import FIELDS
@@ -37,7 +37,7 @@ def test_a_delivery_is_judged_on_its_snapshot_and_nothing_is_written(tmp_path: P
     record = runtime.deliveries.get("offline-1")
     assert record is not None and record.status == "done"
     assert record.handler_results()["policy"]["outcome"] == "reported"
-    [entry] = AuditLog(settings.db).query()
+    [entry] = SQLiteAuditLog(settings.db).query()
     assert (entry.issue_key, entry.rule, entry.mode, entry.outcome) == (
         "CHG-1", "change-control", "report-only", "fail",
     )  # fmt: skip

@@ -96,6 +96,48 @@ def test_audit_page_lists_and_filters_decisions(web) -> None:
     )
 
 
+def test_audit_page_filters_by_outcome_and_pages_through_the_real_log(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from plugin.audit import SQLiteAuditLog
+    from plugin.policy.decision import PolicyDecision, Trigger
+    from webhooks.web.audit import PolicyAuditSource
+
+    log = SQLiteAuditLog(tmp_path / "hindsight.db")
+    at = datetime.now(UTC)
+    for n in range(1, 206):
+        decision = PolicyDecision(
+            rule="normal-change",
+            kind="change-control",
+            issue_key=f"PAY-{n}",
+            mode="enforce",
+            status="pass" if n == 7 else "fail",
+            summary="s",
+        )
+        log.record([decision], Trigger("jira:issue_updated", f"d-{n}"), at=at)
+    app, _ = make_web_app(tmp_path, audit=PolicyAuditSource(log))
+    client = app.test_client()
+
+    first = client.get("/audit?project=pay&outcome=fail").get_data(as_text=True)
+    older = re.search(r'href="([^"]*before=\d+[^"]*)">Older decisions', first)
+    assert older is not None and "outcome=fail" in older.group(1)
+    second = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    only_pass = client.get("/audit?outcome=pass").get_data(as_text=True)
+
+    assert first.count("<tr>") - 1 == 200 and ">PAY-205<" in first
+    assert ">PAY-1<" in second and ">PAY-7<" not in second and "Older decisions" not in second
+    assert "Newest decisions" in second
+    assert ">PAY-7<" in only_pass and ">PAY-8<" not in only_pass
+
+
+@pytest.mark.parametrize("query", ["outcome=maybe", "before=0", "before=x"])
+def test_audit_page_refuses_a_malformed_filter_with_400(web, query: str) -> None:
+    app, _ = web
+    answer = app.test_client().get(f"/audit?{query}")
+    assert answer.status_code == 400
+    assert query.split("=")[0] in answer.get_data(as_text=True)
+
+
 def test_dashboard_draws_outcomes_and_helpful_rate_as_svg(web) -> None:
     app, services = web
     services.journal.record_suggestions(

@@ -1,18 +1,18 @@
 """The policy audit log as the pages read it: row types, a Protocol, and the real source.
 
-The audit table belongs to the policy area; the pages read it only through `plugin.audit.AuditLog`.
-Tests of the pages pass their own `AuditSource`.
+The audit table belongs to the policy area; the pages read it only through `plugin.audit.AuditLog`,
+whose queries filter, page and count in SQL. Tests of the pages pass their own `AuditSource`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from plugin.audit import AuditEntry, AuditLog
+from plugin.audit import AuditEntry, AuditFilter, AuditLog, OutcomeCount, project_of
+
+__all__ = ["AuditRow", "AuditRows", "AuditSource", "OutcomeCount", "PolicyAuditSource"]
 
 
 @dataclass(frozen=True)
@@ -28,17 +28,15 @@ class AuditRow:
     outcome: str
     reasons: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
+    id: int = 0
 
 
 @dataclass(frozen=True)
-class OutcomeCount:
-    """How many decisions of one outcome a rule made on one project on one day."""
+class AuditRows:
+    """One page of rows, newest first; `older` is the `before` of the next page (None: last)."""
 
-    day: str
-    project: str
-    rule: str
-    outcome: str
-    count: int
+    rows: Sequence[AuditRow]
+    older: int | None = None
 
 
 class AuditSource(Protocol):
@@ -48,15 +46,13 @@ class AuditSource(Protocol):
         issue: str | None = None,
         rule: str | None = None,
         project: str | None = None,
+        outcome: str | None = None,
         since: str | None = None,
+        before: int | None = None,
         limit: int = 200,
-    ) -> Sequence[AuditRow]: ...
+    ) -> AuditRows: ...
 
-    def outcome_counts(self, *, since: str | None = None) -> Sequence[OutcomeCount]: ...
-
-
-def _project(issue_key: str) -> str:
-    return issue_key.rsplit("-", 1)[0] if "-" in issue_key else ""
+    def outcome_counts(self, *, since: str) -> Sequence[OutcomeCount]: ...
 
 
 def _row(entry: AuditEntry) -> AuditRow:
@@ -64,7 +60,7 @@ def _row(entry: AuditEntry) -> AuditRow:
         at=entry.at[:19].replace("T", " "),
         event=entry.event,
         issue_key=entry.issue_key,
-        project=_project(entry.issue_key),
+        project=project_of(entry.issue_key),
         actor=entry.actor or "",
         rule=entry.rule,
         outcome=entry.outcome,
@@ -73,14 +69,15 @@ def _row(entry: AuditEntry) -> AuditRow:
             f"{a.get('kind', '?')}: {a.get('detail', '')} [{a.get('result', '')}]"
             for a in entry.actions
         ),
+        id=entry.id,
     )
 
 
 class PolicyAuditSource:
-    """Audit rows newest first, and decision counts by day, project, rule and outcome."""
+    """Audit rows newest first, a page at a time, and decision counts, from the audit log."""
 
-    def __init__(self, db: str | Path) -> None:
-        self.log = AuditLog(db)
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
 
     def entries(
         self,
@@ -88,20 +85,14 @@ class PolicyAuditSource:
         issue: str | None = None,
         rule: str | None = None,
         project: str | None = None,
+        outcome: str | None = None,
         since: str | None = None,
+        before: int | None = None,
         limit: int = 200,
-    ) -> Sequence[AuditRow]:
-        found = self.log.query(
-            issue=issue, rule=rule, since=since, limit=None if project else limit
-        )
-        rows = [_row(e) for e in reversed(found)]
-        if project:
-            rows = [r for r in rows if r.project.upper() == project.upper()][:limit]
-        return rows
+    ) -> AuditRows:
+        where = AuditFilter(issue=issue, rule=rule, project=project, outcome=outcome, since=since)
+        page = self.log.page(where, limit=limit, before=before)
+        return AuditRows([_row(e) for e in page.entries], page.older)
 
-    def outcome_counts(self, *, since: str | None = None) -> Sequence[OutcomeCount]:
-        counts = Counter(
-            (e.at[:10], _project(e.issue_key), e.rule, e.outcome)
-            for e in self.log.query(since=since)
-        )
-        return [OutcomeCount(*key, count) for key, count in sorted(counts.items())]
+    def outcome_counts(self, *, since: str) -> Sequence[OutcomeCount]:
+        return self.log.outcome_counts(since=since)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from flask import current_app
 
+from plugin.audit import SQLiteAuditLog
 from plugin.lessons.services import LessonsServices
 from webhooks.web.audit import AuditSource, PolicyAuditSource
 
@@ -53,7 +54,7 @@ def lessons_web() -> LessonsWeb:
         web = LessonsWeb(
             services=services_for(runtime),
             access=AccessRules.from_settings(runtime.settings),
-            audit=PolicyAuditSource(runtime.settings.db),
+            audit=PolicyAuditSource(SQLiteAuditLog(runtime.settings.db)),
         )
         current_app.extensions[LessonsWeb.EXTENSION] = web
     return web

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
 from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
 from kb.records import KINDS, SearchHit
 from plugin.lessons.signing import InvalidFeedbackToken
+from plugin.policy.decision import DecisionStatus
 from webhooks.request_body import BodyTooLarge, read_body
 from webhooks.web.access import check_access, secure_headers
+from webhooks.web.audit import AuditRows
 from webhooks.web.charts import bars_with_rate, stacked_bars
 from webhooks.web.context import lessons_web
 from webhooks.web.params import (
@@ -41,6 +43,9 @@ OPEN_ENDPOINTS = {"pages.feedback", "pages.static"}
 # The only form is the feedback confirmation: one signed token of a few hundred bytes.
 FORM_BODY_LIMIT = 16 * 1024
 OUTCOME_COLORS = {"pass": "#2f6f4f", "fail": "#c0392b", "error": "#7d3c98", "skipped": "#aab7b8"}
+OUTCOMES = get_args(DecisionStatus)
+AUDIT_PAGE_ROWS = 200  # decisions per page of /audit; older ones are a click away
+MAX_ROW_ID = 10**12 - 1  # the largest `before` cursor accepted
 
 
 @blueprint.before_request
@@ -173,17 +178,30 @@ def source() -> str:
 def audit() -> str:
     web = lessons_web()
     filters = {key: text_param(key) for key in ("issue", "rule", "project")}
+    filters["outcome"] = choice_param("outcome", ("", *OUTCOMES), "")
     filters["since"] = since_param("since") or ""
-    rows = []
+    before = int_param("before", 0, 1, MAX_ROW_ID) or None
+    found = AuditRows([])
     if web.audit is not None:
-        rows = web.audit.entries(
+        found = web.audit.entries(
             issue=filters["issue"] or None,
             rule=filters["rule"] or None,
             project=filters["project"] or None,
+            outcome=filters["outcome"] or None,
             since=filters["since"] or None,
+            before=before,
+            limit=AUDIT_PAGE_ROWS,
         )
+    chosen = {key: value for key, value in filters.items() if value}
+    older = url_for("pages.audit", **chosen, before=found.older) if found.older else None
     return render_template(
-        "audit.html", rows=rows, filters=filters, available=web.audit is not None
+        "audit.html",
+        rows=found.rows,
+        filters=filters,
+        outcomes=OUTCOMES,
+        older=older,
+        newest=url_for("pages.audit", **chosen) if before is not None else None,
+        available=web.audit is not None,
     )
 
 

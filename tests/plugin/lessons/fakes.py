@@ -145,18 +145,33 @@ class FakeAudit:
     rows: list[Any] = field(default_factory=list)
     counts: list[Any] = field(default_factory=list)
 
-    def entries(self, *, issue=None, rule=None, project=None, since=None, limit=200):
-        return [
+    def entries(
+        self,
+        *,
+        issue=None,
+        rule=None,
+        project=None,
+        outcome=None,
+        since=None,
+        before=None,
+        limit=200,
+    ):
+        from webhooks.web.audit import AuditRows
+
+        found = [
             row
             for row in self.rows
             if (issue is None or row.issue_key == issue)
             and (rule is None or row.rule == rule)
             and (project is None or row.project == project)
+            and (outcome is None or row.outcome == outcome)
             and (since is None or row.at >= since)
-        ][:limit]
+            and (before is None or row.id < before)
+        ]
+        return AuditRows(found[:limit], found[limit - 1].id if len(found) > limit else None)
 
-    def outcome_counts(self, *, since=None):
-        return [c for c in self.counts if since is None or c.day >= since]
+    def outcome_counts(self, *, since):
+        return [c for c in self.counts if c.day >= since]
 
 
 def make_web_app(tmp_path, *, access=None, audit=None, clock=None):

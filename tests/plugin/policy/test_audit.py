@@ -8,8 +8,16 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
+from sqlite_utils.migrations import Migrations
 
-from plugin.audit import AuditLog, BadAuditQuery, parse_since, to_csv
+from plugin.audit import (
+    AuditFilter,
+    AuditLog,
+    BadAuditQuery,
+    SQLiteAuditLog,
+    parse_since,
+    to_csv,
+)
 from plugin.policy.decision import ActionRecord, ExemptionApplied, PolicyDecision, Trigger
 from tests.memory_jira import ALICE
 
@@ -31,7 +39,7 @@ def _decision(issue: str = "CHG-1", rule: str = "change-control", **extra) -> Po
 
 @pytest.fixture
 def audit(tmp_path) -> AuditLog:
-    return AuditLog(tmp_path / "hindsight.db")
+    return SQLiteAuditLog(tmp_path / "hindsight.db")
 
 
 def test_a_decision_is_recorded_with_everything_an_auditor_asks_for(audit):
@@ -81,8 +89,8 @@ def test_filters_by_issue_rule_and_time(audit):
 
 
 def test_migrations_run_once(tmp_path):
-    AuditLog(tmp_path / "db.sqlite").close()
-    again = AuditLog(tmp_path / "db.sqlite")
+    SQLiteAuditLog(tmp_path / "db.sqlite").close()
+    again = SQLiteAuditLog(tmp_path / "db.sqlite")
     assert again.migrate() == 0
 
 
@@ -100,3 +108,122 @@ def test_csv_has_a_header_and_json_cells(audit):
     rows = list(csv.DictReader(io.StringIO(to_csv(audit.query()))))
     assert rows[0]["delivery"] == "d-9"
     assert rows[0]["reasons"].startswith('["missing:')
+
+
+def _fill(audit: SQLiteAuditLog) -> None:
+    """Six decisions over two days, two projects, two rules and three outcomes."""
+    day1, day2 = datetime(2026, 3, 1, 9, tzinfo=UTC), datetime(2026, 3, 2, 9, tzinfo=UTC)
+    audit.record([_decision("PAY-1"), _decision("PAY-2", status="pass")], Trigger("x"), at=day1)
+    audit.record([_decision("OPS-1", rule="risk-review")], Trigger("x"), at=day1)
+    audit.record([_decision("PAY-3"), _decision("OPS-2", status="error")], Trigger("x"), at=day2)
+    audit.record([_decision("OPS-3", rule="risk-review")], Trigger("x"), at=day2)
+
+
+def _keys(page) -> list[str]:
+    return [e.issue_key for e in page.entries]
+
+
+def test_a_page_filters_by_project_outcome_rule_and_time_newest_first(audit):
+    _fill(audit)
+
+    assert _keys(audit.page(AuditFilter(project="pay"), limit=10)) == ["PAY-3", "PAY-2", "PAY-1"]
+    assert _keys(audit.page(AuditFilter(outcome="fail", project="PAY"), limit=10)) == [
+        "PAY-3",
+        "PAY-1",
+    ]
+    assert _keys(audit.page(AuditFilter(rule="risk-review"), limit=10)) == ["OPS-3", "OPS-1"]
+    assert _keys(audit.page(AuditFilter(since="2026-03-02", project="OPS"), limit=10)) == [
+        "OPS-3",
+        "OPS-2",
+    ]
+    assert _keys(audit.page(AuditFilter(issue="ops-2"), limit=10)) == ["OPS-2"]
+
+
+def test_pages_follow_each_other_by_keyset_until_the_last(audit):
+    _fill(audit)
+    seen, before = [], None
+    for _ in range(10):
+        page = audit.page(AuditFilter(), limit=4, before=before)
+        seen += _keys(page)
+        if page.older is None:
+            break
+        before = page.older
+
+    assert seen == ["OPS-3", "OPS-2", "PAY-3", "OPS-1", "PAY-2", "PAY-1"]
+    assert audit.page(AuditFilter(), limit=6).older is None
+
+
+def test_outcome_counts_are_grouped_by_sql_per_day_project_rule_and_outcome(audit):
+    _fill(audit)
+
+    counts = audit.outcome_counts(since="2026-03-01")
+
+    assert [(c.day, c.project, c.rule, c.outcome, c.count) for c in counts] == [
+        ("2026-03-01", "OPS", "risk-review", "fail", 1),
+        ("2026-03-01", "PAY", "change-control", "fail", 1),
+        ("2026-03-01", "PAY", "change-control", "pass", 1),
+        ("2026-03-02", "OPS", "change-control", "error", 1),
+        ("2026-03-02", "OPS", "risk-review", "fail", 1),
+        ("2026-03-02", "PAY", "change-control", "fail", 1),
+    ]
+    assert [c.day for c in audit.outcome_counts(since="2026-03-02")] == ["2026-03-02"] * 3
+
+
+@pytest.mark.parametrize(
+    ("where", "index"),
+    [
+        (AuditFilter(project="PAY"), "policy_audit_project"),
+        (AuditFilter(outcome="fail"), "policy_audit_outcome"),
+        (AuditFilter(rule="risk-review"), "policy_audit_rule"),
+        (AuditFilter(issue="PAY-1"), "policy_audit_issue"),
+    ],
+)
+def test_every_filter_reads_through_an_index_in_id_order(audit, where, index):
+    from plugin.audit import COLUMNS, _where
+
+    clause, params = _where(where, before=10)
+    plan = " | ".join(
+        row[3]
+        for row in audit._db.conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT {', '.join(COLUMNS)} FROM policy_audit {clause}"
+            " ORDER BY id DESC LIMIT 5",
+            params,
+        )
+    )
+    assert f"USING INDEX {index}" in plan
+    if where.issue is None:  # one issue's few rows may be sorted; every other filter is not
+        assert "TEMP B-TREE" not in plan
+
+
+def test_the_dashboard_counts_read_only_the_covering_index(audit):
+    plan = " | ".join(
+        row[3]
+        for row in audit._db.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT substr(at, 1, 10) AS day, project, rule, outcome, count(*)"
+            " FROM policy_audit WHERE at >= ? GROUP BY day, project, rule, outcome",
+            ("2026-03-01",),
+        )
+    )
+    assert "USING COVERING INDEX policy_audit_day" in plan
+
+
+def test_the_project_column_is_filled_for_rows_written_before_it_existed(tmp_path):
+    from kb.database import connect, migrate
+    from plugin.audit import MIGRATIONS, _m001
+
+    first_step = Migrations(MIGRATIONS.name)  # the schema as the first release made it
+    first_step(name="m001_policy_audit")(_m001)
+    conn = connect(tmp_path / "old.db")
+    migrate(conn, first_step)
+    conn.execute(
+        "INSERT INTO policy_audit (at, delivery, event, issue_key, rule, kind, mode, outcome,"
+        " summary, reasons, actions) VALUES ('2026-03-01T09:00:00.000+00:00', 'd', 'e',"
+        " 'PAY-9', 'r', 'k', 'enforce', 'fail', 's', '[]', '[]')"
+    )
+    conn.close()
+
+    upgraded = SQLiteAuditLog(tmp_path / "old.db")
+
+    assert _keys(upgraded.page(AuditFilter(project="PAY"), limit=5)) == ["PAY-9"]
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        upgraded._db.conn.execute("UPDATE policy_audit SET outcome = 'pass'")

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from hindsight.cli import cli
-from plugin.audit import AuditLog
+from plugin.audit import SQLiteAuditLog
 from plugin.policy.decision import PolicyDecision, Trigger
 from tests.memory_jira import ALICE, FIELDS
 from tests.plugin.policy.conftest import POLICY_YAML
@@ -79,7 +79,7 @@ def test_check_refuses_a_file_that_is_not_a_delivery(tmp_path):
 
 
 def test_audit_filters_and_formats(tmp_path, cli_env):
-    log = AuditLog(cli_env["HINDSIGHT_DB"])
+    log = SQLiteAuditLog(cli_env["HINDSIGHT_DB"])
     for key in ("CHG-1", "CHG-2"):
         decision = PolicyDecision(
             "change-control",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin.audit import AuditLog
+from plugin.audit import AuditLog, SQLiteAuditLog
 from plugin.dispatch import Dispatcher
 from plugin.events import JiraEvent
 from plugin.jira.report_only import ReportOnlyJira
@@ -57,7 +57,7 @@ def _handler(policy_file: Path, jira, audit: AuditLog, **kwargs) -> PolicyHandle
 def test_a_violation_is_reverted_and_audited(policy_file, jira: MemoryJira, tmp_path):
     jira.put(change_issue(fields={FIELDS["Change type"]: {"value": "Normal"}}))
     jira.move("CHG-1", DONE)
-    audit = AuditLog(tmp_path / "db.sqlite")
+    audit = SQLiteAuditLog(tmp_path / "db.sqlite")
     dispatcher = Dispatcher()
     dispatcher.register(EVENT_TYPES, "policy", _handler(policy_file, jira, audit))
 
@@ -73,7 +73,7 @@ def test_a_violation_is_reverted_and_audited(policy_file, jira: MemoryJira, tmp_
 
 
 def test_hindsights_own_events_are_skipped(policy_file, jira, tmp_path):
-    handler = _handler(policy_file, jira, AuditLog(tmp_path / "db.sqlite"))
+    handler = _handler(policy_file, jira, SQLiteAuditLog(tmp_path / "db.sqlite"))
     result = handler(JiraEvent.from_payload(_payload(actor="bot-1")), "d")
     assert result.outcome == "skipped"
     assert jira.reads == 0
@@ -82,7 +82,7 @@ def test_hindsights_own_events_are_skipped(policy_file, jira, tmp_path):
 def test_without_jira_the_snapshot_is_judged_report_only(policy_file, tmp_path):
     event = JiraEvent.from_payload(_payload())
     offline = ReportOnlyJira(snapshot=event.issue)
-    audit = AuditLog(tmp_path / "db.sqlite")
+    audit = SQLiteAuditLog(tmp_path / "db.sqlite")
     policy_text = POLICY_YAML.replace("version: 1\n", "version: 1\nfields:\n" + "".join(
         f"  {name}: {field_id}\n" for name, field_id in FIELDS.items()
     ))  # fmt: skip
@@ -113,11 +113,11 @@ def test_the_policy_is_read_again_when_its_file_changes(policy_file, jira, tmp_p
     assert len(source.get().rules) == 2
     policy_file.write_text("version: 1\nrules: []\n# changed\n")
     assert source.get().rules == ()
-    handler = PolicyHandler(source, lambda e: jira, AuditLog(tmp_path / "db.sqlite"))
+    handler = PolicyHandler(source, lambda e: jira, SQLiteAuditLog(tmp_path / "db.sqlite"))
     assert handler(JiraEvent.from_payload(_payload()), "d").outcome == "no-op"
 
 
 def test_an_issue_deleted_since_the_event_is_skipped(policy_file, jira, tmp_path):
-    handler = _handler(policy_file, jira, AuditLog(tmp_path / "db.sqlite"))
+    handler = _handler(policy_file, jira, SQLiteAuditLog(tmp_path / "db.sqlite"))
     result = handler(JiraEvent.from_payload(_payload()), "d")  # CHG-1 was never created
     assert (result.outcome, result.detail) == ("skipped", "CHG-1 no longer exists")
