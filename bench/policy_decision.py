@@ -30,7 +30,7 @@ from plugin.policy.decision import Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.handler import PolicyHandler, PolicySource
 from plugin.policy.loader import load_policy, parse_policy
-from tests.memory_jira import (
+from testkit.memory_jira import (
     ALICE,
     CAB,
     DONE,
@@ -98,9 +98,9 @@ def in_memory(events: int, seed: int = 7) -> tuple[list[float], Counter[str]]:
 
 
 def live(events: int) -> tuple[list[float], list[float]]:
-    from tests.fakejira.fake import FakeJira
-    from tests.fakejira.fixtures import adapter_for
-    from tests.fakejira.scenario import populate_change_site
+    from testkit.fakejira.fake import FakeJira
+    from testkit.fakejira.fixtures import adapter_for
+    from testkit.fakejira.scenario import populate_change_site
 
     fake = populate_change_site(FakeJira("cloud", validator=None).start())
     try:

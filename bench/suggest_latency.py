@@ -170,9 +170,9 @@ def issue_texts(store: LessonStore, count: int) -> list[tuple[str, str]]:
 
 
 def latency(bugs) -> None:
-    from tests.fakejira.fake import FakeJira
-    from tests.fakejira.fixtures import adapter_for
-    from tests.fakejira.scenario import populate_change_site
+    from testkit.fakejira.fake import FakeJira
+    from testkit.fakejira.fixtures import adapter_for
+    from testkit.fakejira.scenario import populate_change_site
 
     store = big_store(bugs)
     print(f"latency: {store.stats().lessons} lessons in the store")

@@ -39,8 +39,8 @@ def examples(count: int) -> int:
     return count * 10 if HYPOTHESIS_PROFILE == "thorough" else count
 
 
-# --- fake Jira (H2): fake_jira, fake_jira_server, jira_adapter... (tests/fakejira/README.md)
-pytest_plugins = ["tests.fakejira.fixtures"]
+# --- fake Jira (H2): fake_jira, fake_jira_server, jira_adapter... (testkit/fakejira/README.md)
+pytest_plugins = ["testkit.fakejira.fixtures"]
 # --- end fake Jira ---
 
 

@@ -9,11 +9,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Code that is never shipped: the test suite, the benchmarks and the test doubles they share.
+NOT_SHIPPED = {"tests", "bench", "testkit"}
 # package -> top-level modules it must never import
 FORBIDDEN = {
-    "kb": {"flask", "werkzeug", "plugin", "webhooks", "hindsight"},
-    "plugin": {"flask", "werkzeug", "webhooks", "hindsight"},
-    "webhooks": {"hindsight"},
+    "kb": {"flask", "werkzeug", "plugin", "webhooks", "hindsight", *NOT_SHIPPED},
+    "plugin": {"flask", "werkzeug", "webhooks", "hindsight", *NOT_SHIPPED},
+    "webhooks": {"hindsight", *NOT_SHIPPED},
+    "hindsight": NOT_SHIPPED,
+    # the doubles are shared by tests and benchmarks, so they import neither
+    "testkit": {"tests", "bench"},
+    "bench": {"tests"},
 }
 
 

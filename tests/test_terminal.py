@@ -15,7 +15,7 @@ from hindsight.cli import cli
 from hindsight.logs import configure_logging
 from hindsight.terminal import json_line, printable
 from kb import LessonStore
-from tests.kb.fakes import HashingEmbedder
+from testkit.kb import HashingEmbedder
 
 FORGED = "3 sources: 3 added, 0 updated, 0 unchanged, 0 failed; 9 lessons written"
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin.lessons.fakes import FakeAudit, make_web_app
+from testkit.audit import FakeAudit
+from tests.webhooks.helpers import make_web_app
 from webhooks.web.audit import AuditRow, OutcomeCount
 
 pytestmark = pytest.mark.browser

@@ -20,10 +20,10 @@ from plugin.lessons.comment import MARKER
 from plugin.lessons.config import LessonsSettings, SeedSettings
 from plugin.lessons.install import SERVICES_KEY, install
 from plugin.lessons.services import LessonsOptions, LessonsServices, build_services
-from tests.fakejira.fake import FakeJira
-from tests.fakejira.fixtures import adapter_for
-from tests.kb.fakes import HashingEmbedder
-from tests.plugin.lessons.fakes import RETRO_WITH_SCRIPT
+from testkit.fakejira.fake import FakeJira
+from testkit.fakejira.fixtures import adapter_for
+from testkit.kb import HashingEmbedder
+from tests.webhooks.helpers import RETRO_WITH_SCRIPT
 from webhooks.queue import build_delivery_queue, build_huey
 
 SECRET = "e2e-lessons-secret"

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from hindsight.cli import cli
 from plugin.audit import SQLiteAuditLog
+from testkit.fakejira.fake import FakeJira
 from tests.e2e.test_policy_fake_jira import POLICIES, WRITES, _add_change_fields, _labels
-from tests.fakejira.fake import FakeJira
 
 
 @pytest.fixture

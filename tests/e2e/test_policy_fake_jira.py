@@ -21,8 +21,8 @@ from plugin.audit import AuditLog, SQLiteAuditLog
 from plugin.events import JiraEvent
 from plugin.policy.install import install as install_policy
 from plugin.policy.loader import PolicyError
-from tests.fakejira.fake import FakeJira
-from tests.fakejira.fixtures import adapter_for
+from testkit.fakejira.fake import FakeJira
+from testkit.fakejira.fixtures import adapter_for
 from webhooks.queue import build_delivery_queue, build_huey
 
 POLICIES = Path(__file__).resolve().parents[2] / "deploy" / "policies"

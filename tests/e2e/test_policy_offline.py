@@ -9,8 +9,8 @@ from hindsight.wiring import build_runtime
 from hindsight.wsgi import create_app
 from plugin.audit import SQLiteAuditLog
 from plugin.policy.install import install as install_policy
+from testkit.memory_jira import FIELDS
 from tests.conftest import WEBHOOK_SECRET
-from tests.memory_jira import FIELDS
 from tests.plugin.policy.conftest import POLICY_YAML
 from tests.plugin.policy.test_handler import _payload
 from tests.webhooks.helpers import post_delivery

@@ -15,9 +15,9 @@ from plugin.policy.decision import PolicyDecision, Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.loader import parse_policy
 from plugin.policy.sweep import last_status_change
-from tests.fakejira import FakeJira
-from tests.fakejira.fixtures import adapter_for
-from tests.fakejira.workflows import SUBTASK_TYPE
+from testkit.fakejira import FakeJira
+from testkit.fakejira.fixtures import adapter_for
+from testkit.fakejira.workflows import SUBTASK_TYPE
 
 FLAGGED = "customfield_10021"
 POLICY = """

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kb import LessonStore
-from tests.kb.fakes import HashingEmbedder
+from testkit.kb import HashingEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "hindsight" / "examples" / "retrospectives"

@@ -16,7 +16,7 @@ from kb.readers import read_bytes
 from kb.search import MAX_QUERY_CHARS, SearchSettings
 from kb.snippets import make_snippet
 from kb.store import MAX_FILE_BYTES
-from tests.kb.fakes import HashingEmbedder
+from testkit.kb import HashingEmbedder
 
 GOOD = "# Release retro\n\n## Lessons learned\n- Rehearse the rollback before the release.\n"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kb.chunking import embedding_inputs, split_to_budget
-from tests.kb.fakes import HashingEmbedder
+from testkit.kb import HashingEmbedder
 
 
 def test_long_text_is_split_within_budget_and_nothing_is_lost() -> None:

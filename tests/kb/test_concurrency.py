@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from kb import LessonStore
-from tests.kb.fakes import HashingEmbedder
+from testkit.kb import HashingEmbedder
 
 
 def _ingest_folder(db: str, folder: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from kb import LessonStore
 from kb.errors import IngestError, InvalidQueryError, LessonNotFoundError, ModelMismatchError
-from tests.kb.fakes import HashingEmbedder
+from testkit.kb import HashingEmbedder
 
 
 def _count(store: LessonStore, sql: str = "SELECT count(*) FROM lessons") -> int:

@@ -10,11 +10,11 @@ import sys
 from plugin.doctor import Doctor, DoctorReport
 from plugin.policy.loader import parse_policy
 from plugin.policy.model import Policy
-from tests.fakejira.fake import FakeJira
-from tests.fakejira.fixtures import adapter_for
-from tests.fakejira.model import TransitionDef
-from tests.fakejira.scenario import populate_change_site
-from tests.fakejira.workflows import CHANGE, SUBTASK_TYPE, WorkflowSpec
+from testkit.fakejira.fake import FakeJira
+from testkit.fakejira.fixtures import adapter_for
+from testkit.fakejira.model import TransitionDef
+from testkit.fakejira.scenario import populate_change_site
+from testkit.fakejira.workflows import CHANGE, SUBTASK_TYPE, WorkflowSpec
 
 PUBLIC_URL = "https://hindsight.example.com"
 POLICY = """

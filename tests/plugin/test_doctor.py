@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from hindsight.cli import cli
 from plugin.doctor import Doctor, DoctorReport
 from plugin.jira.adapter import connect
-from tests.fakejira import FakeJira
-from tests.fakejira.fixtures import adapter_for
+from testkit.fakejira import FakeJira
+from testkit.fakejira.fixtures import adapter_for
 from tests.plugin.doctor_sites import (
     POLICY,
     PUBLIC_URL,

@@ -8,9 +8,9 @@ from plugin.jira.adapter import JiraAdapter, connect
 from plugin.jira.errors import JiraApiError, JiraNotConfigured
 from plugin.jira.port import JiraPort, User
 from plugin.jira.transitions import fields_for_screen, transition_to
-from tests.fakejira import RESOLUTION_NOT_ON_SCREEN, FakeJira
-from tests.fakejira.fixtures import adapter_for
-from tests.fakejira.scenario import NEXT_REVIEW
+from testkit.fakejira import RESOLUTION_NOT_ON_SCREEN, FakeJira
+from testkit.fakejira.fixtures import adapter_for
+from testkit.fakejira.scenario import NEXT_REVIEW
 
 
 @pytest.fixture(params=["cloud", "server"])
@@ -225,7 +225,7 @@ def test_create_subtask_finds_the_localised_subtask_type(site) -> None:
 
 
 def test_create_subtask_without_a_subtask_type_says_what_to_fix(fake_jira, jira_adapter):
-    from tests.fakejira.workflows import DEFAULT_ISSUE_TYPES
+    from testkit.fakejira.workflows import DEFAULT_ISSUE_TYPES
 
     fake_jira.add_project("OPS", issue_types=[t for t in DEFAULT_ISSUE_TYPES if not t.subtask])
     parent = fake_jira.add_issue("OPS", "Task", "x")

@@ -7,7 +7,7 @@ import pytest
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import Issue, IssueType, JiraPort, Status, User
 from plugin.jira.report_only import PlannedWrite, ReportOnlyJira
-from tests.fakejira import FakeJira
+from testkit.fakejira import FakeJira
 
 SNAPSHOT = Issue(
     key="CHG-7",

@@ -7,10 +7,10 @@ import pytest
 
 from plugin.jira.adapter import JiraAdapter
 from plugin.jira.errors import JiraApiError
-from tests.fakejira import FakeJira
-from tests.fakejira.fixtures import adapter_for
-from tests.fakejira.screens import NOT_ON_SCREEN
-from tests.fakejira.workflows import SUBTASK_TYPE
+from testkit.fakejira import FakeJira
+from testkit.fakejira.fixtures import adapter_for
+from testkit.fakejira.screens import NOT_ON_SCREEN
+from testkit.fakejira.workflows import SUBTASK_TYPE
 
 FLAGGED = "customfield_10021"
 

@@ -1,16 +1,26 @@
-"""Small builders for webhook tests: deliveries shaped like Jira's, signed like Jira signs."""
+"""Small builders for webhook tests: deliveries shaped like Jira's, signed like Jira signs, and a
+Flask app with only the lessons pages and API (`make_web_app`)."""
 
 from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from plugin.lessons.config import LessonsSettings
+from plugin.lessons.services import LessonsOptions, LessonsServices, build_services
+from plugin.lessons.signing import Clock, utc_now
+from testkit.audit import FakeAudit
+from testkit.kb import HashingEmbedder
 from tests.conftest import WEBHOOK_SECRET
 from webhooks.signature import sign
+from webhooks.web import LessonsWeb, register_lessons_web
+from webhooks.web.context import AccessRules
 
 
 def issue_updated(
@@ -83,3 +93,52 @@ def post_chunked(
         headers={"Transfer-Encoding": "chunked", **(headers or {})},
         environ_overrides={"wsgi.input_terminated": True},
     )
+
+
+RETRO_WITH_SCRIPT = """---
+title: Payments release 4.2 retrospective
+project: PAY
+date: 2026-02-10
+tags: [release, database]
+---
+# Payments release 4.2 retrospective
+
+## What went wrong
+- The database migration locked the orders table for 40 minutes \
+<script>window.__pwned = 1; document.title = "pwned"</script>
+- Nobody had rehearsed the rollback [runbook](javascript:window.__pwned=2) \
+before the release window.
+
+## Lessons learned
+- Rehearse every schema migration on a production-sized copy and time it.
+- Keep the rollback script next to the migration and test it in staging.
+"""
+
+
+def make_web_app(
+    tmp_path: Path,
+    *,
+    access: AccessRules | None = None,
+    audit: FakeAudit | None = None,
+    clock: Clock = utc_now,
+) -> tuple[Flask, LessonsServices]:
+    """A Flask app with only the lessons pages and API over a real store with a fake embedder."""
+    options = LessonsOptions(
+        db=tmp_path / "hindsight.db",
+        base_url="http://hindsight.test",
+        feedback_secrets=("web-test-secret",),
+    )
+    services = build_services(
+        options,
+        embedder=HashingEmbedder(),
+        policy=LessonsSettings(threshold=0.1),
+        clock=clock,
+    )
+    assert services.store is not None
+    services.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)
+    app = Flask("lessons-test")
+    app.config["TESTING"] = True
+    register_lessons_web(
+        app, LessonsWeb(services=services, access=access or AccessRules(), audit=audit)
+    )
+    return app, services

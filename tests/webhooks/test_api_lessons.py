@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.plugin.lessons.fakes import make_web_app
+from tests.webhooks.helpers import make_web_app
 from webhooks.web.context import AccessRules
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"

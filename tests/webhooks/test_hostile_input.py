@@ -17,9 +17,9 @@ from flask.testing import FlaskClient
 from hindsight.wiring import Runtime
 from plugin.dispatch import Dispatcher, HandlerResult
 from plugin.events import JiraEvent
+from testkit.audit import FakeAudit
 from tests.conftest import WEBHOOK_SECRET
-from tests.plugin.lessons.fakes import FakeAudit, make_web_app
-from tests.webhooks.helpers import issue_updated, post_chunked, post_delivery
+from tests.webhooks.helpers import issue_updated, make_web_app, post_chunked, post_delivery
 from webhooks.pipeline import DeliveryProcessor, RetryPolicy
 from webhooks.signature import sign
 from webhooks.store import DEAD

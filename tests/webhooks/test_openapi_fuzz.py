@@ -28,9 +28,9 @@ from hindsight.wiring import build_runtime
 from hindsight.wsgi import create_app
 from plugin.lessons.install import SERVICES_KEY
 from plugin.lessons.services import LessonsOptions, build_services
+from testkit.kb import HashingEmbedder
 from tests.conftest import examples
-from tests.kb.fakes import HashingEmbedder
-from tests.plugin.lessons.fakes import RETRO_WITH_SCRIPT
+from tests.webhooks.helpers import RETRO_WITH_SCRIPT
 from webhooks.queue import build_delivery_queue, build_huey
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"

@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from tests.plugin.lessons.fakes import FakeAudit, make_web_app
+from testkit.audit import FakeAudit
+from tests.webhooks.helpers import make_web_app
 from webhooks.web.audit import AuditRow, OutcomeCount
 from webhooks.web.context import AccessRules
 

@@ -40,10 +40,9 @@ from plugin.lessons.install import SERVICES_KEY
 from plugin.lessons.install import install as install_lessons
 from plugin.lessons.services import LessonsOptions, build_services
 from plugin.policy.install import install as install_policy
+from testkit.kb import HashingEmbedder
 from tests.conftest import examples
-from tests.kb.fakes import HashingEmbedder
-from tests.plugin.lessons.fakes import RETRO_WITH_SCRIPT
-from tests.webhooks.helpers import issue_updated, post_delivery
+from tests.webhooks.helpers import RETRO_WITH_SCRIPT, issue_updated, post_delivery
 from webhooks.queue import build_delivery_queue, build_huey
 from webhooks.store import DEAD, DONE, IGNORED, SKIPPED
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from kb.search import MAX_QUERY_CHARS
-from tests.plugin.lessons.fakes import make_web_app
+from tests.webhooks.helpers import make_web_app
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 

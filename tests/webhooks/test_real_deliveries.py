@@ -19,9 +19,8 @@ from plugin.lessons.install import SERVICES_KEY
 from plugin.lessons.install import install as install_lessons
 from plugin.lessons.services import LessonsOptions, build_services
 from plugin.policy.install import install as install_policy
-from tests.kb.fakes import HashingEmbedder
-from tests.plugin.lessons.fakes import RETRO_WITH_SCRIPT
-from tests.webhooks.helpers import post_delivery
+from testkit.kb import HashingEmbedder
+from tests.webhooks.helpers import RETRO_WITH_SCRIPT, post_delivery
 from webhooks.queue import build_delivery_queue, build_huey
 from webhooks.store import DONE, IGNORED, SKIPPED
 

@@ -7,8 +7,9 @@ from plugin.lessons.config import LessonsSettings
 from plugin.lessons.journal import LessonsJournal
 from plugin.lessons.signing import FeedbackSigner
 from plugin.lessons.suggest import Suggester
-from tests.memory_jira import MemoryJira
-from tests.plugin.lessons.fakes import FakeIndex, StepClock
+from testkit.clock import StepClock
+from testkit.kb import FakeIndex
+from testkit.memory_jira import MemoryJira
 
 BASE = "https://hindsight.example.test"
 

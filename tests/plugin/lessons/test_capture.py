@@ -5,7 +5,7 @@ import pytest
 from plugin.jira.port import Comment, IssueType
 from plugin.lessons.capture import RetrospectiveCapturer, retrospective_markdown, wiki_to_markdown
 from plugin.lessons.config import LessonsSettings
-from tests.memory_jira import DONE
+from testkit.memory_jira import DONE
 
 BROWSE = "https://jira.example.test"
 RETRO = IssueType("7", "Retrospective")

@@ -7,7 +7,7 @@ from plugin.lessons.capture import RetrospectiveCapturer
 from plugin.lessons.config import LessonsSettings, SeedSettings
 from plugin.lessons.handlers import LessonsHandlers
 from plugin.lessons.seed import ProjectSeeder
-from tests.memory_jira import DONE, TASK
+from testkit.memory_jira import DONE, TASK
 from tests.plugin.lessons.conftest import BASE
 
 MIGRATION = "Database migration for the payments release"

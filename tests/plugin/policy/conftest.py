@@ -8,7 +8,7 @@ import pytest
 
 from plugin.policy.loader import parse_policy
 from plugin.policy.model import Policy
-from tests.memory_jira import MemoryJira
+from testkit.memory_jira import MemoryJira
 
 POLICY_YAML = """\
 version: 1

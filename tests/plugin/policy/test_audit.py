@@ -19,7 +19,7 @@ from plugin.audit import (
     to_csv,
 )
 from plugin.policy.decision import ActionRecord, ExemptionApplied, PolicyDecision, Trigger
-from tests.memory_jira import ALICE
+from testkit.memory_jira import ALICE
 
 
 def _decision(issue: str = "CHG-1", rule: str = "change-control", **extra) -> PolicyDecision:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hindsight.cli import cli
 from plugin.audit import SQLiteAuditLog
 from plugin.policy.decision import PolicyDecision, Trigger
-from tests.memory_jira import ALICE, FIELDS
+from testkit.memory_jira import ALICE, FIELDS
 from tests.plugin.policy.conftest import POLICY_YAML
 from tests.plugin.policy.test_handler import _payload
 

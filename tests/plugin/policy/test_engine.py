@@ -9,7 +9,7 @@ from plugin.jira.port import IssueLink, IssueRef, IssueType
 from plugin.policy.decision import Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.loader import parse_policy
-from tests.memory_jira import (
+from testkit.memory_jira import (
     ALICE,
     CAB,
     DONE,

@@ -12,7 +12,7 @@ from plugin.events import JiraEvent
 from plugin.jira.report_only import ReportOnlyJira
 from plugin.policy.handler import EVENT_TYPES, PolicyHandler, PolicySource
 from plugin.policy.loader import PolicyError
-from tests.memory_jira import BOT, DONE, FIELDS, MemoryJira, change_issue
+from testkit.memory_jira import BOT, DONE, FIELDS, MemoryJira, change_issue
 from tests.plugin.policy.conftest import POLICY_YAML
 
 

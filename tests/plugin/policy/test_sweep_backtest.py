@@ -7,7 +7,7 @@ from dataclasses import replace
 from plugin.jira.port import ChangeEntry, ChangeItem
 from plugin.policy.backtest import run_backtest
 from plugin.policy.sweep import run_sweep
-from tests.memory_jira import (
+from testkit.memory_jira import (
     ALICE,
     CAB,
     DONE,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from tests.fakejira.model import (
+from testkit.fakejira.model import (
     FakeComment,
     FakeIssue,
     FakeLink,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from tests.fakejira.model import FakeIssue, FakeUser
+from testkit.fakejira.model import FakeIssue, FakeUser
 
 _TOKEN = re.compile(
     r"""\s*(?:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.fakejira import FakeJira, JiraRestError, Webhook
-from tests.fakejira.fixtures import adapter_for
-from tests.fakejira.jql import JqlContext, JqlError, compile_jql
-from tests.fakejira.scenario import NEXT_REVIEW
+from testkit.fakejira import FakeJira, JiraRestError, Webhook
+from testkit.fakejira.fixtures import adapter_for
+from testkit.fakejira.jql import JqlContext, JqlError, compile_jql
+from testkit.fakejira.scenario import NEXT_REVIEW
 
 
 def _auth(fake: FakeJira) -> tuple[str, str]:

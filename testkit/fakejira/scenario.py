@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakejira.fake import FakeJira
+from testkit.fakejira.fake import FakeJira
 
 CHANGE_TYPE = "customfield_10050"
 NEXT_REVIEW = "customfield_10051"

@@ -2,7 +2,7 @@
 
 It keeps issues as port values, applies writes to them, and records every write so tests can
 assert on exactly what was done. Workflows are a map: from status id -> transitions. (The fake
-Jira in `tests.fakejira` serves the same over real HTTP, for adapter and end-to-end tests.)
+Jira in `testkit.fakejira` serves the same over real HTTP, for adapter and end-to-end tests.)
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakejira import permissions, screens
-from tests.fakejira.fake import FakeJira, JiraRestError, RecordedRequest, not_found
-from tests.fakejira.jql import JqlContext, JqlError, compile_jql
-from tests.fakejira.model import FakeIssue, FakeUser
+from testkit.fakejira import permissions, screens
+from testkit.fakejira.fake import FakeJira, JiraRestError, RecordedRequest, not_found
+from testkit.fakejira.jql import JqlContext, JqlError, compile_jql
+from testkit.fakejira.model import FakeIssue, FakeUser
 
 API = "/rest/api/2"
 _ROUTES = Map(

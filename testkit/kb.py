@@ -1,19 +1,59 @@
-"""Small in-memory stand-ins for the knowledge base, the clock and the audit log, for the lessons
-tests (Jira's is `tests.memory_jira.MemoryJira`)."""
+"""Knowledge-base doubles: a deterministic embedder and an in-memory lessons index, so tests and
+benchmarks need no model."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from kb.errors import LessonNotFoundError
 from kb.readers import read_text
 from kb.records import Lesson, SearchHit, Snippet
-from kb.text import significant_terms
+from kb.text import cjk_bigrams, light_stem, significant_terms, words
 from plugin.lessons.index import Retrospective
+
+
+class HashingEmbedder:
+    """Texts sharing (stemmed) words get similar vectors; one token per word, 32 per text max."""
+
+    def __init__(self, name: str = "fake-hashing", dimensions: int = 64, max_tokens: int = 32):
+        self._name = name
+        self._dimensions = dimensions
+        self._max_tokens = max_tokens
+        self.embedded: list[str] = []  # every text embedded, to assert on reuse
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(text.split()) + len(cjk_bigrams(text)) + 2 for text in texts]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        out = np.zeros((len(texts), self._dimensions), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for token in [light_stem(w) for w in words(text)] + cjk_bigrams(text):
+                digest = hashlib.blake2b(token.encode(), digest_size=4).digest()
+                out[row, int.from_bytes(digest, "little") % self._dimensions] += 1.0
+            norm = np.linalg.norm(out[row])
+            out[row] = out[row] / norm if norm else out[row]
+            if not norm:
+                out[row, 0] = 1.0
+        return out
 
 
 def bag(text: str) -> dict[str, int]:
@@ -103,103 +143,3 @@ class FakeIndex:
                 source=retro.source,
             )
         return len(parsed.lessons)
-
-
-class StepClock:
-    """A clock that stands still until moved."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-RETRO_WITH_SCRIPT = """---
-title: Payments release 4.2 retrospective
-project: PAY
-date: 2026-02-10
-tags: [release, database]
----
-# Payments release 4.2 retrospective
-
-## What went wrong
-- The database migration locked the orders table for 40 minutes \
-<script>window.__pwned = 1; document.title = "pwned"</script>
-- Nobody had rehearsed the rollback [runbook](javascript:window.__pwned=2) \
-before the release window.
-
-## Lessons learned
-- Rehearse every schema migration on a production-sized copy and time it.
-- Keep the rollback script next to the migration and test it in staging.
-"""
-
-
-@dataclass
-class FakeAudit:
-    """An audit source holding rows in memory."""
-
-    rows: list[Any] = field(default_factory=list)
-    counts: list[Any] = field(default_factory=list)
-
-    def entries(
-        self,
-        *,
-        issue=None,
-        rule=None,
-        project=None,
-        outcome=None,
-        since=None,
-        before=None,
-        limit=200,
-    ):
-        from webhooks.web.audit import AuditRows
-
-        found = [
-            row
-            for row in self.rows
-            if (issue is None or row.issue_key == issue)
-            and (rule is None or row.rule == rule)
-            and (project is None or row.project == project)
-            and (outcome is None or row.outcome == outcome)
-            and (since is None or row.at >= since)
-            and (before is None or row.id < before)
-        ]
-        return AuditRows(found[:limit], found[limit - 1].id if len(found) > limit else None)
-
-    def outcome_counts(self, *, since):
-        return [c for c in self.counts if c.day >= since]
-
-
-def make_web_app(tmp_path, *, access=None, audit=None, clock=None):
-    """A Flask app with only the lessons pages and API over a real store with a fake embedder."""
-    from flask import Flask
-
-    from plugin.lessons.config import LessonsSettings
-    from plugin.lessons.services import LessonsOptions, build_services
-    from tests.kb.fakes import HashingEmbedder
-    from webhooks.web import LessonsWeb, register_lessons_web
-    from webhooks.web.context import AccessRules
-
-    options = LessonsOptions(
-        db=tmp_path / "hindsight.db",
-        base_url="http://hindsight.test",
-        feedback_secrets=("web-test-secret",),
-    )
-    services = build_services(
-        options,
-        embedder=HashingEmbedder(),
-        policy=LessonsSettings(threshold=0.1),
-        clock=clock or (lambda: datetime.now(UTC)),
-    )
-    assert services.store is not None
-    services.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)
-    app = Flask("lessons-test")
-    app.config["TESTING"] = True
-    register_lessons_web(
-        app, LessonsWeb(services=services, access=access or AccessRules(), audit=audit)
-    )
-    return app, services

@@ -14,9 +14,9 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from plugin.events import JiraEvent
-from tests.fakejira import FakeJira, Webhook
-from tests.fakejira.api import FakeJiraApp
-from tests.fakejira.openapi import RequestValidator, check_response
+from testkit.fakejira import FakeJira, Webhook
+from testkit.fakejira.api import FakeJiraApp
+from testkit.fakejira.openapi import RequestValidator, check_response
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 WEBHOOKS = SHARED / "jira-webhooks"
@@ -201,7 +201,7 @@ def test_responses_match_the_openapi_response_schemas(
 
 
 def test_webhook_signature_uses_the_documented_test_vector() -> None:
-    from tests.fakejira import sign
+    from testkit.fakejira import sign
 
     assert sign("It's a Secret to Everybody", b"Hello World!") == (
         "sha256=a4771c39fbe90f317c7824e83ddef3caae9cb3d976c214ace1f2937e133263c9"
@@ -214,7 +214,7 @@ def test_delivered_webhook_headers(fake_jira: FakeJira) -> None:
     key = fake_jira.add_issue("CHG", "Change", "x")
     fake_jira.deliver_webhooks()
     (webhook,) = received
-    from tests.fakejira import sign
+    from testkit.fakejira import sign
 
     assert webhook.headers["X-Hub-Signature"] == sign("s3cret", webhook.raw)
     assert webhook.headers["X-Atlassian-Webhook-Identifier"] == webhook.identifier

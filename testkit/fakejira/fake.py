@@ -1,6 +1,6 @@
 """`FakeJira`: a stateful Jira served over real HTTP, with a Python setup API for tests.
 
-The REST handlers (`tests.fakejira.api`) and the setup API below share one set of mutation
+The REST handlers (`testkit.fakejira.api`) and the setup API below share one set of mutation
 methods, so a transition made by a "human" in a test and one made by Hindsight through REST
 record the same changelog and emit the same webhook; only the actor differs.
 """
@@ -18,9 +18,9 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from tests.fakejira import workflows
-from tests.fakejira.faults import Fault
-from tests.fakejira.model import (
+from testkit.fakejira import workflows
+from testkit.fakejira.faults import Fault
+from testkit.fakejira.model import (
     ChangeRecord,
     FakeComment,
     FakeIssue,
@@ -35,9 +35,9 @@ from tests.fakejira.model import (
     TransitionDef,
     Workflow,
 )
-from tests.fakejira.permissions import Permissions
-from tests.fakejira.render import RESOLUTIONS, Renderer
-from tests.fakejira.screens import (
+from testkit.fakejira.permissions import Permissions
+from testkit.fakejira.render import RESOLUTIONS, Renderer
+from testkit.fakejira.screens import (
     CREATE_CONTEXT,
     GATED_BY,
     NOT_ON_SCREEN,
@@ -45,7 +45,7 @@ from tests.fakejira.screens import (
     Screen,
     Screens,
 )
-from tests.fakejira.webhooks import Webhook, WebhookCallback, WebhookSink, build_webhook
+from testkit.fakejira.webhooks import Webhook, WebhookCallback, WebhookSink, build_webhook
 
 Clock = Callable[[], datetime]
 
@@ -146,7 +146,7 @@ class FakeJira:
     ) -> None:
         self.flavour: Flavour = flavour
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
-        self.validator = validator  # tests.fakejira.openapi.RequestValidator or None
+        self.validator = validator  # testkit.fakejira.openapi.RequestValidator or None
         self.changelog_page_limit = changelog_page_limit  # how many entries GET /issue embeds
         # False: comment listings ignore expand=properties (Cloud's reference documents only
         # renderedBody there), so properties are read through /comment/{id}/properties/{key}
@@ -186,7 +186,7 @@ class FakeJira:
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> FakeJira:
-        from tests.fakejira.api import FakeJiraApp
+        from testkit.fakejira.api import FakeJiraApp
 
         self._server = make_server(
             "127.0.0.1", 0, FakeJiraApp(self), threaded=True, request_handler=_QuietHandler

@@ -10,7 +10,7 @@ tests take fields off:
     fake.screens.hide("CHG", "Change", "customfield_10021", screen="edit")
 
 Permissions narrow screens as in Jira: without Edit Issues nothing is editable, the assignee
-needs Assign Issues and the due date Schedule Issues (`tests.fakejira.permissions`).
+needs Assign Issues and the due date Schedule Issues (`testkit.fakejira.permissions`).
 """
 
 from __future__ import annotations

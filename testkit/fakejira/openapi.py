@@ -23,7 +23,7 @@ from typing import Any
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.wrappers import Request
 
-from tests.fakejira import deviations
+from testkit.fakejira import deviations
 
 SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "jira-openapi"
 # oldest first: the last one is Atlassian's current word on what Cloud serves

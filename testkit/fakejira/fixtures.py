@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.fakejira.fake import FakeJira
-from tests.fakejira.openapi import RequestValidator, load_validator
-from tests.fakejira.scenario import populate_change_site
+from testkit.fakejira.fake import FakeJira
+from testkit.fakejira.openapi import RequestValidator, load_validator
+from testkit.fakejira.scenario import populate_change_site
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.fakejira.model import IssueTypeDef, ScreenField, TransitionDef, Workflow
+from testkit.fakejira.model import IssueTypeDef, ScreenField, TransitionDef, Workflow
 
 RESOLUTION_REQUIRED = (ScreenField("resolution", required=True),)
 
