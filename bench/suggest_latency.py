@@ -26,8 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import sqlite_utils
-
 from bench.kb_common import cache_dir, shared_folder
 from kb import LessonStore, SentenceTransformerEmbedder
 from plugin.events import JiraEvent
@@ -36,7 +34,7 @@ from plugin.lessons.capture import RetrospectiveCapturer
 from plugin.lessons.config import DEFAULT_LIMIT, DEFAULT_THRESHOLD, LessonsSettings
 from plugin.lessons.handlers import LessonsHandlers
 from plugin.lessons.index import KbLessonIndex
-from plugin.lessons.journal import LessonsJournal, open_database
+from plugin.lessons.journal import SQLiteLessonsJournal
 from plugin.lessons.seed import ProjectSeeder
 from plugin.lessons.signing import FeedbackSigner
 from plugin.lessons.suggest import Suggester
@@ -103,7 +101,7 @@ def issue_for(key: str, row: dict[str, str]) -> Issue:
 def quality(bugs, pairs) -> None:
     store = LessonStore(cache_dir() / "gitbugs-hadoop.db", SentenceTransformerEmbedder())
     store.ingest_paths([reports_jsonl(bugs, cache_dir() / "gitbugs-hadoop.jsonl")])
-    journal = LessonsJournal(sqlite_utils.Database(memory=True))
+    journal = SQLiteLessonsJournal(":memory:")
     signer = FeedbackSigner("bench")
     index = KbLessonIndex(store)
     print(f"quality: {len(pairs)} duplicate reports as new issues, {len(bugs)} reports as lessons")
@@ -180,7 +178,7 @@ def latency(bugs) -> None:
     try:
         jira = adapter_for(fake)
         workdir = Path(tempfile.mkdtemp(prefix="hindsight-bench-"))
-        journal = LessonsJournal(open_database(workdir / "journal.db"))
+        journal = SQLiteLessonsJournal(workdir / "journal.db")
         policy = LessonsSettings()
         index = KbLessonIndex(store)
         suggester = Suggester(index, journal, policy, FeedbackSigner("b"), base_url="http://b")

@@ -21,7 +21,7 @@ from plugin.jira.errors import JiraApiError
 from plugin.jira.port import JiraPort, User
 from plugin.lessons.install import install as install_lessons
 from plugin.policy.install import install as install_policy
-from webhooks.store import DeliveryStore
+from webhooks.store import DeliveryStore, SQLiteDeliveryStore
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def build_runtime(
     deliveries: DeliveryStore | None = None,
 ) -> Runtime:
     """Open the database (migrating it), connect Jira when configured, install the handlers."""
-    store = deliveries or DeliveryStore(settings.db, synchronous=settings.db_synchronous)
+    store = deliveries or SQLiteDeliveryStore(settings.db, synchronous=settings.db_synchronous)
     store.migrate()
     if jira is None and settings.jira_configured:
         jira = connect_jira(settings)

@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kb.chunking import embedding_inputs
-from kb.database import connect, migrate, transaction
+from kb.database import StoreConnection
 from kb.embedding import Embedder, torch_threads, vector_to_blob
 from kb.errors import IngestError, InvalidQueryError, LessonNotFoundError, ModelMismatchError
 from kb.readers import EXTENSIONS, FORMATS, ParsedSource, detect_format, read_bytes, read_text
@@ -111,21 +110,19 @@ class LessonStore:
         self.embedder = embedder
         self.clock = clock or SystemClock()
         self.settings = settings or SearchSettings()
-        conn = connect(self.path, timeout=60)
-        self.conn = conn
-        # One connection shared by threads: the lock serialises its use; processes use WAL.
-        self._lock = threading.RLock()
+        # The storage convention (docs/storage.md): one connection shared by threads, one lock.
+        self._db = StoreConnection(self.path, timeout=60)
+        self.conn = self._db.conn
+        self._lock = self._db.lock
         self._matrix: VectorMatrix | None = None
         self._term_counts = _TermCounts()
         self._executor: ThreadPoolExecutor | None = None
-        with self._lock:
-            migrate(conn, MIGRATIONS)
+        self._db.migrate(MIGRATIONS)
 
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-        with self._lock:
-            self.conn.close()
+        self._db.close()
 
     def __enter__(self) -> LessonStore:
         return self
@@ -138,7 +135,7 @@ class LessonStore:
     @contextmanager
     def _write(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction; it takes the database's write lock up front (no deadlock)."""
-        with self._lock, transaction(self.conn):
+        with self._db.write():
             yield self.conn
             if bump:
                 self.conn.execute(

@@ -10,6 +10,7 @@ together.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from kb.database import StoreConnection
 
@@ -43,6 +44,14 @@ def histogram_increments(metric: str, seconds: float) -> list[Increment]:
     rows.append((metric + "_sum", "", seconds))
     rows.append((metric + "_count", "", 1.0))
     return rows
+
+
+class CounterStore(Protocol):
+    """What the pipeline, the Jira error count and /metrics need of the stored counters."""
+
+    def add(self, increments: Iterable[Increment]) -> None: ...
+    def count_jira_error(self, status: int | None) -> None: ...
+    def all(self) -> list[tuple[str, str, float]]: ...
 
 
 class MetricCounters:

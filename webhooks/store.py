@@ -5,8 +5,9 @@ moves received -> processing -> done | ignored | skipped | dead, or processing -
 processing. A claim is a single transaction, so one delivery is processed by one worker at a
 time, and never two deliveries of one issue at once. Workers prove they are alive with a
 heartbeat (webhooks.workers); a delivery held by a worker that died is handed back (`recover`).
-Outcome counts and latencies for /metrics commit with the outcome (webhooks.counters). Every
-method runs through one `kb.database.StoreConnection`, as every store does (docs/storage.md).
+Outcome counts and latencies for /metrics commit with the outcome (webhooks.counters). Callers
+depend on the `DeliveryStore` Protocol; `SQLiteDeliveryStore` implements it through one
+`kb.database.StoreConnection`, as every store does (docs/storage.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -28,11 +29,12 @@ from webhooks.counters import (
     LATENCY,
     PROCESSED,
     PROCESSING_TIME,
+    CounterStore,
     MetricCounters,
     histogram_increments,
     label_text,
 )
-from webhooks.workers import WorkerRegistry
+from webhooks.workers import Heartbeats, WorkerRegistry
 
 RECEIVED = "received"
 PROCESSING = "processing"
@@ -142,7 +144,62 @@ class Claim(Enum):
     SUBJECT_BUSY = "subject-busy"  # another delivery of the same issue is being processed
 
 
-class DeliveryStore:
+class DeliveryStore(Protocol):
+    """What the edge, the workers, the pages and the CLI need of the delivery log."""
+
+    @property
+    def workers(self) -> Heartbeats: ...
+    @property
+    def counters(self) -> CounterStore: ...
+    def now(self) -> float: ...
+    def migrate(self) -> None: ...
+    def close(self) -> None: ...
+    def record(
+        self,
+        *,
+        key: str,
+        event: str,
+        subject: str | None,
+        issue_key: str | None,
+        actor: str | None,
+        body: bytes,
+        auth: str,
+        status: str = RECEIVED,
+        jira_retry: int | None = None,
+    ) -> bool: ...
+    def get(self, key: str) -> Delivery | None: ...
+    def list(
+        self, *, status: str | None = None, event: str | None = None, limit: int = 50
+    ) -> list[Delivery]: ...
+    def keys(self, *, status: str) -> list[str]: ...
+    def status_counts(self) -> list[tuple[str, str, int]]: ...
+    def queue_depth(self) -> int: ...
+    def writable(self) -> bool: ...
+    def claim(self, key: str, owner: str) -> tuple[Claim, Delivery | None]: ...
+    def finish(
+        self,
+        key: str,
+        owner: str,
+        status: str,
+        results: Mapping[str, Any] | None = None,
+        *,
+        error: str | None = None,
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> bool: ...
+    def reschedule(
+        self,
+        key: str,
+        owner: str,
+        *,
+        delay: float,
+        error: str,
+        results: Mapping[str, Any] | None = None,
+    ) -> bool: ...
+    def replay(self, key: str) -> bool: ...
+    def recover(self, *, stale_after: float = 30.0) -> list[str]: ...
+
+
+class SQLiteDeliveryStore:
     """The delivery log over one SQLite file, with the workers' heartbeats and the counters."""
 
     def __init__(

@@ -11,6 +11,7 @@ import os
 import socket
 import sqlite3
 from collections.abc import Callable
+from typing import Protocol
 
 from kb.database import StoreConnection
 
@@ -25,6 +26,14 @@ Clock = Callable[[], float]
 def worker_identity() -> str:
     """A name for this worker process, unique across restarts: host, pid and a random tag."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+class Heartbeats(Protocol):
+    """What workers, /readyz and /metrics need: write a heartbeat, retire, count the living."""
+
+    def heartbeat(self, owner: str) -> None: ...
+    def retire(self, owner: str) -> None: ...
+    def live_workers(self, *, max_age: float = WORKER_STALE_SECONDS) -> list[str]: ...
 
 
 class WorkerRegistry:

@@ -1,37 +1,41 @@
-"""The lessons features' own tables in the shared SQLite database, and the one class that uses them.
+"""The lessons features' own tables in the shared SQLite database: the suggestion journal.
 
 What was suggested where, which comment carries it, what people answered, which projects were
-seeded and which retrospective issues were captured. Schema changes are numbered migrations.
+seeded and which retrospective issues were captured. Callers depend on the `LessonsJournal`
+Protocol; `SQLiteLessonsJournal` is the implementation, which opens, locks and migrates through
+`kb.database.StoreConnection` like every store (docs/storage.md). Schema changes are numbered
+migrations.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from kb.database import connect, run_script, transaction
-from kb.database import migrate as apply_migrations
+from kb.database import StoreConnection, run_script
 from plugin.lessons.signing import Answer, Clock, utc_now
 
+T = TypeVar("T")
 
-def _serialised(method: Callable) -> Callable:
-    """Run a journal method under the journal's lock: web threads and workers share it."""
+
+def _read(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a journal read in one read transaction: one snapshot, whichever thread asks."""
 
     @wraps(method)
-    def locked(self: LessonsJournal, *args: object, **kwargs: object) -> object:
-        with self._lock:
+    def in_snapshot(self: SQLiteLessonsJournal, *args: object, **kwargs: object) -> T:
+        with self._db.read():
             return method(self, *args, **kwargs)
 
-    return locked
+    return in_snapshot
 
 
 MIGRATIONS = Migrations("hindsight.lessons")
@@ -98,21 +102,6 @@ def m002_seeds_and_captures(db: sqlite_utils.Database) -> None:
     )
 
 
-def open_database(path: str | Path) -> sqlite_utils.Database:
-    """Open the shared database the house way (`kb.database.connect`) and migrate our tables.
-
-    The connection may be used from any thread; `LessonsJournal` serialises its use.
-    """
-    db = sqlite_utils.Database(connect(path))
-    migrate(db)
-    return db
-
-
-def migrate(db: sqlite_utils.Database) -> None:
-    """Apply our pending migrations, safely when several processes start at once."""
-    apply_migrations(db.conn, MIGRATIONS)
-
-
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -177,24 +166,56 @@ class SeedRecord:
     created_at: str
 
 
-class LessonsJournal:
-    """Reads and writes the lessons tables; every write is one short transaction."""
+class LessonsJournal(Protocol):
+    """What suggest, seed, capture and the pages need of the journal, whatever database holds it."""
 
-    def __init__(self, db: sqlite_utils.Database, *, clock: Clock = utc_now) -> None:
-        self.db = db
+    def suggestion_comment(self, issue_key: str) -> SuggestionComment | None: ...
+    def record_suggestions(
+        self,
+        issue_key: str,
+        project: str | None,
+        comment_id: str | None,
+        body: str,
+        first_at: datetime,
+        suggested: Sequence[tuple[str, float, float]],
+    ) -> None: ...
+    def suggestions(self, issue_key: str, *, active_only: bool = True) -> list[SuggestedLesson]: ...
+    def was_suggested(self, issue_key: str, lesson_id: str) -> bool: ...
+    def record_feedback(self, issue_key: str, lesson_id: str, answer: Answer) -> bool: ...
+    def dismissed(self, issue_key: str) -> frozenset[str]: ...
+    def tallies(self, lesson_ids: Iterable[str]) -> dict[str, FeedbackTally]: ...
+    def helpful_rates(
+        self, *, by_day: bool = True, since: str | None = None
+    ) -> list[HelpfulRate]: ...
+    def seed(self, project_key: str) -> SeedRecord | None: ...
+    def record_seed(
+        self, project_key: str, issue_key: str, mode: str, lesson_ids: Sequence[str]
+    ) -> None: ...
+    def capture_sha(self, issue_key: str) -> str | None: ...
+    def record_capture(
+        self, issue_key: str, source: str, content_sha: str, lessons: int
+    ) -> None: ...
+    def issues_suggested(self, lesson_id: str, limit: int = 20) -> list[str]: ...
+
+
+class SQLiteLessonsJournal:
+    """The journal in the shared SQLite file; every write is one short write transaction."""
+
+    def __init__(self, db: str | Path | StoreConnection, *, clock: Clock = utc_now) -> None:
+        self._db = db if isinstance(db, StoreConnection) else StoreConnection(db)
+        self._sql = sqlite_utils.Database(self._db.conn)  # dict rows over the same connection
         self._clock = clock
-        self._lock = threading.RLock()
-        migrate(db)
+        self._db.migrate(MIGRATIONS)
 
     def _now(self) -> str:
         return self._clock().isoformat(timespec="seconds")
 
     # -- the suggestion comment ------------------------------------------------------------
 
-    @_serialised
+    @_read
     def suggestion_comment(self, issue_key: str) -> SuggestionComment | None:
         rows = list(
-            self.db.query(
+            self._sql.query(
                 "SELECT * FROM lessons_suggestion_comments WHERE issue_key = ?", [issue_key]
             )
         )
@@ -209,7 +230,6 @@ class LessonsJournal:
             updated_at=datetime.fromisoformat(row["updated_at"]),
         )
 
-    @_serialised
     def record_suggestions(
         self,
         issue_key: str,
@@ -221,8 +241,8 @@ class LessonsJournal:
     ) -> None:
         """Remember the comment and its lessons (id, similarity, score), in order, at once."""
         now = self._now()
-        with transaction(self.db.conn):
-            self.db.execute(
+        with self._db.write():
+            self._sql.execute(
                 """INSERT INTO lessons_suggestion_comments
                        (issue_key, project, comment_id, body_sha, first_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?)
@@ -237,11 +257,11 @@ class LessonsJournal:
                     now,
                 ],
             )
-            self.db.execute(
+            self._sql.execute(
                 "UPDATE lessons_suggestions SET active = 0 WHERE issue_key = ?", [issue_key]
             )
             for position, (lesson_id, similarity, score) in enumerate(suggested, start=1):
-                self.db.execute(
+                self._sql.execute(
                     """INSERT INTO lessons_suggestions (issue_key, lesson_id, project, similarity,
                            score, position, active, first_at, last_at)
                        VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
@@ -251,9 +271,9 @@ class LessonsJournal:
                     [issue_key, lesson_id, project, similarity, score, position, now, now],
                 )
 
-    @_serialised
+    @_read
     def suggestions(self, issue_key: str, *, active_only: bool = True) -> list[SuggestedLesson]:
-        rows = self.db.query(
+        rows = self._sql.query(
             f"""SELECT s.*, f.answer FROM lessons_suggestions s
                 LEFT JOIN lessons_feedback f
                   ON f.issue_key = s.issue_key AND f.lesson_id = s.lesson_id
@@ -274,9 +294,9 @@ class LessonsJournal:
             for row in rows
         ]
 
-    @_serialised
+    @_read
     def was_suggested(self, issue_key: str, lesson_id: str) -> bool:
-        rows = self.db.query(
+        rows = self._sql.query(
             "SELECT 1 FROM lessons_suggestions WHERE issue_key = ? AND lesson_id = ?",
             [issue_key, lesson_id],
         )
@@ -284,29 +304,28 @@ class LessonsJournal:
 
     # -- feedback --------------------------------------------------------------------------
 
-    @_serialised
     def record_feedback(self, issue_key: str, lesson_id: str, answer: Answer) -> bool:
         """Store the latest answer about a lesson on an issue; False if it was already that."""
-        project = next(
-            (
-                row["project"]
-                for row in self.db.query(
-                    "SELECT project FROM lessons_suggestion_comments WHERE issue_key = ?",
-                    [issue_key],
-                )
-            ),
-            issue_key.rsplit("-", 1)[0] if "-" in issue_key else None,
-        )
-        with transaction(self.db.conn):
+        with self._db.write():
+            project = next(
+                (
+                    row["project"]
+                    for row in self._sql.query(
+                        "SELECT project FROM lessons_suggestion_comments WHERE issue_key = ?",
+                        [issue_key],
+                    )
+                ),
+                issue_key.rsplit("-", 1)[0] if "-" in issue_key else None,
+            )
             before = list(
-                self.db.query(
+                self._sql.query(
                     "SELECT answer FROM lessons_feedback WHERE issue_key = ? AND lesson_id = ?",
                     [issue_key, lesson_id],
                 )
             )
             if before and before[0]["answer"] == answer:
                 return False
-            self.db.execute(
+            self._sql.execute(
                 """INSERT INTO lessons_feedback (issue_key, lesson_id, project, answer, answered_at)
                    VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT (issue_key, lesson_id) DO UPDATE SET answer = excluded.answer,
@@ -315,16 +334,16 @@ class LessonsJournal:
             )
         return True
 
-    @_serialised
+    @_read
     def dismissed(self, issue_key: str) -> frozenset[str]:
         """Lessons someone marked not relevant on this issue: never suggested there again."""
-        rows = self.db.query(
+        rows = self._sql.query(
             "SELECT lesson_id FROM lessons_feedback WHERE issue_key = ? AND answer = ?",
             [issue_key, "not_relevant"],
         )
         return frozenset(row["lesson_id"] for row in rows)
 
-    @_serialised
+    @_read
     def tallies(self, lesson_ids: Iterable[str]) -> dict[str, FeedbackTally]:
         """Answers per lesson, for the given lessons (absent lessons have none)."""
         ids = list(dict.fromkeys(lesson_ids))
@@ -332,7 +351,7 @@ class LessonsJournal:
         for start in range(0, len(ids), 500):  # stay under SQLite's variable limit
             batch = ids[start : start + 500]
             marks = ",".join("?" * len(batch))
-            for row in self.db.query(
+            for row in self._sql.query(
                 f"""SELECT lesson_id, SUM(answer = 'helpful') AS helpful,
                            SUM(answer = 'not_relevant') AS not_relevant
                     FROM lessons_feedback WHERE lesson_id IN ({marks}) GROUP BY lesson_id""",
@@ -341,7 +360,7 @@ class LessonsJournal:
                 found[row["lesson_id"]] = FeedbackTally(row["helpful"], row["not_relevant"])
         return found
 
-    @_serialised
+    @_read
     def helpful_rates(self, *, by_day: bool = True, since: str | None = None) -> list[HelpfulRate]:
         """Suggestions made and answers given per day (or overall), oldest first."""
         period = "substr({col}, 1, 10)" if by_day else "'all'"
@@ -349,7 +368,7 @@ class LessonsJournal:
         args = [since] if since else []
         suggested = {
             row["period"]: row["n"]
-            for row in self.db.query(
+            for row in self._sql.query(
                 f"""SELECT {period.format(col="first_at")} AS period, COUNT(*) AS n
                     FROM lessons_suggestions {where.format(col="first_at")} GROUP BY period""",
                 args,
@@ -357,7 +376,7 @@ class LessonsJournal:
         }
         answers = {
             row["period"]: (row["helpful"], row["not_relevant"])
-            for row in self.db.query(
+            for row in self._sql.query(
                 f"""SELECT {period.format(col="answered_at")} AS period,
                            SUM(answer = 'helpful') AS helpful,
                            SUM(answer = 'not_relevant') AS not_relevant
@@ -370,10 +389,10 @@ class LessonsJournal:
 
     # -- seeds -----------------------------------------------------------------------------
 
-    @_serialised
+    @_read
     def seed(self, project_key: str) -> SeedRecord | None:
         rows = list(
-            self.db.query("SELECT * FROM lessons_seeds WHERE project_key = ?", [project_key])
+            self._sql.query("SELECT * FROM lessons_seeds WHERE project_key = ?", [project_key])
         )
         if not rows:
             return None
@@ -386,12 +405,11 @@ class LessonsJournal:
             row["created_at"],
         )
 
-    @_serialised
     def record_seed(
         self, project_key: str, issue_key: str, mode: str, lesson_ids: Sequence[str]
     ) -> None:
-        with transaction(self.db.conn):
-            self.db.execute(
+        with self._db.write():
+            self._sql.execute(
                 """INSERT OR IGNORE INTO lessons_seeds
                        (project_key, issue_key, mode, lesson_ids, created_at)
                    VALUES (?, ?, ?, ?, ?)""",
@@ -400,19 +418,18 @@ class LessonsJournal:
 
     # -- captures --------------------------------------------------------------------------
 
-    @_serialised
+    @_read
     def capture_sha(self, issue_key: str) -> str | None:
         rows = list(
-            self.db.query(
+            self._sql.query(
                 "SELECT content_sha FROM lessons_captures WHERE issue_key = ?", [issue_key]
             )
         )
         return rows[0]["content_sha"] if rows else None
 
-    @_serialised
     def record_capture(self, issue_key: str, source: str, content_sha: str, lessons: int) -> None:
-        with transaction(self.db.conn):
-            self.db.execute(
+        with self._db.write():
+            self._sql.execute(
                 """INSERT INTO lessons_captures (issue_key, source, content_sha, lessons,
                        captured_at) VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT (issue_key) DO UPDATE SET source = excluded.source,
@@ -421,10 +438,10 @@ class LessonsJournal:
                 [issue_key, source, content_sha, lessons, self._now()],
             )
 
-    @_serialised
+    @_read
     def issues_suggested(self, lesson_id: str, limit: int = 20) -> list[str]:
         """The issues a lesson was suggested on, most recent first."""
-        rows = self.db.query(
+        rows = self._sql.query(
             "SELECT issue_key FROM lessons_suggestions WHERE lesson_id = ? "
             "ORDER BY first_at DESC LIMIT ?",
             [lesson_id, limit],

@@ -22,7 +22,7 @@ from kb.store import LessonStore
 from plugin.lessons.capture import RetrospectiveCapturer
 from plugin.lessons.config import LessonsSettings
 from plugin.lessons.index import KbLessonIndex, LessonIndex
-from plugin.lessons.journal import LessonsJournal, open_database
+from plugin.lessons.journal import LessonsJournal, SQLiteLessonsJournal
 from plugin.lessons.seed import ProjectSeeder
 from plugin.lessons.signing import Clock, FeedbackSigner, utc_now
 from plugin.lessons.suggest import Suggester
@@ -148,7 +148,7 @@ def build_services(
     return LessonsServices(
         options=options,
         index=KbLessonIndex(store),
-        journal=LessonsJournal(open_database(options.db), clock=clock),
+        journal=SQLiteLessonsJournal(options.db, clock=clock),
         signer=FeedbackSigner(
             options.feedback_secrets[0],
             previous_secrets=options.feedback_secrets[1:],

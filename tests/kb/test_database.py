@@ -78,3 +78,54 @@ def test_processes_starting_together_apply_each_step_once(tmp_path: Path) -> Non
 def test_run_script_refuses_an_unfinished_statement(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="incomplete SQL statement"):
         run_script(sqlite_utils.Database(connect(tmp_path / "h.db")), "CREATE TABLE t (id")
+
+
+def test_a_store_connection_writes_atomically_and_nests(tmp_path: Path) -> None:
+    from kb.database import StoreConnection
+
+    db = StoreConnection(tmp_path / "h.db")
+    db.migrate(_notes_migrations())
+    with pytest.raises(RuntimeError, match="boom"), db.write() as conn:
+        conn.execute("INSERT INTO notes (text) VALUES ('lost')")
+        raise RuntimeError("boom")
+    with db.write() as conn:
+        conn.execute("INSERT INTO notes (text) VALUES ('kept')")
+        with db.write() as inner, db.read() as reader:  # a method called inside another's write
+            inner.execute("INSERT INTO notes (text) VALUES ('also kept')")
+            assert reader.execute("SELECT count(*) FROM notes").fetchone()[0] == 2
+
+    assert [t for (t,) in db.conn.execute("SELECT text FROM notes ORDER BY id")] == [
+        "kept",
+        "also kept",
+    ]
+
+
+def test_a_read_is_one_snapshot_and_cannot_turn_into_a_write(tmp_path: Path) -> None:
+    from kb.database import StoreConnection
+
+    db = StoreConnection(tmp_path / "h.db")
+    db.migrate(_notes_migrations())
+    other = connect(tmp_path / "h.db")
+    with db.read() as conn:
+        before = conn.execute("SELECT count(*) FROM notes").fetchone()[0]
+        other.execute("INSERT INTO notes (text) VALUES ('meanwhile')")  # another process writes
+        assert conn.execute("SELECT count(*) FROM notes").fetchone()[0] == before
+        with pytest.raises(RuntimeError, match="inside a read"), db.write():
+            pass
+    assert db.conn.execute("SELECT count(*) FROM notes").fetchone()[0] == before + 1
+
+
+def test_can_write_takes_the_write_lock_and_changes_nothing(tmp_path: Path) -> None:
+    from kb.database import StoreConnection
+
+    db = StoreConnection(tmp_path / "h.db")
+    db.migrate(_notes_migrations())
+    changes = db.conn.total_changes
+    assert db.can_write()
+    assert db.conn.total_changes == changes
+    holder = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    db.conn.execute("PRAGMA busy_timeout=20")
+    assert not db.can_write()
+    holder.execute("ROLLBACK")
+    assert db.can_write()

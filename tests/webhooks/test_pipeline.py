@@ -14,7 +14,16 @@ from plugin.jira.errors import JiraApiError
 from plugin.jira.port import User
 from tests.webhooks.helpers import issue_updated
 from webhooks.pipeline import DeliveryProcessor, RetryPolicy
-from webhooks.store import DEAD, DONE, PROCESSING, RECEIVED, RETRYING, SKIPPED, DeliveryStore
+from webhooks.store import (
+    DEAD,
+    DONE,
+    PROCESSING,
+    RECEIVED,
+    RETRYING,
+    SKIPPED,
+    DeliveryStore,
+    SQLiteDeliveryStore,
+)
 
 BOT = {"accountId": "557058:hindsight-bot", "displayName": "Hindsight"}
 
@@ -48,7 +57,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def store(tmp_path: Path, clock: FakeClock) -> DeliveryStore:
-    store = DeliveryStore(tmp_path / "d.db", clock=clock)
+    store = SQLiteDeliveryStore(tmp_path / "d.db", clock=clock)
     store.migrate()
     return store
 

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import pytest
-import sqlite_utils
 
 from plugin.lessons.config import LessonsSettings
-from plugin.lessons.journal import LessonsJournal
+from plugin.lessons.journal import LessonsJournal, SQLiteLessonsJournal
 from plugin.lessons.signing import FeedbackSigner
 from plugin.lessons.suggest import Suggester
 from testkit.clock import StepClock
@@ -21,7 +20,7 @@ def clock() -> StepClock:
 
 @pytest.fixture
 def journal(clock: StepClock) -> LessonsJournal:
-    return LessonsJournal(sqlite_utils.Database(memory=True), clock=clock)
+    return SQLiteLessonsJournal(":memory:", clock=clock)
 
 
 @pytest.fixture

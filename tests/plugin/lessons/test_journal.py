@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from plugin.lessons.journal import MIGRATIONS, LessonsJournal, open_database
+from kb.database import StoreConnection
+from plugin.lessons.journal import MIGRATIONS, SQLiteLessonsJournal
 
 
 def test_migrations_apply_once_and_create_the_tables(tmp_path) -> None:
-    db = open_database(tmp_path / "h.db")
-    LessonsJournal(db)  # applying again is harmless
+    SQLiteLessonsJournal(tmp_path / "h.db")
+    shared = StoreConnection(tmp_path / "h.db")
+    SQLiteLessonsJournal(shared)  # applying again is harmless
+    db = sqlite_utils.Database(shared.conn)
     assert {"lessons_suggestions", "lessons_feedback", "lessons_seeds", "lessons_captures"} <= set(
         db.table_names()
     )
@@ -52,7 +55,7 @@ def test_recording_new_suggestions_retires_the_old_ones(journal, clock) -> None:
 
 
 def test_memory_database_works(clock) -> None:
-    journal = LessonsJournal(sqlite_utils.Database(memory=True), clock=clock)
+    journal = SQLiteLessonsJournal(":memory:", clock=clock)
     journal.record_seed("DB", "DB-1", "issue", ["L-1"])
     journal.record_seed("DB", "DB-2", "issue", ["L-2"])  # the first seed stands
     assert journal.seed("DB").issue_key == "DB-1"

@@ -49,12 +49,11 @@ def test_running_twice_does_not_seed_twice(jira, index, journal) -> None:
 
 
 def test_finds_its_issue_in_jira_when_its_record_is_lost(jira, index, journal, clock) -> None:
-    import sqlite_utils
 
-    from plugin.lessons.journal import LessonsJournal
+    from plugin.lessons.journal import SQLiteLessonsJournal
 
     make_seeder(index, journal).seed(jira, "DB")
-    fresh = LessonsJournal(sqlite_utils.Database(memory=True), clock=clock)
+    fresh = SQLiteLessonsJournal(":memory:", clock=clock)
     outcome = make_seeder(index, fresh).seed(jira, "DB")
     assert outcome.action == "already-seeded"
     assert len(jira.writes) == 1
@@ -72,12 +71,11 @@ def test_epic_mode_makes_one_subtask_per_lesson_and_completes_after_a_crash(jira
     assert epic.issuetype.name == "Epic"
     assert len(epic.subtasks) == len(outcome.lessons) == 2
     # Simulate a crash after the epic and one sub-task: the record is gone, one sub-task missing.
-    import sqlite_utils
 
-    from plugin.lessons.journal import LessonsJournal
+    from plugin.lessons.journal import SQLiteLessonsJournal
 
     jira.update(epic.key, subtasks=epic.subtasks[:1])
-    again = make_seeder(index, LessonsJournal(sqlite_utils.Database(memory=True)), mode="epic")
+    again = make_seeder(index, SQLiteLessonsJournal(":memory:"), mode="epic")
     redo = again.seed(jira, "DB")
     assert redo.issue_key == epic.key
     assert len(redo.subtasks) == 1
