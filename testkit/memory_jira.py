@@ -1,8 +1,10 @@
 """A small in-memory JiraPort for the policy and lessons unit tests and the decision benchmark.
 
 It keeps issues as port values, applies writes to them, and records every write so tests can
-assert on exactly what was done. Workflows are a map: from status id -> transitions. (The fake
+assert on exactly what was done; `fail` makes any port method raise `JiraApiError` with a given
+status, as the adapter would. Workflows are a map: from status id -> transitions. (The fake
 Jira in `testkit.fakejira` serves the same over real HTTP, for adapter and end-to-end tests.)
+`tests/plugin/test_jira_conformance.py` holds it to the same cases as the real adapter.
 """
 
 from __future__ import annotations
@@ -29,6 +31,29 @@ from plugin.jira.port import (
     Transition,
     User,
 )
+
+# Where the adapter sends each port method's (first) request: (HTTP method, path template).
+# An injected failure names it, so it reads like the adapter's errors.
+ENDPOINTS: dict[str, tuple[str, str]] = {
+    "get_issue": ("GET", "/rest/api/2/issue/{key}"),
+    "get_transitions": ("GET", "/rest/api/2/issue/{key}/transitions"),
+    "transition_issue": ("POST", "/rest/api/2/issue/{key}/transitions"),
+    "add_comment": ("POST", "/rest/api/2/issue/{key}/comment"),
+    "edit_comment": ("PUT", "/rest/api/2/issue/{key}/comment/{comment_id}"),
+    "subtask_type": ("GET", "/rest/api/2/project/{key}"),
+    "create_screen": ("GET", "/rest/api/2/issue/createmeta/{key}/issuetypes/{issuetype_id}"),
+    "edit_screen": ("GET", "/rest/api/2/issue/{key}/editmeta"),
+    "create_subtask": ("GET", "/rest/api/2/issue/{key}"),  # reads the parent first
+    "create_issue": ("POST", "/rest/api/2/issue"),
+    "add_labels": ("PUT", "/rest/api/2/issue/{key}"),
+    "remove_labels": ("PUT", "/rest/api/2/issue/{key}"),
+    "set_fields": ("PUT", "/rest/api/2/issue/{key}"),
+    "search": ("GET", "/rest/api/2/search/jql"),
+    "get_project": ("GET", "/rest/api/2/project/{key}"),
+    "field_id": ("GET", "/rest/api/2/field"),
+    "user_groups": ("GET", "/rest/api/2/user/groups"),
+    "myself": ("GET", "/rest/api/2/myself"),
+}
 
 TODO = Status("1", "To Do", "new")
 IN_PROGRESS = Status("3", "In Progress", "indeterminate")
@@ -78,8 +103,28 @@ def standard_workflow(*, done_has_resolution: bool = True, way_back: bool = True
 
 
 @dataclass
+class InjectedFailure:
+    """`times` more calls of a port method (every call when None) raise `status` and `message`."""
+
+    status: int | None
+    message: str
+    times: int | None = 1
+    retry_after: float | None = None
+
+    def take(self) -> bool:
+        """Whether this call fails; counts it down."""
+        if self.times is None:
+            return True
+        if self.times <= 0:
+            return False
+        self.times -= 1
+        return True
+
+
+@dataclass
 class MemoryJira:
-    """JiraPort in memory. `writes` lists (operation, key, arguments) in order."""
+    """JiraPort in memory. `writes` lists (operation, key, arguments) in order: every write
+    attempted, one that failed included, so a test sees what was tried."""
 
     workflow: dict[str, list[Transition]] = field(default_factory=standard_workflow)
     groups: dict[str, frozenset[str]] = field(default_factory=dict)  # account id -> groups
@@ -87,7 +132,7 @@ class MemoryJira:
     projects: dict[str, Project] = field(default_factory=dict)  # others: Change and Sub-task
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
     reads: int = 0
-    refuse_transitions: JiraApiError | None = None
+    failures: dict[str, list[InjectedFailure]] = field(default_factory=dict)  # see `fail`
     create_screen_lacks: set[str] = field(default_factory=set)  # field ids on no create screen
     edit_screen_lacks: set[str] = field(default_factory=set)  # field ids on no edit screen
     _next_id: int = 900
@@ -110,6 +155,48 @@ class MemoryJira:
         self.issues[key] = replace(self.issues[key], **fields)
         return self.issues[key]
 
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int | None = 500,
+        message: str = "injected failure",
+        times: int | None = 1,
+        retry_after: float | None = None,
+    ) -> None:
+        """Make the next `times` calls of port method `method` (all of them when None) raise
+        `JiraApiError(status)` before doing anything, as the adapter does when Jira refuses;
+        `status=None` is a transport failure. Failures queue: each runs out before the next."""
+        if method not in ENDPOINTS:
+            raise ValueError(f"no port method {method!r}; allowed values: {sorted(ENDPOINTS)}")
+        failure = InjectedFailure(status, message, times, retry_after)
+        self.failures.setdefault(method, []).append(failure)
+
+    def _enter(self, method: str, key: str = "", **path_values: str) -> None:
+        """Raise the failure injected for `method`, if one is left."""
+        for failure in self.failures.get(method, ()):
+            if failure.take():
+                http_method, path = ENDPOINTS[method]
+                raise JiraApiError(
+                    http_method,
+                    path.format(key=key, **path_values),
+                    failure.status,
+                    failure.message,
+                    retry_after=failure.retry_after,
+                )
+
+    def _issue(self, method: str, key: str, **path_values: str) -> Issue:
+        """The stored issue `key`, or Jira's 404 for the request `method` would send."""
+        if key not in self.issues:
+            http_method, path = ENDPOINTS[method]
+            raise JiraApiError(
+                http_method,
+                path.format(key=key, **path_values),
+                404,
+                "Issue does not exist or you do not have permission to see it.",
+            )
+        return self.issues[key]
+
     def operations(self) -> list[tuple[str, str]]:
         """(operation, issue key) of every write, in order, without the arguments."""
         return [(operation, key) for operation, key, _ in self.writes]
@@ -117,9 +204,8 @@ class MemoryJira:
     # -- reads ------------------------------------------------------------------------------
     def get_issue(self, key: str) -> Issue:
         self.reads += 1
-        if key not in self.issues:
-            raise JiraApiError("GET", f"/rest/api/2/issue/{key}", 404, "Issue does not exist")
-        issue = self.issues[key]
+        self._enter("get_issue", key)
+        issue = self._issue("get_issue", key)
         # sub-task refs carry their current status, as Jira embeds them
         subtasks = tuple(
             replace(ref, status=self.issues[ref.key].status) if ref.key in self.issues else ref
@@ -135,11 +221,13 @@ class MemoryJira:
 
     def get_transitions(self, key: str) -> list[Transition]:
         self.reads += 1
-        return list(self.workflow.get(self.issues[key].status.id, []))
+        self._enter("get_transitions", key)
+        return list(self.workflow.get(self._issue("get_transitions", key).status.id, []))
 
     def search(self, jql: str, *, page_size: int = 50) -> Iterator[Issue]:
         """Issues matching the JQL's `project = / in (...)` and `labels = ` clauses; the rest of
         the query is not read, so callers must still check what they rely on."""
+        self._enter("search")
         projects = _jql_values(jql, "project")
         labels = _jql_values(jql, "labels")
         for key, issue in list(self.issues.items()):
@@ -150,11 +238,13 @@ class MemoryJira:
             yield self.get_issue(key)
 
     def get_project(self, key: str) -> Project:
+        self._enter("get_project", key)
         if key in self.projects:
             return self.projects[key]
         return Project(key=key, id="10000", name=key, issue_types=(CHANGE, SUBTASK))
 
     def field_id(self, name_or_id: str) -> str:
+        self._enter("field_id")
         if name_or_id in FIELDS.values():
             return name_or_id
         for name, field_id in FIELDS.items():
@@ -163,18 +253,24 @@ class MemoryJira:
         raise KeyError(name_or_id)
 
     def user_groups(self, user: User) -> frozenset[str]:
+        self._enter("user_groups")
         return self.groups.get(user.ref, frozenset())
 
     def subtask_type(self, project_key: str) -> IssueType:
+        self._enter("subtask_type", project_key)
         return next(t for t in self.get_project(project_key).issue_types if t.subtask)
 
     def create_screen(self, project_key: str, issuetype_id: str) -> dict[str, ScreenField]:
+        self._enter("create_screen", project_key, issuetype_id=issuetype_id)
         return _screen(self.create_screen_lacks)
 
     def edit_screen(self, key: str) -> dict[str, ScreenField]:
+        self._enter("edit_screen", key)
+        self._issue("edit_screen", key)
         return _screen(self.edit_screen_lacks)
 
     def myself(self) -> Identity:
+        self._enter("myself")
         return Identity(BOT, "cloud")
 
     # -- writes -----------------------------------------------------------------------------
@@ -182,10 +278,18 @@ class MemoryJira:
         self, key: str, transition_id: str, fields: Mapping[str, Any] | None = None
     ) -> None:
         self.writes.append(("transition", key, {"id": transition_id, "fields": fields}))
-        if self.refuse_transitions is not None:
-            raise self.refuse_transitions
-        issue = self.issues[key]
-        transition = next(t for t in self.get_transitions(key) if t.id == transition_id)
+        self._enter("transition_issue", key)
+        issue = self._issue("transition_issue", key)
+        transition = next(
+            (t for t in self.workflow.get(issue.status.id, []) if t.id == transition_id), None
+        )
+        if transition is None:
+            raise JiraApiError(
+                "POST",
+                f"/rest/api/2/issue/{key}/transitions",
+                400,
+                f"Transition id '{transition_id}' is not valid for this issue.",
+            )
         if fields and "resolution" in fields and "resolution" not in transition.fields:
             raise JiraApiError(
                 "POST",
@@ -205,9 +309,10 @@ class MemoryJira:
 
     def add_comment(self, key: str, body: str, *, markers: Sequence[str] = ()) -> Comment:
         self.writes.append(("add_comment", key, body))
+        self._enter("add_comment", key)
+        issue = self._issue("add_comment", key)
         self._next_id += 1
         comment = Comment(str(self._next_id), body, BOT, markers=tuple(markers))
-        issue = self.issues[key]
         self.issues[key] = replace(issue, comments=(*issue.comments, comment))
         return comment
 
@@ -215,7 +320,12 @@ class MemoryJira:
         self, key: str, comment_id: str, body: str, *, markers: Sequence[str] = ()
     ) -> None:
         self.writes.append(("edit_comment", key, {"id": comment_id, "body": body}))
-        issue = self.issues[key]
+        self._enter("edit_comment", key, comment_id=comment_id)
+        issue = self._issue("edit_comment", key, comment_id=comment_id)
+        if all(c.id != comment_id for c in issue.comments):
+            raise JiraApiError(
+                "PUT", f"/rest/api/2/issue/{key}/comment/{comment_id}", 404, "Comment not found"
+            )
         comments = tuple(
             replace(c, body=body, markers=tuple(markers) or c.markers) if c.id == comment_id else c
             for c in issue.comments
@@ -238,7 +348,8 @@ class MemoryJira:
                 {"summary": summary, "assignee": assignee, "fields": dict(fields or {})},
             )
         )
-        parent = self.issues[parent_key]
+        self._enter("create_subtask", parent_key)
+        parent = self._issue("create_subtask", parent_key)
         subtask_type = next(t for t in self.get_project(parent.project).issue_types if t.subtask)
         sub = self._create(
             parent.project,
@@ -262,6 +373,12 @@ class MemoryJira:
         *,
         fields: Mapping[str, Any] | None = None,
     ) -> IssueRef:
+        try:
+            self._enter("create_issue", project_key)
+        except JiraApiError:  # recorded under the project: the key is known once it is made
+            planned = {"summary": summary, "fields": fields}
+            self.writes.append(("create_issue", project_key, planned))
+            raise
         wanted = issuetype.strip().lower()
         types = self.get_project(project_key).issue_types
         chosen = next((t for t in types if t.id == issuetype or t.name.lower() == wanted), None)
@@ -276,19 +393,22 @@ class MemoryJira:
     def add_labels(self, key: str, labels: Iterable[str]) -> None:
         labels = list(labels)
         self.writes.append(("add_labels", key, labels))
-        issue = self.issues[key]
+        self._enter("add_labels", key)
+        issue = self._issue("add_labels", key)
         merged = tuple(dict.fromkeys((*issue.labels, *labels)))
         self.issues[key] = replace(issue, labels=merged)
 
     def remove_labels(self, key: str, labels: Iterable[str]) -> None:
         labels = list(labels)
         self.writes.append(("remove_labels", key, labels))
-        issue = self.issues[key]
+        self._enter("remove_labels", key)
+        issue = self._issue("remove_labels", key)
         self.issues[key] = replace(issue, labels=tuple(x for x in issue.labels if x not in labels))
 
     def set_fields(self, key: str, fields: Mapping[str, Any]) -> None:
         self.writes.append(("set_fields", key, dict(fields)))
-        issue = self.issues[key]
+        self._enter("set_fields", key)
+        issue = self._issue("set_fields", key)
         self.issues[key] = replace(issue, fields={**issue.fields, **fields})
 
     def _create(
@@ -335,6 +455,14 @@ class MemoryJira:
         issue = self.issues[key]
         item = ChangeItem(name, field_id, None, None, None, text)
         self._change(key, item=item, author=by, fields={**issue.fields, field_id: value})
+
+    def comment_by(self, key: str, body: str, *, by: User) -> Comment:
+        """A person comments (no entity property: markers in its body are not Hindsight's)."""
+        self._next_id += 1
+        comment = Comment(str(self._next_id), body, by)
+        issue = self.issues[key]
+        self.issues[key] = replace(issue, comments=(*issue.comments, comment))
+        return comment
 
     def label_by(self, key: str, label: str, *, by: User) -> None:
         issue = self.issues[key]

@@ -197,12 +197,12 @@ def test_resolution_is_not_sent_when_the_way_back_screen_lacks_it(policy, clock)
 
 
 def test_a_refused_revert_is_recorded_and_the_change_is_flagged(policy, jira, clock):
-    jira.refuse_transitions = JiraApiError("POST", "/transitions", 403, "no permission")
+    jira.fail("transition_issue", status=403, message="no permission")
     _normal_change(jira)
     decisions, writes = _done(jira, PolicyEngine(policy, jira, clock=clock))
 
     revert = next(a for a in decisions["change-control"].actions if a.kind == "revert")
-    assert revert.result.startswith("failed: POST /transitions -> HTTP 403")
+    assert revert.result.startswith("failed: POST /rest/api/2/issue/CHG-1/transitions -> HTTP 403")
     assert [w[0] for w in writes] == [
         "add_comment",
         "add_labels",
@@ -330,7 +330,7 @@ def test_an_unknown_field_name_is_an_error_decision_that_says_what_to_fix(jira, 
 
 def test_a_retryable_jira_failure_propagates_so_the_delivery_is_retried(policy, jira, clock):
     _normal_change(jira)
-    jira.refuse_transitions = JiraApiError("POST", "/transitions", 503, "busy")
+    jira.fail("transition_issue", status=503, message="busy", times=1)
     change = jira.move("CHG-1", DONE)
     engine = PolicyEngine(policy, jira, clock=clock)
     try:
@@ -339,7 +339,6 @@ def test_a_retryable_jira_failure_propagates_so_the_delivery_is_retried(policy, 
         assert exc.retryable
     else:
         raise AssertionError("a 503 must reach the dispatcher")
-    jira.refuse_transitions = None
     engine.evaluate("CHG-1", Trigger("jira:issue_updated", "d", ALICE, change))
     kinds = [w[0] for w in jira.writes]
     assert kinds.count("add_comment") == 1 and kinds.count("add_labels") == 1
