@@ -24,7 +24,7 @@ from sqlite_utils.migrations import Migrations
 
 from kb.database import StoreConnection, run_script
 from plugin.jira.port import User
-from plugin.policy.decision import PolicyDecision, Trigger
+from plugin.policy.decision import PolicyDecision, Trigger, exemption_dict
 
 MIGRATIONS = Migrations("hindsight.audit")
 
@@ -217,9 +217,9 @@ class SQLiteAuditLog:
                 d.status,
                 d.change_type,
                 d.summary,
-                json.dumps(list(d.reasons)),
+                json.dumps(list(d.reason_texts)),  # worded by plugin.policy.render
                 json.dumps([a.to_dict() for a in d.actions], default=str),
-                json.dumps(d.exemption.to_dict()) if d.exemption else None,
+                json.dumps(exemption_dict(d.exemption)) if d.exemption else None,
             )
             for d in decisions
         ]

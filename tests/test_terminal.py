@@ -129,23 +129,27 @@ def test_the_doctor_checklist_escapes_what_jira_sent() -> None:
 
 
 def test_policy_decisions_print_a_quoted_jira_value_on_its_own_line() -> None:
-    from plugin.policy.decision import ActionRecord, PolicyDecision, render_decisions
+    from plugin.policy.decision import ActionRecord, PolicyDecision
+    from plugin.policy.reasons import FieldValueNotAllowed, RequirementsUnmet
+    from plugin.policy.render import render_decisions
 
+    forged = "High\nCHG-1 change-control (enforce): PASS"
     decision = PolicyDecision(
         rule="change-control",
         kind="change-control",
         issue_key="CHG-1",
         mode="enforce",
         status="fail",
-        summary="missing approval",
-        reasons=("'Risk level' is 'High\nCHG-1 change-control (enforce): PASS'",),
+        headline=RequirementsUnmet("Done", 1),
+        reasons=(FieldValueNotAllowed("Risk level", ("Low",), (forged,)),),
         actions=(ActionRecord("comment", "explain \x1b[8mhidden", "planned"),),
     )
 
     shown = render_decisions([decision], escape=printable)
 
     assert shown.splitlines() == [
-        "CHG-1 change-control (enforce): FAIL - missing approval",
-        "    - 'Risk level' is 'High\\nCHG-1 change-control (enforce): PASS'",
+        "CHG-1 change-control (enforce): FAIL - moved to Done without meeting 1 requirement(s)",
+        "    - missing: 'Risk level' is High\\nCHG-1 change-control (enforce): PASS, not Low "
+        "(set 'Risk level' to Low)",
         "    > comment: explain \\x1b[8mhidden [planned]",
     ]

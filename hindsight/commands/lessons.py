@@ -107,6 +107,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
     from hindsight.wsgi import create_app
     from plugin.audit import SQLiteAuditLog
     from plugin.lessons.install import services_for
+    from plugin.policy.render import action_text
     from webhooks.queue import build_delivery_queue, build_huey
 
     deliveries = sorted((examples / "deliveries").glob("*.json"))
@@ -169,7 +170,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
                     for reason in entry.reasons:
                         echo_line(f"{'':35}- {reason}")
                     for action in entry.actions:
-                        echo_line(f"{'':35}> {action['kind']}: {action['detail']}")
+                        echo_line(f"{'':35}> {action_text(action['kind'], action['detail'])}")
             click.echo("")
         click.echo("Pages:")
         click.echo(f"  search     {base}/lessons")

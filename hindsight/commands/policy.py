@@ -18,10 +18,11 @@ from plugin.jira.errors import JiraApiError
 from plugin.jira.port import JiraPort
 from plugin.jira.report_only import ReportOnlyJira
 from plugin.policy.backtest import run_backtest
-from plugin.policy.decision import PolicyDecision, Trigger, render_decisions
+from plugin.policy.decision import PolicyDecision, Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.loader import PolicyError, load_policy
 from plugin.policy.model import Policy
+from plugin.policy.render import action_text, render_decisions
 from plugin.policy.sweep import last_status_change, run_sweep
 
 policy_file_argument = click.argument(
@@ -217,7 +218,7 @@ def backtest(
                         f"{finding.issue_key} {finding.when} {finding.moved} by "
                         f"{finding.actor or '?'}: {d.rule} {status.upper()} - {d.summary}"
                     )
-                    for reason in d.reasons:
+                    for reason in d.reason_texts:
                         echo_line(f"    - {reason}")
     except JiraApiError as exc:
         raise click.ClickException(str(exc)) from None
@@ -271,7 +272,8 @@ def audit(
             for reason in e.reasons:
                 echo_line(f"    - {reason}")
             for action in e.actions:
-                echo_line(f"    > {action['kind']}: {action['detail']} [{action['result']}]")
+                line = action_text(action["kind"], action["detail"], action["result"])
+                echo_line(f"    > {line}")
         if not entries:
             click.echo("no audit entries match", err=True)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from plugin.jira.port import ChangeItem, User
+from plugin.policy.reasons import ExemptionApplied, Reason, Unmet, Waived
+from plugin.policy.render import exemption_why, text
 
 DecisionStatus = Literal["pass", "fail", "skipped", "error"]
 
@@ -46,30 +48,39 @@ class ActionRecord:
 
 
 @dataclass(frozen=True)
-class ExemptionApplied:
-    label: str
-    by: str  # who set the label
-    why: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"label": self.label, "by": self.by, "why": self.why}
-
-
-@dataclass(frozen=True)
 class PolicyDecision:
-    """One rule's verdict on one issue, with its reasons and actions."""
+    """One rule's verdict on one issue: its headline and reasons as data, and its actions."""
 
     rule: str
     kind: str
     issue_key: str
     mode: str
     status: DecisionStatus
-    summary: str
-    reasons: tuple[str, ...] = ()
+    headline: Reason  # what the decision amounts to; worded as its `summary`
+    reasons: tuple[Reason, ...] = ()
     actions: tuple[ActionRecord, ...] = ()
     exemption: ExemptionApplied | None = None
     change_type: str | None = None
     guarded: bool = False  # the trigger moved the issue into a status this rule guards
+
+    @property
+    def summary(self) -> str:
+        """The headline in words (`plugin.policy.render`)."""
+        return text(self.headline)
+
+    @property
+    def reason_texts(self) -> tuple[str, ...]:
+        """The reasons in words, one line each."""
+        return tuple(text(r) for r in self.reasons)
+
+    @property
+    def unmet(self) -> tuple[Unmet, ...]:
+        """The requirements found missing (waived ones included)."""
+        return tuple(
+            r.requirement if isinstance(r, Waived) else r
+            for r in self.reasons
+            if isinstance(r, Unmet | Waived)
+        )
 
     @property
     def noteworthy(self) -> bool:
@@ -88,23 +99,12 @@ class PolicyDecision:
             "summary": self.summary,
             "change_type": self.change_type,
             "guarded": self.guarded,
-            "reasons": list(self.reasons),
+            "reasons": list(self.reason_texts),
             "actions": [a.to_dict() for a in self.actions],
-            "exemption": self.exemption.to_dict() if self.exemption else None,
+            "exemption": exemption_dict(self.exemption) if self.exemption else None,
         }
 
 
-def render_decisions(
-    decisions: list[PolicyDecision], escape: Callable[[str], str] = lambda line: line
-) -> str:
-    """Human-readable lines for a terminal: one block per rule. Each line passes `escape` (the
-    CLI's terminal escaping), so a value quoted from Jira cannot start a line of its own."""
-    lines: list[str] = []
-    for d in decisions:
-        extra = f" [{d.change_type} change]" if d.change_type else ""
-        lines.append(f"{d.issue_key} {d.rule} ({d.mode}){extra}: {d.status.upper()} - {d.summary}")
-        lines.extend(f"    - {reason}" for reason in d.reasons)
-        if d.exemption:
-            lines.append(f"    exempt: {d.exemption.why}")
-        lines.extend(f"    > {a.kind}: {a.detail} [{a.result}]" for a in d.actions)
-    return "\n".join(escape(line) for line in lines)
+def exemption_dict(exemption: ExemptionApplied) -> dict[str, str]:
+    """An applied exemption as the JSON output and the audit log keep it: label, by, why."""
+    return {"label": exemption.label, "by": exemption.by, "why": exemption_why(exemption)}

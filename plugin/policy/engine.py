@@ -26,13 +26,7 @@ from plugin.policy.actions import (
     upsert_comment,
     way_back,
 )
-from plugin.policy.decision import (
-    Clock,
-    DecisionStatus,
-    ExemptionApplied,
-    PolicyDecision,
-    Trigger,
-)
+from plugin.policy.decision import Clock, DecisionStatus, PolicyDecision, Trigger
 from plugin.policy.fields import FieldResolver, UnknownField, matches_any
 from plugin.policy.model import (
     ChangeControlRule,
@@ -42,7 +36,36 @@ from plugin.policy.model import (
     RiskReviewRule,
 )
 from plugin.policy.predicates import find_exemption, guarded_move, out_of_scope, risky_because
-from plugin.policy.requirements import Missing, missing_items
+from plugin.policy.reasons import (
+    CouldNotEvaluate,
+    EmergencyAllowed,
+    EmergencyChange,
+    EmergencyNotGuarded,
+    EvaluationError,
+    ExemptionApplied,
+    NotGuarded,
+    NotRisky,
+    Reason,
+    RequirementsMet,
+    RequirementsUnmet,
+    RevertImpossible,
+    ReviewNotDone,
+    ReviewState,
+    Risky,
+    RiskyAwaitingReview,
+    StaleEvent,
+    SubtaskNotAssessed,
+    Unmet,
+    Waived,
+)
+from plugin.policy.render import (
+    EMERGENCY_REVIEW_WHY,
+    requirements_met_comment,
+    risk_signals,
+    text,
+    violation_comment,
+)
+from plugin.policy.requirements import missing_items
 
 AnyRule = ChangeControlRule | RiskReviewRule
 
@@ -126,7 +149,7 @@ class PolicyEngine:
         issue = ev.issue
         outside = out_of_scope(rule.scope, issue, self.fields)
         if outside:
-            return self._decide(rule, issue, mode, "skipped", f"out of scope: {outside}")
+            return self._decide(rule, issue, mode, "skipped", outside)
         if isinstance(rule, RiskReviewRule):
             return self._risk_review(rule, ev, trigger, runner, mode, act)
         return self._change_control(rule, ev, trigger, runner, mode, act)
@@ -151,17 +174,14 @@ class PolicyEngine:
                 issue,
                 mode,
                 "skipped",
-                "emergency change not yet in a guarded status",
+                EmergencyNotGuarded(),
                 change_type=change_type,
             )
-        if _stale(change, issue):
-            return self._decide(
-                rule, issue, mode, "skipped", _stale_text(change, issue), change_type=change_type
-            )
+        if change is not None and _stale(change, issue):
+            stale = StaleEvent(change.to_string, issue.status.name)
+            return self._decide(rule, issue, mode, "skipped", stale, change_type=change_type)
         if not guarded:
-            return self._decide(
-                rule, issue, mode, "skipped", "no guarded transition", change_type=change_type
-            )
+            return self._decide(rule, issue, mode, "skipped", NotGuarded(), change_type=change_type)
         missing = missing_items(requirements, issue, self.fields, self.jira)
         return self._verdict(rule, ev, change, missing, [], runner, mode, act, change_type)
 
@@ -197,10 +217,10 @@ class PolicyEngine:
         """Let an emergency change through; open its review and flag it until that is done."""
         task, issue = spec.review, ev.fresh
         review = find_subtask(issue, task.summary)
-        reasons = ["emergency change: allowed through without the normal requirements"]
+        reasons: list[Reason] = [EmergencyChange()]
         if review is None:
-            verb = "opened" if act else "needed"
-            reasons.append(f"post-implementation review '{task.summary}' {verb}")
+            state = "opened" if act else "needed"
+            reasons.append(ReviewState("post-implementation", task.summary, state))
             if act:
                 ensure_subtask(
                     runner,
@@ -209,13 +229,13 @@ class PolicyEngine:
                     rule_name=rule.name,
                     clock=self.clock,
                     fields=self.fields,
-                    why="emergency change needs a post-implementation review",
+                    why=EMERGENCY_REVIEW_WHY,
                 )
             still_open = True
         else:
             still_open = review.status is None or review.status.category != "done"
-            state = "open" if still_open else "done"
-            reasons.append(f"post-implementation review {review.key} is {state}")
+            now = "open" if still_open else "done"
+            reasons.append(ReviewState("post-implementation", task.summary, now, review.key))
         if act:
             label = task.label
             if still_open:
@@ -228,13 +248,12 @@ class PolicyEngine:
                     drop_label(runner, issue, label)
                 if task.flag:
                     set_flag(runner, issue, self.fields, self.policy.defaults, on=False)
-        summary = "emergency change allowed; review " + ("open" if still_open else "done")
         return self._decide(
             rule,
             ev.issue,
             mode,
             "pass",
-            summary,
+            EmergencyAllowed(review_open=still_open),
             reasons,
             runner,
             change_type="emergency",
@@ -252,14 +271,15 @@ class PolicyEngine:
     ) -> PolicyDecision:
         issue, change = ev.issue, trigger.status_change
         if issue.issuetype.subtask:
-            return self._decide(rule, issue, mode, "skipped", "sub-tasks are not risk-assessed")
+            return self._decide(rule, issue, mode, "skipped", SubtaskNotAssessed())
         risky = risky_because(rule.risky, issue, self.fields)
         if not risky:
-            return self._decide(rule, issue, mode, "skipped", "not risky")
-        reasons = [f"risky: {'; '.join(risky)}"]
+            return self._decide(rule, issue, mode, "skipped", NotRisky())
+        reasons: list[Reason] = [Risky(tuple(risky))]
         review = find_subtask(ev.fresh, rule.review.summary)
         if review is None:
-            reasons.append(f"risk review '{rule.review.summary}' {'opened' if act else 'needed'}")
+            state = "opened" if act else "needed"
+            reasons.append(ReviewState("risk", rule.review.summary, state))
             if act:
                 ensure_subtask(
                     runner,
@@ -268,18 +288,15 @@ class PolicyEngine:
                     rule_name=rule.name,
                     clock=self.clock,
                     fields=self.fields,
-                    why="; ".join(risky),
+                    why=risk_signals(risky),
                 )
         guarded = guarded_move(rule.guard, change, issue) and not _stale(change, issue)
         if not guarded:
-            summary = "risky; review " + ("opened" if review is None else f"{review.key} exists")
-            return self._decide(rule, issue, mode, "pass", summary, reasons, runner)
+            waiting = RiskyAwaitingReview(None if review is None else review.key)
+            return self._decide(rule, issue, mode, "pass", waiting, reasons, runner)
         missing = missing_items(rule.requires, issue, self.fields, self.jira)
         if review is None or review.status is None or review.status.category != "done":
-            name = review.key if review else f"'{rule.review.summary}'"
-            missing.insert(
-                0, Missing(f"the risk review {name} is not done", "finish the risk review first")
-            )
+            missing.insert(0, ReviewNotDone(rule.review.summary, review.key if review else None))
         return self._verdict(rule, ev, change, missing, reasons, runner, mode, act, None)
 
     # -- verdicts and enforcement ---------------------------------------------------------
@@ -289,8 +306,8 @@ class PolicyEngine:
         rule: AnyRule,
         ev: _Evaluation,
         change: ChangeItem | None,
-        missing: list[Missing],
-        reasons: list[str],
+        missing: list[Unmet],
+        reasons: list[Reason],
         runner: ActionRunner,
         mode: str,
         act: bool,
@@ -308,7 +325,7 @@ class PolicyEngine:
                 issue,
                 mode,
                 "pass",
-                f"requirements met for {target}",
+                RequirementsMet(target),
                 reasons,
                 runner,
                 change_type=change_type,
@@ -317,20 +334,18 @@ class PolicyEngine:
         exemption, notes = find_exemption(rule.exemptions, issue, self.jira)
         reasons = reasons + notes
         if exemption is not None:
-            waived = [f"waived: {m}" for m in missing]
             return self._decide(
                 rule,
                 issue,
                 mode,
                 "skipped",
-                f"exempt: {exemption.why}",
-                reasons + waived,
+                exemption,
+                reasons + [Waived(m) for m in missing],
                 runner,
                 exemption=exemption,
                 change_type=change_type,
                 guarded=True,
             )
-        reasons = reasons + [f"missing: {m}" for m in missing]
         if act:
             self._enforce(rule, ev, change, missing, runner)
         return self._decide(
@@ -338,8 +353,8 @@ class PolicyEngine:
             issue,
             mode,
             "fail",
-            f"moved to {target} without meeting {len(missing)} requirement(s)",
-            reasons,
+            RequirementsUnmet(target, len(missing)),
+            reasons + missing,
             runner,
             change_type=change_type,
             guarded=True,
@@ -350,18 +365,18 @@ class PolicyEngine:
         rule: AnyRule,
         ev: _Evaluation,
         change: ChangeItem,
-        missing: list[Missing],
+        missing: list[Unmet],
         runner: ActionRunner,
     ) -> None:
         """Comment, label, then move the issue back (or flag it when there is no way back)."""
         issue = ev.fresh
         back: Transition | None = None
-        impossible = ""
+        impossible: RevertImpossible | None = None
         moving = f"move {issue.key} back to {change.from_string}"
         if ev.reverted_by:
             runner.note("revert", f"already moved back by rule {ev.reverted_by}", "unchanged")
         elif not rule.guard.revert:
-            impossible = "this rule's guard says revert: false"
+            impossible = RevertImpossible("guard")
             runner.note("revert", moving, "not attempted: the rule's guard says revert: false")
         else:
             if self.offline:
@@ -375,11 +390,8 @@ class PolicyEngine:
             else:
                 back = way_back(self.jira.get_transitions(issue.key), change)
             if back is None and ev.reverted_by is None:
-                impossible = (
-                    f"this workflow has no transition from {change.to_string} back to "
-                    f"{change.from_string}"
-                )
-                runner.note("revert", moving, f"not possible: {impossible}")
+                impossible = RevertImpossible("no-way-back", change.from_string, change.to_string)
+                runner.note("revert", moving, f"not possible: {text(impossible)}")
         label = self.policy.label_of(rule)
         defaults = self.policy.defaults
         unflaggable = flag_blocker(runner, issue, self.fields, defaults) if impossible else None
@@ -417,7 +429,7 @@ class PolicyEngine:
                 label,
                 change,
                 missing,
-                f"Jira refused the transition back ({failure})",
+                RevertImpossible("refused", failure=failure),
                 unflaggable,
             ),
         )
@@ -434,8 +446,7 @@ class PolicyEngine:
             runner,
             issue,
             mark,
-            f"*Hindsight policy: rule {rule.name}*\nThe requirements for {target} are now met. "
-            "Thank you.",
+            requirements_met_comment(rule.name, target),
         )
         drop_label(runner, issue, self.policy.label_of(rule))
         if marker(rule.name, "flagged") in existing.markers:
@@ -449,8 +460,8 @@ class PolicyEngine:
         issue: Issue,
         mode: str,
         status: DecisionStatus,
-        summary: str,
-        reasons: list[str] | None = None,
+        headline: Reason,
+        reasons: list[Reason] | None = None,
         runner: ActionRunner | None = None,
         *,
         exemption: ExemptionApplied | None = None,
@@ -463,7 +474,7 @@ class PolicyEngine:
             issue_key=issue.key,
             mode=mode,
             status=status,
-            summary=summary,
+            headline=headline,
             reasons=tuple(reasons or ()),
             actions=tuple(runner.records) if runner else (),
             exemption=exemption,
@@ -474,7 +485,8 @@ class PolicyEngine:
     def _error(
         self, rule: AnyRule, issue: Issue, mode: str, message: str, runner: ActionRunner
     ) -> PolicyDecision:
-        return self._decide(rule, issue, mode, "error", "could not evaluate", [message], runner)
+        error = [EvaluationError(message)]
+        return self._decide(rule, issue, mode, "error", CouldNotEvaluate(), error, runner)
 
 
 def _stale(change: ChangeItem | None, issue: Issue) -> bool:
@@ -482,44 +494,23 @@ def _stale(change: ChangeItem | None, issue: Issue) -> bool:
     return change is not None and change.is_status and change.to_value != issue.status.id
 
 
-def _stale_text(change: ChangeItem | None, issue: Issue) -> str:
-    assert change is not None
-    return (
-        f"stale event: it moved the issue to {change.to_string}, but the issue is now in "
-        f"{issue.status.name}"
-    )
-
-
 def _violation_text(
     rule: AnyRule,
     label: str,
     change: ChangeItem,
-    missing: list[Missing],
-    impossible: str,
+    missing: list[Unmet],
+    impossible: RevertImpossible | None,
     unflaggable: str | None = None,
 ) -> str:
-    """The comment body (wiki markup): what is missing, how to fix it, what Hindsight did."""
-    lines = [
-        f"*Hindsight policy: rule {rule.name}*",
-        f"This issue was moved to *{change.to_string}* before these requirements were met:",
-        *(f"* {m.item}: {m.fix}" for m in missing),
-        "",
-    ]
-    if impossible and unflaggable:
-        lines.append(
-            f"Hindsight could not move it back ({impossible}), so it is labelled _{label}_ "
-            f"until the requirements are met. It could not flag it: {unflaggable}."
-        )
-    elif impossible:
-        lines.append(
-            f"Hindsight could not move it back ({impossible}), so it is flagged and labelled "
-            f"_{label}_ until the requirements are met.{marker(rule.name, 'flagged')}"
-        )
-    else:
-        lines.append(
-            f"It was moved back to *{change.from_string}*. Fix the items above, then move it to "
-            f"*{change.to_string}* again."
-        )
-    if rule.description:
-        lines += ["", f"_{rule.description.strip()}_"]
-    return "\n".join(lines)
+    """The comment body: what is missing, how to fix it, what Hindsight did."""
+    return violation_comment(
+        rule_name=rule.name,
+        description=rule.description,
+        label=label,
+        moved_to=change.to_string,
+        moved_from=change.from_string,
+        missing=missing,
+        impossible=impossible,
+        unflaggable=unflaggable,
+        flagged_marker=marker(rule.name, "flagged"),
+    )

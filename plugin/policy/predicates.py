@@ -3,40 +3,49 @@
 from __future__ import annotations
 
 from plugin.jira.port import ChangeEntry, ChangeItem, Issue, JiraPort, User
-from plugin.policy.decision import ExemptionApplied
 from plugin.policy.fields import FieldResolver, matches_any, number, user_label
 from plugin.policy.model import Exemption, Guard, Risky, Scope
+from plugin.policy.reasons import (
+    ExemptionApplied,
+    ExemptionIgnored,
+    LikelihoodTimesImpact,
+    OutOfScope,
+    PriorityAtLeast,
+    RiskSignal,
+    RiskyLabel,
+    ScoreAtLeast,
+)
 
 
 def _in(value: str | None, allowed: tuple[str, ...]) -> bool:
     return value is not None and value.casefold() in {a.casefold() for a in allowed}
 
 
-def out_of_scope(scope: Scope, issue: Issue, fields: FieldResolver) -> str | None:
+def out_of_scope(scope: Scope, issue: Issue, fields: FieldResolver) -> OutOfScope | None:
     """Why `issue` is outside `scope`, or None when it is inside."""
     if scope.projects and not _in(issue.project, scope.projects):
-        return f"project {issue.project} is not one of {', '.join(scope.projects)}"
+        return OutOfScope("project", issue.project, scope.projects)
     if scope.issue_types and not _in(issue.issuetype.name, scope.issue_types):
-        return f"issue type {issue.issuetype.name} is not one of {', '.join(scope.issue_types)}"
+        return OutOfScope("issue type", issue.issuetype.name, scope.issue_types)
     labels = {label.casefold() for label in issue.labels}
     if scope.labels and not labels & {label.casefold() for label in scope.labels}:
-        return f"has none of the labels {', '.join(scope.labels)}"
+        return OutOfScope("labels", None, scope.labels)
     excluded = [label for label in scope.exclude_labels if label.casefold() in labels]
     if excluded:
-        return f"has the excluded label {excluded[0]}"
+        return OutOfScope("excluded label", excluded[0], scope.exclude_labels)
     if scope.priorities and not _in(issue.priority, scope.priorities):
-        return f"priority {issue.priority} is not one of {', '.join(scope.priorities)}"
+        return OutOfScope("priority", issue.priority, scope.priorities)
     if scope.components and not any(_in(c, scope.components) for c in issue.components):
-        return f"has none of the components {', '.join(scope.components)}"
+        return OutOfScope("components", None, scope.components)
     if scope.statuses and not (
         _in(issue.status.name, scope.statuses) or issue.status.id in scope.statuses
     ):
-        return f"status {issue.status.name} is not one of {', '.join(scope.statuses)}"
+        return OutOfScope("status", issue.status.name, scope.statuses)
     if scope.status_categories and issue.status.category not in scope.status_categories:
-        return f"status category {issue.status.category} is not in scope"
+        return OutOfScope("status category", issue.status.category, scope.status_categories)
     for name, allowed in scope.fields.items():
         if not matches_any(fields.value(issue, name), allowed):
-            return f"'{name}' is not one of {', '.join(allowed)}"
+            return OutOfScope("field", None, tuple(allowed), field=name)
     return None
 
 
@@ -57,21 +66,21 @@ def guarded_move(guard: Guard, change: ChangeItem | None, issue: Issue) -> bool:
     )
 
 
-def risky_because(risky: Risky, issue: Issue, fields: FieldResolver) -> list[str]:
+def risky_because(risky: Risky, issue: Issue, fields: FieldResolver) -> list[RiskSignal]:
     """The reasons `issue` is risky under `risky` (empty: not risky)."""
-    reasons: list[str] = []
+    reasons: list[RiskSignal] = []
     order = [p.casefold() for p in risky.priority_order]
     level = issue.priority.casefold() if issue.priority else None
     threshold = risky.priority_at_least
     if threshold and level in order and order.index(level) >= order.index(threshold.casefold()):
-        reasons.append(f"priority {issue.priority} is at or above {threshold}")
+        reasons.append(PriorityAtLeast(str(issue.priority), threshold))
     labels = [label for label in issue.labels if _in(label, risky.labels)]
     if labels:
-        reasons.append(f"labelled {labels[0]}")
+        reasons.append(RiskyLabel(labels[0]))
     if risky.score:
         score = number(fields.value(issue, risky.score.field))
         if score is not None and score >= risky.score.at_least:
-            reasons.append(f"{risky.score.field} {score:g} >= {risky.score.at_least:g}")
+            reasons.append(ScoreAtLeast(risky.score.field, score, risky.score.at_least))
     if risky.likelihood_impact:
         spec = risky.likelihood_impact
         likelihood = number(fields.value(issue, spec.likelihood))
@@ -80,8 +89,9 @@ def risky_because(risky: Risky, issue: Issue, fields: FieldResolver) -> list[str
             product = likelihood * impact
             if product >= spec.at_least:
                 reasons.append(
-                    f"{spec.likelihood} x {spec.impact} = {likelihood:g} x {impact:g} = "
-                    f"{product:g} >= {spec.at_least:g}"
+                    LikelihoodTimesImpact(
+                        spec.likelihood, spec.impact, likelihood, impact, spec.at_least
+                    )
                 )
     return reasons
 
@@ -102,9 +112,9 @@ def who_added_label(issue: Issue, label: str) -> tuple[User | None, ChangeEntry 
 
 def find_exemption(
     exemptions: tuple[Exemption, ...], issue: Issue, jira: JiraPort
-) -> tuple[ExemptionApplied | None, list[str]]:
-    """The exemption that applies to `issue`, and notes on labels present but not honoured."""
-    notes: list[str] = []
+) -> tuple[ExemptionApplied | None, list[ExemptionIgnored]]:
+    """The exemption that applies to `issue`, and the labels present but not honoured."""
+    notes: list[ExemptionIgnored] = []
     labels = {label.casefold() for label in issue.labels}
     for exemption in exemptions:
         if exemption.label.casefold() not in labels:
@@ -112,21 +122,12 @@ def find_exemption(
         author, _ = who_added_label(issue, exemption.label)
         who = user_label(author)
         if exemption.group is None:
-            why = exemption.reason or f"label '{exemption.label}' is present"
-            return ExemptionApplied(exemption.label, who, why), notes
+            return ExemptionApplied(exemption.label, who, exemption.reason), notes
         if author is None:
-            notes.append(
-                f"label '{exemption.label}' ignored: the changelog does not say who added it, "
-                f"so membership of '{exemption.group}' cannot be checked"
-            )
+            notes.append(ExemptionIgnored(exemption.label, exemption.group, None))
             continue
         if exemption.group.casefold() in {g.casefold() for g in jira.user_groups(author)}:
-            why = (exemption.reason + "; " if exemption.reason else "") + (
-                f"label '{exemption.label}' added by {who}, member of '{exemption.group}'"
-            )
-            return ExemptionApplied(exemption.label, who, why), notes
-        notes.append(
-            f"label '{exemption.label}' ignored: added by {who}, who is not a member of "
-            f"'{exemption.group}'"
-        )
+            applied = ExemptionApplied(exemption.label, who, exemption.reason, exemption.group)
+            return applied, notes
+        notes.append(ExemptionIgnored(exemption.label, exemption.group, who))
     return None, notes

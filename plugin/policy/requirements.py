@@ -1,8 +1,6 @@
-"""Check a rule's requirements against an issue: each missing item by name, with how to fix it."""
+"""Check a rule's requirements against an issue: each unmet one as data (`reasons.Unmet`)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from plugin.jira.port import Issue, IssueRef, JiraPort
 from plugin.policy.fields import FieldResolver, is_filled, matches_any, texts, user_label
@@ -12,38 +10,30 @@ from plugin.policy.model import (
     Requirements,
     SubtaskRequirement,
 )
-
-
-@dataclass(frozen=True)
-class Missing:
-    """One requirement that does not hold: what is missing, and what the reader should do."""
-
-    item: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.item} ({self.fix})"
+from plugin.policy.reasons import (
+    ApprovalAuthorUnknown,
+    ApprovalByNonMember,
+    ApprovalMissing,
+    ApprovalUncheckable,
+    FieldEmpty,
+    FieldValueNotAllowed,
+    RelatedMissing,
+    Unmet,
+)
 
 
 def missing_items(
     requirements: Requirements, issue: Issue, fields: FieldResolver, jira: JiraPort
-) -> list[Missing]:
+) -> list[Unmet]:
     """Every requirement `issue` does not meet, in the order the policy lists them."""
-    missing: list[Missing] = []
+    missing: list[Unmet] = []
     for field in requirements.fields:
         if not is_filled(fields.value(issue, field)):
-            name = fields.display(field)
-            missing.append(Missing(f"'{name}' is empty", f"fill in '{name}'"))
+            missing.append(FieldEmpty(fields.display(field)))
     for field, allowed in requirements.field_values.items():
         value, name = fields.value(issue, field), fields.display(field)
         if not matches_any(value, allowed):
-            shown = ", ".join(texts(value)) or "empty"
-            missing.append(
-                Missing(
-                    f"'{name}' is {shown}, not {' or '.join(allowed)}",
-                    f"set '{name}' to {' or '.join(allowed)}",
-                )
-            )
+            missing.append(FieldValueNotAllowed(name, tuple(allowed), tuple(texts(value))))
     for approval in requirements.approved_by:
         problem = _approval_problem(approval, issue, fields, jira)
         if problem:
@@ -52,28 +42,25 @@ def missing_items(
         found = [ln.issue for ln in issue.links if _link_matches(link, ln.type, ln.description)]
         found = [ref for ref in found if _ref_matches(ref, link.issue_type, None, link.done)]
         if len(found) < link.at_least:
-            missing.append(_missing_related("linked issue", link, len(found)))
+            missing.append(_missing_related(link, len(found)))
     for sub in requirements.subtasks:
         found = [
             r for r in issue.subtasks if _ref_matches(r, sub.issue_type, sub.summary, sub.done)
         ]
         if len(found) < sub.at_least:
-            missing.append(_missing_related("sub-task", sub, len(found)))
+            missing.append(_missing_related(sub, len(found)))
     return missing
 
 
 def _approval_problem(
     approval: ApprovalRequirement, issue: Issue, fields: FieldResolver, jira: JiraPort
-) -> Missing | None:
+) -> Unmet | None:
     shown = fields.display(approval.field)
-    fix = f"a member of '{approval.group}' sets '{shown}' to {approval.value}"
+    wanted = (shown, approval.value, approval.group)
     if not matches_any(fields.value(issue, approval.field), (approval.value,)):
-        return Missing(f"approval: '{shown}' is not {approval.value}", fix)
+        return ApprovalMissing(*wanted)
     if fields.offline:
-        return Missing(
-            f"approval by a member of '{approval.group}' cannot be checked without Jira",
-            "run `hindsight policy explain` against Jira to check group membership",
-        )
+        return ApprovalUncheckable(*wanted)
     field_id = fields.id_of(approval.field)
     # Data Center changelog items name the field but carry no id
     names = {approval.field.casefold(), shown.casefold(), field_id.casefold()}
@@ -84,15 +71,8 @@ def _approval_problem(
                 groups = jira.user_groups(entry.author) if entry.author else frozenset()
                 if approval.group.casefold() in {g.casefold() for g in groups}:
                     return None
-                return Missing(
-                    f"approval: '{shown}' was set to {approval.value} by "
-                    f"{user_label(entry.author)}, who is not a member of '{approval.group}'",
-                    fix,
-                )
-    return Missing(
-        f"approval: the history does not show who set '{shown}' to {approval.value}",
-        fix,
-    )
+                return ApprovalByNonMember(*wanted, by=user_label(entry.author))
+    return ApprovalAuthorUnknown(*wanted)
 
 
 def _link_matches(link: LinkRequirement, type_name: str, description: str) -> bool:
@@ -112,17 +92,11 @@ def _ref_matches(ref: IssueRef, issue_type: str | None, summary: str | None, don
     return not done or (ref.status is not None and ref.status.category == "done")
 
 
-def _missing_related(what: str, spec: LinkRequirement | SubtaskRequirement, found: int) -> Missing:
-    words = [f"{spec.at_least}"]
-    if spec.done:
-        words.append("done")
-    if spec.issue_type:
-        words.append(spec.issue_type)
-    words.append(what if spec.at_least == 1 else what + "s")
-    if isinstance(spec, LinkRequirement) and spec.link:
-        words.append(f"('{spec.link}')")
-    if isinstance(spec, SubtaskRequirement) and spec.summary:
-        words.append(f"named '{spec.summary}'")
-    item = " ".join(words) + f" needed, {found} found"
-    fix = f"{'link' if isinstance(spec, LinkRequirement) else 'add'} and finish the {what}"
-    return Missing(item, fix)
+def _missing_related(spec: LinkRequirement | SubtaskRequirement, found: int) -> RelatedMissing:
+    if isinstance(spec, LinkRequirement):
+        return RelatedMissing(
+            "link", spec.at_least, found, spec.done, spec.issue_type, link=spec.link
+        )
+    return RelatedMissing(
+        "subtask", spec.at_least, found, spec.done, spec.issue_type, summary=spec.summary
+    )

@@ -19,6 +19,8 @@ from plugin.policy.engine import PolicyEngine, SystemClock
 from plugin.policy.fields import FieldResolver, texts
 from plugin.policy.model import Policy, RiskReviewRule, Scope
 from plugin.policy.predicates import out_of_scope
+from plugin.policy.reasons import NextReview, Reason, ReviewDateNotPassed, ReviewOverdue
+from plugin.policy.render import overdue_review_comment
 
 
 @dataclass
@@ -79,13 +81,10 @@ def _overdue_reviews(
         runner = ActionRunner(engine.jira, enforce=mode == "enforce", offline=engine.offline)
         due = _date(fields.value(issue, rule.next_review_field))
         mark = marker(rule.name, "overdue")
+        headline: Reason
         if due is not None and due < today:
             issue = engine.jira.get_issue(issue.key)  # with its comments, to edit ours
-            body = (
-                f"*Hindsight policy: rule {rule.name}*\nThe next risk review was due on "
-                f"*{due.isoformat()}* and has not happened. Review the risk, then set "
-                f"'{rule.next_review_field}' to the date of the next review."
-            )
+            body = overdue_review_comment(rule.name, due.isoformat(), rule.next_review_field)
             try:
                 upsert_comment(runner, issue, mark, body)
                 ensure_label(runner, issue, rule.overdue_label)
@@ -93,13 +92,13 @@ def _overdue_reviews(
                 if exc.retryable:
                     raise
                 runner.note("comment", "flag the overdue review", f"failed: {exc}")
-            status, summary = "fail", f"risk review overdue since {due.isoformat()}"
+            status, headline = "fail", ReviewOverdue(due)
         else:
             drop_label(runner, issue, rule.overdue_label)
-            status, summary = "pass", "risk review date not passed"
+            status, headline = "pass", ReviewDateNotPassed()
         decision = PolicyDecision(
             rule=rule.name, kind=rule.kind, issue_key=issue.key, mode=mode, status=status,
-            summary=summary, reasons=(f"next review: {due.isoformat() if due else 'not set'}",),
+            headline=headline, reasons=(NextReview(due),),
             actions=tuple(runner.records),
         )  # fmt: skip
         result.decisions.append((trigger, decision))

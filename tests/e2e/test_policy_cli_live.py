@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from hindsight.cli import cli
 from plugin.audit import SQLiteAuditLog
+from plugin.policy.reasons import FieldEmpty
+from plugin.policy.render import text as worded
 from testkit.fakejira.fake import FakeJira
 from tests.e2e.test_policy_fake_jira import POLICIES, WRITES, _add_change_fields, _labels
 
@@ -81,10 +83,7 @@ def test_explain_judges_live_state_without_writing(site):
     decisions = {d["rule"]: d for d in json.loads(result.output)}
     assert decisions["change-control"]["status"] == "fail"
     assert decisions["change-control"]["change_type"] == "standard"
-    assert (
-        "missing: 'Backout plan' is empty (fill in 'Backout plan')"
-        in (decisions["change-control"]["reasons"])
-    )
+    assert worded(FieldEmpty("Backout plan")) in decisions["change-control"]["reasons"]
     assert _bot_writes(fake) == []
 
 

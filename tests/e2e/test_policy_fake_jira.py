@@ -21,6 +21,14 @@ from plugin.audit import AuditLog, SQLiteAuditLog
 from plugin.events import JiraEvent
 from plugin.policy.install import install as install_policy
 from plugin.policy.loader import PolicyError
+from plugin.policy.reasons import (
+    ApprovalByNonMember,
+    ApprovalMissing,
+    FieldEmpty,
+    RelatedMissing,
+    ReviewNotDone,
+)
+from plugin.policy.render import requirement_line
 from testkit.fakejira.fake import FakeJira
 from testkit.fakejira.fixtures import adapter_for
 from webhooks.queue import build_delivery_queue, build_huey
@@ -28,6 +36,7 @@ from webhooks.queue import build_delivery_queue, build_huey
 POLICIES = Path(__file__).resolve().parents[2] / "deploy" / "policies"
 SECRET = "e2e-webhook-secret"
 WRITES = ("POST", "PUT", "DELETE")
+CAB = "change-advisory-board"
 IMPACTS = ("Impact on scope", "Impact on schedule", "Impact on cost", "Impact on quality")
 
 
@@ -140,11 +149,12 @@ def test_a_normal_change_closed_without_approval_is_reverted_with_a_comment(make
     assert len(comments) == 2  # one per failing rule
     change = next(c for c in comments if "rule change-control" in c)
     for name in (*IMPACTS, "Backout plan"):
-        assert f"'{name}' is empty" in change
-    assert "approval: 'Approval' is not Approved" in change
+        assert requirement_line(FieldEmpty(name)) in change
+    assert requirement_line(ApprovalMissing("Approval", "Approved", CAB)) in change
     assert "moved back to *In Progress*" in change
     verified = next(c for c in comments if "rule change-verified" in c)
-    assert "1 done sub-task named 'Verify' needed, 0 found" in verified
+    verify = RelatedMissing("subtask", at_least=1, found=0, done=True, summary="Verify")
+    assert requirement_line(verify) in verified
     # Reopen's screen has no resolution: the revert sent no fields, and Jira cleared it
     reverts = [r for r in site.bot_writes() if r.path.endswith("/transitions")]
     assert len(reverts) == 1
@@ -177,7 +187,10 @@ def test_approval_by_someone_outside_the_board_does_not_count(make_site, flavour
 
     assert site.fake.issue(key).status.name == "In Progress"
     [comment] = site.fake.comments(key)
-    assert "who is not a member of 'change-advisory-board'" in comment.body
+    outsider = ApprovalByNonMember(
+        "Approval", "Approved", CAB, by=site.fake.user("bob").display_name
+    )
+    assert requirement_line(outsider) in comment.body
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "server"])
@@ -268,7 +281,7 @@ def test_a_comment_from_before_the_property_is_found_by_its_body_marker(make_sit
 
     assert _violation_comments(site, key)["change-control"] == legacy
     edited = next(c for c in site.fake.comments(key) if c.id == legacy)
-    assert "approval: 'Approval' is not Approved" in edited.body
+    assert requirement_line(ApprovalMissing("Approval", "Approved", CAB)) in edited.body
     assert edited.properties["hindsight"] == {"markers": ["{anchor:hindsight-change-control}"]}
     assert len(site.fake.comments(key)) == 2
 
@@ -337,7 +350,7 @@ def test_a_high_risk_issue_gets_its_review_and_cannot_close_until_it_is_done(mak
     site.deliver()
     assert site.fake.issue(key).status.name == "In Progress"
     [comment] = site.fake.comments(key)
-    assert f"the risk review {review_key} is not done" in comment.body
+    assert requirement_line(ReviewNotDone("Risk review", key=review_key)) in comment.body
 
     site.fake.move(review_key, "In Progress", as_user="carol")
     site.fake.move(review_key, "Done", as_user="carol")

@@ -102,6 +102,7 @@ def test_audit_page_filters_by_outcome_and_pages_through_the_real_log(tmp_path) 
 
     from plugin.audit import SQLiteAuditLog
     from plugin.policy.decision import PolicyDecision, Trigger
+    from plugin.policy.reasons import RequirementsUnmet
     from webhooks.web.audit import PolicyAuditSource
 
     log = SQLiteAuditLog(tmp_path / "hindsight.db")
@@ -113,7 +114,7 @@ def test_audit_page_filters_by_outcome_and_pages_through_the_real_log(tmp_path) 
             issue_key=f"PAY-{n}",
             mode="enforce",
             status="pass" if n == 7 else "fail",
-            summary="s",
+            headline=RequirementsUnmet("Done", 1),
         )
         log.record([decision], Trigger("jira:issue_updated", f"d-{n}"), at=at)
     app, _ = make_web_app(tmp_path, audit=PolicyAuditSource(log))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from plugin.audit import AuditEntry, AuditFilter, AuditLog, OutcomeCount, project_of
+from plugin.policy.render import action_text
 
 __all__ = ["AuditRow", "AuditRows", "AuditSource", "OutcomeCount", "PolicyAuditSource"]
 
@@ -66,7 +67,7 @@ def _row(entry: AuditEntry) -> AuditRow:
         outcome=entry.outcome,
         reasons=tuple(entry.reasons),
         actions=tuple(
-            f"{a.get('kind', '?')}: {a.get('detail', '')} [{a.get('result', '')}]"
+            action_text(a.get("kind", "?"), a.get("detail", ""), a.get("result", ""))
             for a in entry.actions
         ),
         id=entry.id,

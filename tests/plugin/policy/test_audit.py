@@ -18,7 +18,8 @@ from plugin.audit import (
     parse_since,
     to_csv,
 )
-from plugin.policy.decision import ActionRecord, ExemptionApplied, PolicyDecision, Trigger
+from plugin.policy.decision import ActionRecord, PolicyDecision, Trigger
+from plugin.policy.reasons import ExemptionApplied, FieldEmpty, RequirementsUnmet
 from testkit.memory_jira import ALICE
 
 
@@ -29,8 +30,8 @@ def _decision(issue: str = "CHG-1", rule: str = "change-control", **extra) -> Po
         issue_key=issue,
         mode="enforce",
         status="fail",
-        summary="moved to Done without meeting 1 requirement(s)",
-        reasons=("missing: 'Impact' is empty (fill in 'Impact')",),
+        headline=RequirementsUnmet("Done", 1),
+        reasons=(FieldEmpty("Impact"),),
         actions=(ActionRecord("revert", "move CHG-1 back", "done", {"transition": "41"}),),
     )
     base.update(extra)
@@ -43,6 +44,7 @@ def audit(tmp_path) -> AuditLog:
 
 
 def test_a_decision_is_recorded_with_everything_an_auditor_asks_for(audit):
+    """The row keeps the decision in words (as `plugin.policy.render` puts them), for people."""
     trigger = Trigger("jira:issue_updated", "delivery-1", ALICE)
     exemption = ExemptionApplied("change-exempt", "Alice", "approved out of band")
     at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

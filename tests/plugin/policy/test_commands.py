@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from hindsight.cli import cli
 from plugin.audit import SQLiteAuditLog
 from plugin.policy.decision import PolicyDecision, Trigger
+from plugin.policy.reasons import FieldEmpty, RequirementsUnmet
+from plugin.policy.render import text as worded
 from testkit.memory_jira import ALICE, FIELDS
 from tests.plugin.policy.conftest import POLICY_YAML
 from tests.plugin.policy.test_handler import _payload
@@ -57,7 +59,7 @@ def test_check_judges_a_delivery_offline(tmp_path):
     assert (change["status"], change["mode"], change["change_type"]) == (
         "fail", "report-only", "normal",
     )  # fmt: skip
-    assert "missing: 'Impact on scope' is empty (fill in 'Impact on scope')" in change["reasons"]
+    assert worded(FieldEmpty("Impact on scope")) in change["reasons"]
     assert {a["result"] for a in change["actions"]} <= {"planned"} | {
         "planned (the way back is looked up in Jira when it is configured)"
     }
@@ -87,8 +89,8 @@ def test_audit_filters_and_formats(tmp_path, cli_env):
             key,
             "enforce",
             "fail",
-            "moved to Done without meeting 1 requirement(s)",
-            ("x",),
+            RequirementsUnmet("Done", 1),
+            (FieldEmpty("Impact"),),
         )
         log.record([decision], Trigger("jira:issue_updated", f"d-{key}", ALICE))
     runner = CliRunner(env=cli_env)

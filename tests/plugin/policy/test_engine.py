@@ -9,6 +9,21 @@ from plugin.jira.port import IssueLink, IssueRef, IssueType
 from plugin.policy.decision import Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.loader import parse_policy
+from plugin.policy.reasons import (
+    ApprovalByNonMember,
+    ApprovalMissing,
+    EvaluationError,
+    ExemptionIgnored,
+    FieldEmpty,
+    LikelihoodTimesImpact,
+    PriorityAtLeast,
+    RelatedMissing,
+    ReviewNotDone,
+    Risky,
+    StaleEvent,
+    Waived,
+)
+from plugin.policy.render import violation_comment
 from testkit.memory_jira import (
     ALICE,
     CAB,
@@ -54,12 +69,28 @@ def test_normal_change_without_approval_is_reverted_with_a_comment_naming_what_i
     assert decision.status == "fail"
     assert decision.change_type == "normal"
     assert [w[0] for w in writes] == ["add_comment", "add_labels", "transition"]
+    missing = (
+        *(FieldEmpty(name) for name in IMPACTS),
+        ApprovalMissing("Approval", "Approved", "cab"),
+    )
+    assert decision.unmet == missing
+    assert decision.reasons == missing
+    # the comment is the renderer's wording of exactly those findings, under the rule's marker
     comment = writes[0][2]
-    for name in IMPACTS:
-        assert f"'{name}' is empty" in comment
-    assert "approval: 'Approval' is not Approved" in comment
-    assert "moved back to *In Progress*" in comment
-    assert "{anchor:hindsight-change-control}" in comment
+    assert comment.startswith("{anchor:hindsight-change-control}")
+    assert comment.endswith(
+        violation_comment(
+            rule_name="change-control",
+            description=policy.rules[0].description,
+            label="policy-violation",
+            moved_to="Done",
+            moved_from="In Progress",
+            missing=missing,
+            impossible=None,
+            unflaggable=None,
+            flagged_marker="",
+        )
+    )
     assert writes[2][2] == {"id": "41", "fields": {"resolution": None}}
     assert jira.issues["CHG-1"].status == IN_PROGRESS
     assert "policy-violation" in jira.issues["CHG-1"].labels
@@ -84,9 +115,10 @@ def test_approval_by_someone_outside_the_group_does_not_count(policy, jira, cloc
     jira.set_by("CHG-1", "Approval", {"value": "Approved"}, by=ALICE, text="Approved")
     decisions, _ = _done(jira, PolicyEngine(policy, jira, clock=clock))
 
-    reasons = " ".join(decisions["change-control"].reasons)
     assert decisions["change-control"].status == "fail"
-    assert "set to Approved by Alice, who is not a member of 'cab'" in reasons
+    assert decisions["change-control"].unmet == (
+        ApprovalByNonMember("Approval", "Approved", "cab", by="Alice"),
+    )
 
 
 def test_standard_change_has_lighter_requirements(policy, jira, clock):
@@ -143,7 +175,7 @@ def test_the_same_event_twice_acts_once(policy, jira, clock):
     again = {d.rule: d for d in engine.evaluate("CHG-1", trigger)}
     assert len(jira.writes) == writes
     assert again["change-control"].status == "skipped"
-    assert "stale event" in again["change-control"].summary
+    assert again["change-control"].headline == StaleEvent(moved_to="Done", now_in="In Progress")
 
 
 def test_a_second_violation_edits_the_one_comment_instead_of_adding_another(policy, jira, clock):
@@ -236,8 +268,9 @@ def test_an_exemption_label_set_by_a_group_member_waives_the_rule(policy, jira, 
     assert decision.status == "skipped"
     assert decision.exemption is not None
     assert decision.exemption.by == "Alice"
-    assert "member of 'change-managers'" in decision.exemption.why
-    assert any(r.startswith("waived: 'Impact on scope' is empty") for r in decision.reasons)
+    assert decision.exemption.group == "change-managers"
+    assert decision.headline == decision.exemption
+    assert Waived(FieldEmpty("Impact on scope")) in decision.reasons
     assert writes == []
 
 
@@ -247,7 +280,7 @@ def test_an_exemption_label_set_by_an_outsider_is_ignored(policy, jira, clock):
     decisions, _ = _done(jira, PolicyEngine(policy, jira, clock=clock))
     decision = decisions["change-control"]
     assert decision.status == "fail"
-    assert any("not a member of 'change-managers'" in r for r in decision.reasons)
+    assert ExemptionIgnored("change-exempt", "change-managers", by="Alice") in decision.reasons
 
 
 def test_a_risky_issue_gets_a_risk_review_assigned_to_the_risk_owner(policy, jira, clock):
@@ -258,7 +291,7 @@ def test_a_risky_issue_gets_a_risk_review_assigned_to_the_risk_owner(policy, jir
 
     decision = decisions["risk-review"]
     assert decision.status == "pass"
-    assert "priority Highest is at or above High" in decision.reasons[0]
+    assert decision.reasons[0] == Risky((PriorityAtLeast("Highest", "High"),))
     created = [w for w in jira.writes if w[0] == "create_subtask"]
     assert len(created) == 1
     assert created[0][2]["assignee"].account_id == "olga-1"
@@ -273,7 +306,7 @@ def test_likelihood_times_impact_makes_an_issue_risky(policy, jira, clock):
     )
     decisions = PolicyEngine(policy, jira, clock=clock).evaluate("CHG-1", Trigger("x"))
     risk = next(d for d in decisions if d.rule == "risk-review")
-    assert "Likelihood x Impact = 4 x 3 = 12 >= 12" in risk.reasons[0]
+    assert risk.reasons[0] == Risky((LikelihoodTimesImpact("Likelihood", "Impact", 4, 3, 12),))
 
 
 def test_a_risky_issue_cannot_close_while_its_review_is_open(policy, jira, clock):
@@ -295,7 +328,7 @@ def test_a_risky_issue_cannot_close_while_its_review_is_open(policy, jira, clock
 
     decisions, _ = _done(jira, engine)
     assert decisions["risk-review"].status == "fail"
-    assert f"the risk review {review} is not done" in decisions["risk-review"].reasons[-1]
+    assert decisions["risk-review"].unmet[0] == ReviewNotDone("Risk review", key=review)
     assert jira.issues["CHG-1"].status == IN_PROGRESS
 
     jira.move(review, DONE)
@@ -324,7 +357,9 @@ def test_an_unknown_field_name_is_an_error_decision_that_says_what_to_fix(jira, 
     decisions, writes = _done(jira, PolicyEngine(policy, jira, clock=clock))
     decision = decisions["change-control"]
     assert decision.status == "error"
-    assert "field 'Backout plan v2' is not known to Jira" in decision.reasons[0]
+    [error] = decision.reasons
+    assert isinstance(error, EvaluationError)
+    assert "field 'Backout plan v2' is not known to Jira" in error.message
     assert writes == []
 
 
@@ -364,13 +399,16 @@ def test_link_and_subtask_requirements_count_only_done_matching_issues(jira, clo
     link = IssueLink("Tests", "inward", "is tested by", IssueRef("QA-1", "1", "t", TODO, test_type))
     jira.put(change_issue(links=(link,)))
     decisions, _ = _done(jira, PolicyEngine(policy, jira, clock=clock))
-    reasons = decisions["tested"].reasons
-    assert "missing: 1 done Test linked issue ('is tested by') needed, 0 found" in reasons[0]
-    assert "1 done sub-task named 'Backout' needed, 0 found" in reasons[1]
+    assert decisions["tested"].unmet == (
+        RelatedMissing(
+            "link", at_least=1, found=0, done=True, issue_type="Test", link="is tested by"
+        ),
+        RelatedMissing("subtask", at_least=1, found=0, done=True, summary="Backout"),
+    )
 
     done_link = IssueLink(
         "Tests", "inward", "is tested by", IssueRef("QA-1", "1", "t", DONE, test_type)
     )
     jira.issues["CHG-1"] = replace(jira.issues["CHG-1"], links=(done_link,), status=IN_PROGRESS)
     decisions, _ = _done(jira, PolicyEngine(policy, jira, clock=clock))
-    assert len(decisions["tested"].reasons) == 1  # only the sub-task is missing now
+    assert [r.relation for r in decisions["tested"].unmet] == ["subtask"]  # only it is missing now

@@ -12,6 +12,8 @@ from plugin.events import JiraEvent
 from plugin.jira.report_only import ReportOnlyJira
 from plugin.policy.handler import EVENT_TYPES, PolicyHandler, PolicySource
 from plugin.policy.loader import PolicyError
+from plugin.policy.reasons import ApprovalMissing, FieldEmpty
+from plugin.policy.render import text as worded
 from testkit.memory_jira import BOT, DONE, FIELDS, MemoryJira, change_issue
 from tests.plugin.policy.conftest import POLICY_YAML
 
@@ -96,8 +98,9 @@ def test_without_jira_the_snapshot_is_judged_report_only(policy_file, tmp_path):
     assert offline.writes == []
     [entry] = audit.query()
     assert entry.mode == "report-only" and entry.outcome == "fail"
-    assert any("'Impact on scope' is empty" in r for r in entry.reasons)
-    assert any("approval: 'Approval' is not Approved" in r for r in entry.reasons)
+    # the row keeps the reasons in the renderer's words
+    assert worded(FieldEmpty("Impact on scope")) in entry.reasons
+    assert worded(ApprovalMissing("Approval", "Approved", "cab")) in entry.reasons
     assert {a["result"] for a in entry.actions} >= {"planned"}
 
 

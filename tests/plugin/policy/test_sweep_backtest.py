@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 from plugin.jira.port import ChangeEntry, ChangeItem
 from plugin.policy.backtest import run_backtest
+from plugin.policy.reasons import ApprovalMissing, NextReview, ReviewOverdue
 from plugin.policy.sweep import run_sweep
 from testkit.memory_jira import (
     ALICE,
@@ -26,10 +28,11 @@ def test_sweep_flags_a_risk_whose_review_date_passed_once(policy, jira, clock):
 
     overdue = {  # the overdue check's decisions (the backstop's follow them)
         d.issue_key: d for _, d in result.decisions
-        if any(r.startswith("next review:") for r in d.reasons[:1])
+        if d.reasons and isinstance(d.reasons[0], NextReview)
     }  # fmt: skip
     assert overdue["CHG-1"].status == "fail"
-    assert overdue["CHG-1"].summary == "risk review overdue since 2026-02-01"
+    assert overdue["CHG-1"].headline == ReviewOverdue(date(2026, 2, 1))
+    assert overdue["CHG-1"].reasons == (NextReview(date(2026, 2, 1)),)
     assert overdue["CHG-2"].status == "pass"
     assert "risk-review-overdue" in jira.issues["CHG-1"].labels
     assert "2026-02-01" in jira.issues["CHG-1"].comments[0].body
@@ -86,7 +89,7 @@ def test_backtest_judges_each_past_move_on_the_state_of_its_time(policy, jira, c
         ("In Progress -> Done", "fail"),
         ("In Progress -> Done", "pass"),
     ]
-    assert "approval: 'Approval' is not Approved" in " ".join(findings[0].decision.reasons)
+    assert ApprovalMissing("Approval", "Approved", "cab") in findings[0].decision.unmet
     assert findings[0].decision.actions == ()
     assert jira.writes[writes:] == []  # read-only
 
