@@ -103,6 +103,41 @@ def _m002(db: Database) -> None:
     db.execute("DELETE FROM metric_counters WHERE metric = 'hindsight_readiness_probes_total'")
 
 
+@MIGRATIONS(name="m003_delivery_counts")
+def _m003(db: Database) -> None:
+    """Deliveries per event and status, kept by triggers: /metrics reads a few rows, not the log.
+
+    Counting the log on every scrape read one index entry per delivery ever received. Each
+    insert now also bumps one row of a small table in the same transaction.
+    """
+    run_script(
+        db,
+        """
+    CREATE TABLE delivery_counts (
+        event TEXT NOT NULL,
+        status TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (event, status)
+    ) WITHOUT ROWID;
+    INSERT INTO delivery_counts (event, status, n)
+        SELECT event, status, count(*) FROM deliveries GROUP BY event, status;
+    CREATE TRIGGER deliveries_counted_in AFTER INSERT ON deliveries BEGIN
+        INSERT INTO delivery_counts (event, status, n) VALUES (NEW.event, NEW.status, 1)
+            ON CONFLICT (event, status) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER deliveries_counted_move AFTER UPDATE OF status ON deliveries
+        WHEN OLD.status IS NOT NEW.status BEGIN
+        UPDATE delivery_counts SET n = n - 1 WHERE event = OLD.event AND status = OLD.status;
+        INSERT INTO delivery_counts (event, status, n) VALUES (NEW.event, NEW.status, 1)
+            ON CONFLICT (event, status) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER deliveries_counted_out AFTER DELETE ON deliveries BEGIN
+        UPDATE delivery_counts SET n = n - 1 WHERE event = OLD.event AND status = OLD.status;
+    END;
+    """,
+    )
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One row of the delivery log."""
@@ -293,18 +328,20 @@ class SQLiteDeliveryStore:
             return [row[0] for row in rows]
 
     def status_counts(self) -> list[tuple[str, str, int]]:
-        """(event, status, deliveries) for every pair present (read from the status index)."""
+        """(event, status, deliveries) for every pair present, from the trigger-kept counts."""
         with self.db.read() as conn:
             return list(
                 conn.execute(
-                    "SELECT event, status, count(*) FROM deliveries GROUP BY status, event"
+                    "SELECT event, status, n FROM delivery_counts WHERE n > 0 ORDER BY 1, 2"
                 )
             )
 
     def queue_depth(self) -> int:
+        """Deliveries received, processing or waiting to retry (from the kept counts)."""
         with self.db.read() as conn:
             row = conn.execute(
-                "SELECT count(*) FROM deliveries WHERE status IN (?, ?, ?)", PENDING
+                "SELECT coalesce(sum(n), 0) FROM delivery_counts WHERE status IN (?, ?, ?)",
+                PENDING,
             ).fetchone()
         return int(row[0])
 

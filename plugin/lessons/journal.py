@@ -102,6 +102,62 @@ def m002_seeds_and_captures(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m003_daily_totals(db: sqlite_utils.Database) -> None:
+    """Suggestions and answers per day, kept by triggers, so the dashboard and the stats API
+    read one row per day instead of counting every suggestion and answer ever recorded."""
+    run_script(
+        db,
+        """
+        CREATE TABLE lessons_daily (
+            day TEXT PRIMARY KEY,
+            suggested INTEGER NOT NULL DEFAULT 0,
+            helpful INTEGER NOT NULL DEFAULT 0,
+            not_relevant INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        INSERT INTO lessons_daily (day, suggested)
+            SELECT substr(first_at, 1, 10), count(*) FROM lessons_suggestions GROUP BY 1;
+        INSERT INTO lessons_daily (day, helpful, not_relevant)
+            SELECT substr(answered_at, 1, 10), sum(answer = 'helpful'),
+                   sum(answer = 'not_relevant')
+            FROM lessons_feedback WHERE true GROUP BY 1
+            ON CONFLICT (day) DO UPDATE SET helpful = excluded.helpful,
+                not_relevant = excluded.not_relevant;
+        CREATE TRIGGER lessons_daily_suggested AFTER INSERT ON lessons_suggestions BEGIN
+            INSERT INTO lessons_daily (day, suggested) VALUES (substr(NEW.first_at, 1, 10), 1)
+                ON CONFLICT (day) DO UPDATE SET suggested = suggested + 1;
+        END;
+        CREATE TRIGGER lessons_daily_unsuggested AFTER DELETE ON lessons_suggestions BEGIN
+            UPDATE lessons_daily SET suggested = suggested - 1
+                WHERE day = substr(OLD.first_at, 1, 10);
+        END;
+        CREATE TRIGGER lessons_daily_answered AFTER INSERT ON lessons_feedback BEGIN
+            INSERT INTO lessons_daily (day, helpful, not_relevant)
+                VALUES (substr(NEW.answered_at, 1, 10), NEW.answer = 'helpful',
+                        NEW.answer = 'not_relevant')
+                ON CONFLICT (day) DO UPDATE SET helpful = helpful + excluded.helpful,
+                    not_relevant = not_relevant + excluded.not_relevant;
+        END;
+        CREATE TRIGGER lessons_daily_reanswered AFTER UPDATE OF answer, answered_at
+            ON lessons_feedback BEGIN
+            UPDATE lessons_daily SET helpful = helpful - (OLD.answer = 'helpful'),
+                not_relevant = not_relevant - (OLD.answer = 'not_relevant')
+                WHERE day = substr(OLD.answered_at, 1, 10);
+            INSERT INTO lessons_daily (day, helpful, not_relevant)
+                VALUES (substr(NEW.answered_at, 1, 10), NEW.answer = 'helpful',
+                        NEW.answer = 'not_relevant')
+                ON CONFLICT (day) DO UPDATE SET helpful = helpful + excluded.helpful,
+                    not_relevant = not_relevant + excluded.not_relevant;
+        END;
+        CREATE TRIGGER lessons_daily_unanswered AFTER DELETE ON lessons_feedback BEGIN
+            UPDATE lessons_daily SET helpful = helpful - (OLD.answer = 'helpful'),
+                not_relevant = not_relevant - (OLD.answer = 'not_relevant')
+                WHERE day = substr(OLD.answered_at, 1, 10);
+        END;
+        """,
+    )
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -362,30 +418,27 @@ class SQLiteLessonsJournal:
 
     @_read
     def helpful_rates(self, *, by_day: bool = True, since: str | None = None) -> list[HelpfulRate]:
-        """Suggestions made and answers given per day (or overall), oldest first."""
-        period = "substr({col}, 1, 10)" if by_day else "'all'"
-        where = "WHERE {col} >= ?" if since else ""
+        """Suggestions made and answers given per day (or overall), oldest first.
+
+        `since` is a day (YYYY-MM-DD; a longer timestamp counts from its day). Read from the
+        trigger-kept daily totals: one row per day, however many suggestions were made.
+        """
+        where = "WHERE day >= substr(?, 1, 10)" if since else ""
         args = [since] if since else []
-        suggested = {
-            row["period"]: row["n"]
-            for row in self._sql.query(
-                f"""SELECT {period.format(col="first_at")} AS period, COUNT(*) AS n
-                    FROM lessons_suggestions {where.format(col="first_at")} GROUP BY period""",
+        if by_day:
+            rows = self._db.conn.execute(
+                f"""SELECT day, suggested, helpful, not_relevant FROM lessons_daily {where}
+                    {"AND" if since else "WHERE"} suggested + helpful + not_relevant > 0
+                    ORDER BY day""",
                 args,
-            )
-        }
-        answers = {
-            row["period"]: (row["helpful"], row["not_relevant"])
-            for row in self._sql.query(
-                f"""SELECT {period.format(col="answered_at")} AS period,
-                           SUM(answer = 'helpful') AS helpful,
-                           SUM(answer = 'not_relevant') AS not_relevant
-                    FROM lessons_feedback {where.format(col="answered_at")} GROUP BY period""",
-                args,
-            )
-        }
-        periods = sorted(set(suggested) | set(answers))
-        return [HelpfulRate(p, suggested.get(p, 0), *answers.get(p, (0, 0))) for p in periods]
+            ).fetchall()
+            return [HelpfulRate(*row) for row in rows]
+        total = self._db.conn.execute(
+            f"""SELECT coalesce(sum(suggested), 0), coalesce(sum(helpful), 0),
+                       coalesce(sum(not_relevant), 0) FROM lessons_daily {where}""",
+            args,
+        ).fetchone()
+        return [HelpfulRate("all", *total)] if any(total) else []
 
     # -- seeds -----------------------------------------------------------------------------
 

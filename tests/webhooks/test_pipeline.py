@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlite_utils.migrations import Migrations
 
 from plugin.dispatch import Dispatcher, HandlerResult
 from plugin.events import JiraEvent
@@ -330,3 +331,61 @@ def test_finish_with_a_lost_claim_writes_nothing(store: DeliveryStore) -> None:
 
     assert not store.finish("k1", "someone-else", DONE)
     assert store.finish("k1", "w1", DONE)
+
+
+def _counted_by_scan(store: SQLiteDeliveryStore) -> list[tuple[str, str, int]]:
+    return list(
+        store.db.conn.execute(
+            "SELECT event, status, count(*) FROM deliveries GROUP BY event, status ORDER BY 1, 2"
+        )
+    )
+
+
+def test_the_kept_status_counts_match_a_count_of_the_log(
+    store: SQLiteDeliveryStore, clock: FakeClock
+) -> None:
+    for key in ("k1", "k2", "k3", "k4"):
+        receive(store, key)
+    receive(store, "k1")  # a duplicate changes nothing
+    store.record(key="p1", event="project_created", subject=None, issue_key=None, actor=None,
+                 body=b"{}", auth="signature", status="ignored")  # fmt: skip
+    store.claim("k1", "w1")
+    store.finish("k1", "w1", DONE)
+    store.claim("k2", "w1")
+    store.reschedule("k2", "w1", delay=5, error="busy")
+    store.claim("k3", "gone")
+    clock.now += 60
+    store.recover()  # k3's worker never beat: handed back
+    store.claim("k4", "w1")
+    store.finish("k4", "w1", DEAD)
+    store.replay("k4")
+
+    assert store.status_counts() == _counted_by_scan(store)
+    assert store.queue_depth() == 3  # k2 retrying, k3 and k4 received again
+    assert ("jira:issue_updated", DONE, 1) in store.status_counts()
+
+
+def test_counts_start_from_the_log_when_a_database_is_upgraded(tmp_path: Path) -> None:
+    from kb.database import connect, migrate
+    from webhooks.store import MIGRATIONS, _m001, _m002
+
+    before = Migrations(MIGRATIONS.name)  # the schema before the counts were kept
+    before(name="m001_deliveries_workers_counters")(_m001)
+    before(name="m002_no_readiness_counter")(_m002)
+    conn = connect(tmp_path / "old.db")
+    migrate(conn, before)
+    conn.executemany(
+        "INSERT INTO deliveries (key, event, status, auth, body, received_at)"
+        " VALUES (?, 'jira:issue_updated', ?, 'signature', x'', 0)",
+        [("a", DONE), ("b", DONE), ("c", RECEIVED)],
+    )
+    conn.close()
+
+    store = SQLiteDeliveryStore(tmp_path / "old.db")
+    store.migrate()
+
+    assert store.status_counts() == [
+        ("jira:issue_updated", DONE, 2),
+        ("jira:issue_updated", RECEIVED, 1),
+    ]
+    assert store.queue_depth() == 1

@@ -46,6 +46,40 @@ def test_helpful_rate_per_day(journal, clock) -> None:
     assert overall.rate == 0.5
 
 
+def _rates_by_scan(conn, since: str = "") -> list[tuple[str, int, int, int]]:
+    """What the daily totals must equal: the suggestions and current answers counted by day."""
+    days: dict[str, list[int]] = {}
+    for (at,) in conn.execute("SELECT first_at FROM lessons_suggestions"):
+        days.setdefault(at[:10], [0, 0, 0])[0] += 1
+    for at, answer in conn.execute("SELECT answered_at, answer FROM lessons_feedback"):
+        days.setdefault(at[:10], [0, 0, 0])[1 if answer == "helpful" else 2] += 1
+    return [(day, *n) for day, n in sorted(days.items()) if day >= since]
+
+
+def test_daily_totals_follow_changed_answers_and_match_a_count(clock) -> None:
+    journal = SQLiteLessonsJournal(":memory:", clock=clock)
+    for n in range(1, 5):
+        journal.record_suggestions(
+            f"PAY-{n}", "PAY", f"c{n}", "b", clock(), [("L-1", 0.7, 0.7), ("L-2", 0.6, 0.6)]
+        )
+        journal.record_feedback(f"PAY-{n}", "L-1", "helpful" if n % 2 else "not_relevant")
+        clock.advance(days=1)
+    journal.record_suggestions("PAY-1", "PAY", "c1", "again", clock(), [("L-3", 0.6, 0.6)])
+    journal.record_feedback("PAY-1", "L-1", "not_relevant")  # changes its mind days later
+    journal.record_feedback("PAY-2", "L-1", "not_relevant")  # the same answer: nothing moves
+
+    days = [(d.period, d.suggested, d.helpful, d.not_relevant) for d in journal.helpful_rates()]
+    since = journal.helpful_rates(since="2026-03-04")
+    (overall,) = journal.helpful_rates(by_day=False)
+
+    assert days == _rates_by_scan(journal._db.conn)
+    assert [(d.period, d.suggested, d.helpful, d.not_relevant) for d in since] == (
+        _rates_by_scan(journal._db.conn, since="2026-03-04")
+    )
+    assert (overall.suggested, overall.helpful, overall.not_relevant) == (9, 1, 3)
+    assert SQLiteLessonsJournal(":memory:").helpful_rates(by_day=False) == []
+
+
 def test_recording_new_suggestions_retires_the_old_ones(journal, clock) -> None:
     journal.record_suggestions("PAY-1", "PAY", "c1", "one", clock(), [("L-1", 0.7, 0.7)])
     journal.record_suggestions("PAY-1", "PAY", "c1", "two", clock(), [("L-2", 0.6, 0.6)])
@@ -59,3 +93,35 @@ def test_memory_database_works(clock) -> None:
     journal.record_seed("DB", "DB-1", "issue", ["L-1"])
     journal.record_seed("DB", "DB-2", "issue", ["L-2"])  # the first seed stands
     assert journal.seed("DB").issue_key == "DB-1"
+
+
+def test_daily_totals_start_from_what_an_older_database_holds(tmp_path) -> None:
+    from sqlite_utils.migrations import Migrations
+
+    from kb.database import connect, migrate
+    from plugin.lessons.journal import m001_suggestions_and_feedback, m002_seeds_and_captures
+
+    before = Migrations(MIGRATIONS.name)  # the schema before the daily totals
+    before()(m001_suggestions_and_feedback)
+    before()(m002_seeds_and_captures)
+    conn = connect(tmp_path / "old.db")
+    migrate(conn, before)
+    conn.execute(
+        "INSERT INTO lessons_suggestions (issue_key, lesson_id, similarity, score, position,"
+        " first_at, last_at) VALUES ('PAY-1', 'L-1', 0.7, 0.7, 1, '2026-03-01T09:00:00+00:00',"
+        " '2026-03-01T09:00:00+00:00')"
+    )
+    conn.execute(
+        "INSERT INTO lessons_feedback (issue_key, lesson_id, answer, answered_at)"
+        " VALUES ('PAY-1', 'L-1', 'helpful', '2026-03-02T10:00:00+00:00')"
+    )
+    conn.close()
+
+    journal = SQLiteLessonsJournal(tmp_path / "old.db")
+
+    assert [
+        (d.period, d.suggested, d.helpful, d.not_relevant) for d in journal.helpful_rates()
+    ] == [
+        ("2026-03-01", 1, 0, 0),
+        ("2026-03-02", 0, 1, 0),
+    ]
