@@ -158,6 +158,14 @@ def m003_daily_totals(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m004_suggestions_by_lesson(db: sqlite_utils.Database) -> None:
+    """A lesson's page lists the issues it was suggested on, newest first: read them by index."""
+    db.execute(
+        "CREATE INDEX lessons_suggestions_by_lesson ON lessons_suggestions (lesson_id, first_at)"
+    )
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

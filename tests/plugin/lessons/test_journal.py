@@ -125,3 +125,20 @@ def test_daily_totals_start_from_what_an_older_database_holds(tmp_path) -> None:
         ("2026-03-01", 1, 0, 0),
         ("2026-03-02", 0, 1, 0),
     ]
+
+
+def test_a_lessons_issues_are_read_through_an_index(journal, clock) -> None:
+    journal.record_suggestions("PAY-1", "PAY", "c1", "b", clock(), [("L-1", 0.7, 0.7)])
+    clock.advance(days=1)
+    journal.record_suggestions("OPS-2", "OPS", "c2", "b", clock(), [("L-1", 0.6, 0.6)])
+    plan = " ".join(
+        row[3]
+        for row in journal._db.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT issue_key FROM lessons_suggestions WHERE lesson_id = ?"
+            " ORDER BY first_at DESC LIMIT 20",
+            ["L-1"],
+        )
+    )
+
+    assert journal.issues_suggested("L-1") == ["OPS-2", "PAY-1"]
+    assert "USING INDEX lessons_suggestions_by_lesson" in plan and "TEMP B-TREE" not in plan
