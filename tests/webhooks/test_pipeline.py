@@ -367,7 +367,7 @@ def test_the_kept_status_counts_match_a_count_of_the_log(
 
 def test_counts_start_from_the_log_when_a_database_is_upgraded(tmp_path: Path) -> None:
     from kb.database import connect, migrate
-    from webhooks.store import MIGRATIONS, _m001, _m002
+    from webhooks.schema import MIGRATIONS, _m001, _m002
 
     before = Migrations(MIGRATIONS.name)  # the schema before the counts were kept
     before(name="m001_deliveries_workers_counters")(_m001)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import sqlite_utils
 
 from kb.database import StoreConnection
-from plugin.lessons.journal import MIGRATIONS, SQLiteLessonsJournal
+from plugin.lessons.journal import SQLiteLessonsJournal
+from plugin.lessons.schema import MIGRATIONS
 
 
 def test_migrations_apply_once_and_create_the_tables(tmp_path) -> None:
@@ -99,7 +100,7 @@ def test_daily_totals_start_from_what_an_older_database_holds(tmp_path) -> None:
     from sqlite_utils.migrations import Migrations
 
     from kb.database import connect, migrate
-    from plugin.lessons.journal import m001_suggestions_and_feedback, m002_seeds_and_captures
+    from plugin.lessons.schema import m001_suggestions_and_feedback, m002_seeds_and_captures
 
     before = Migrations(MIGRATIONS.name)  # the schema before the daily totals
     before()(m001_suggestions_and_feedback)
