@@ -245,7 +245,8 @@ class RiskReviewRule(_RuleBase):
     overdue_label: str = "risk-review-overdue"
 
 
-Rule = Annotated[ChangeControlRule | RiskReviewRule, Field(discriminator="kind")]
+AnyRule = ChangeControlRule | RiskReviewRule  # every rule kind; each has an evaluator
+Rule = Annotated[AnyRule, Field(discriminator="kind")]
 
 
 class Defaults(StrictModel):
