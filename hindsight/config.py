@@ -131,6 +131,16 @@ class Settings(BaseModel):
         description="header a trusted reverse proxy sets to the signed-in user, e.g."
         " X-Forwarded-User; its presence grants access to the pages and API",
     )
+    editor_token: list[SecretStr] = Field(
+        default_factory=list,
+        description="tokens that let their holder curate lessons and action items on the web"
+        " (also grant reading; comma-separated); empty and no editors: nobody edits",
+    )
+    editors: list[str] = Field(
+        default_factory=list,
+        description="user names (as web_user_header carries them) allowed to curate lessons and"
+        " action items (comma-separated)",
+    )
 
     # -- other areas
     policy_file: Path | None = Field(None, description="the policy file (YAML)")

@@ -82,3 +82,48 @@ def m001_initial(db: Database) -> None:
 def m002_source_index(db: Database) -> None:
     """The source page lists a source's lessons by the name it shows."""
     db.execute("CREATE INDEX lessons_display_source ON lessons(source, source_uri, position)")
+
+
+@MIGRATIONS(name="m003_curation")
+def m003_curation(db: Database) -> None:
+    """Curation on the web: lesson status, web-added lessons, overrides and revision history.
+
+    `lesson_curation` holds what editors changed, keyed by the lesson's stable id, so a
+    re-ingest of the same source applies the edit, archive or merge again. `lesson_revisions`
+    is the history: who, when, what, before and after (JSON), never updated nor deleted.
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE lessons ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+        ALTER TABLE lessons ADD COLUMN added_by TEXT;   -- set for lessons added on the web
+        CREATE INDEX lessons_status ON lessons(status) WHERE status != 'active';
+
+        CREATE TABLE lesson_curation (
+            lesson_id TEXT PRIMARY KEY,
+            fields TEXT NOT NULL DEFAULT '{}',          -- JSON: edited title/text/kind/...
+            status TEXT NOT NULL DEFAULT 'active'
+                CHECK (status IN ('active', 'archived', 'merged')),
+            merged_into TEXT,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL
+        );
+
+        CREATE TABLE lesson_revisions (
+            seq INTEGER PRIMARY KEY,
+            lesson_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL
+                CHECK (action IN ('add', 'edit', 'archive', 'restore', 'merge', 'absorb')),
+            before TEXT NOT NULL,                       -- JSON object
+            after TEXT NOT NULL,                        -- JSON object
+            note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX lesson_revisions_lesson ON lesson_revisions(lesson_id, seq);
+        CREATE TRIGGER lesson_revisions_no_update BEFORE UPDATE ON lesson_revisions
+        BEGIN SELECT RAISE(ABORT, 'lesson revisions are append-only'); END;
+        CREATE TRIGGER lesson_revisions_no_delete BEFORE DELETE ON lesson_revisions
+        BEGIN SELECT RAISE(ABORT, 'lesson revisions are append-only'); END;
+        """,
+    )

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from kb.search import (
 from kb.snippets import make_snippet
 from kb.text import cjk_index_text
 from kb.vectors import VectorMatrix
+
+if TYPE_CHECKING:
+    from kb.curation import LessonCuration
 
 MODES = ("hybrid", "keyword", "semantic")
 # Retrospectives are kilobytes; a Parabol export of 20,000 reflections is about 4 MiB. A file
@@ -87,6 +91,11 @@ def _sha256(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
+def embed_hash(title: str, text: str) -> str:
+    """The hash of what a lesson's vectors embed: equal hashes share vectors."""
+    return _sha256(title, text)[:32]
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -118,6 +127,13 @@ class LessonStore:
         self._term_counts = _TermCounts()
         self._executor: ThreadPoolExecutor | None = None
         self._db.migrate(MIGRATIONS)
+
+    @cached_property
+    def curation(self) -> LessonCuration:
+        """Add, edit, archive and merge lessons, each change recorded (see kb.curation)."""
+        from kb.curation import LessonCuration
+
+        return LessonCuration(self)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -354,7 +370,7 @@ class LessonStore:
             "votes": draft.votes,
             "url": draft.url,
             "metadata": draft.metadata,
-            "embed_hash": _sha256(draft.title, draft.text)[:32],
+            "embed_hash": embed_hash(draft.title, draft.text),
             "ingested_at": now,
             "line": draft.line,
         }
@@ -398,9 +414,13 @@ class LessonStore:
     def _store_batch(self, batch: list[_Prepared]) -> list[SourceOutcome]:
         if not batch:
             return []
+        with self._lock:
+            self.curation.apply_to_rows([row for prepared in batch for row in prepared.rows])
         vectors: dict[str, list[bytes]] = {}
         if self.embedder is not None:
-            vectors = self._embed_rows([row for prepared in batch for row in prepared.rows])
+            vectors = self._embed_rows(
+                [row for prepared in batch for row in prepared.rows if row["status"] == "active"]
+            )
         outcomes = []
         for prepared in batch:
             try:
@@ -431,7 +451,10 @@ class LessonStore:
                         "another id or remove it from one of the sources",
                         line=line,
                     )
-            existed = self._delete_source_lessons(conn, prepared.uri)
+            existed = self._delete_source_lessons(conn, prepared.uri, keep_added=True)
+            added = conn.execute(
+                "SELECT count(*) FROM lessons WHERE source_uri = ?", (prepared.uri,)
+            ).fetchone()[0]
             conn.execute(
                 "INSERT INTO sources (uri, origin, format, content_hash, title, lesson_count,"
                 " metadata, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -445,7 +468,7 @@ class LessonStore:
                     prepared.format,
                     prepared.content_hash,
                     prepared.parsed.title,
-                    len(prepared.rows),
+                    len(prepared.rows) + added,
                     _json(prepared.parsed.metadata),
                     self._now(),
                 ),
@@ -464,8 +487,8 @@ class LessonStore:
     ) -> None:
         cursor = conn.execute(
             "INSERT INTO lessons (id, source_uri, position, title, text, kind, project, tags,"
-            " date, source, section, votes, url, metadata, embed_hash, ingested_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " date, source, section, votes, url, metadata, embed_hash, ingested_at, status,"
+            " added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row["id"],
                 row["source_uri"],
@@ -483,16 +506,35 @@ class LessonStore:
                 _json(row["metadata"]),
                 row["embed_hash"],
                 row["ingested_at"],
+                row.get("status", "active"),
+                row.get("added_by"),
             ),
         )
-        pk = cursor.lastrowid
-        conn.execute(
-            "INSERT INTO lessons_fts (rowid, title, text, cjk) VALUES (?, ?, ?, ?)",
-            (pk, row["title"], row["text"], cjk_index_text(row["title"], row["text"])),
-        )
+        pk = int(cursor.lastrowid or 0)
+        LessonStore._index_lesson(conn, pk, row, chunks, model)
+
+    @staticmethod
+    def _index_lesson(
+        conn: sqlite3.Connection,
+        pk: int,
+        row: dict[str, Any],
+        chunks: list[bytes] | None,
+        model: str | None,
+    ) -> None:
+        """Make a stored lesson findable: tags always; full text and vectors while active.
+
+        An archived or merged lesson keeps its row (and its page) but leaves the keyword index
+        and the vectors, so search and suggestions never return it.
+        """
         conn.executemany(
             "INSERT INTO lesson_tags (lesson_pk, tag) VALUES (?, ?)",
             [(pk, tag.lower()) for tag in dict.fromkeys(row["tags"])],
+        )
+        if row.get("status", "active") != "active":
+            return
+        conn.execute(
+            "INSERT INTO lessons_fts (rowid, title, text, cjk) VALUES (?, ?, ?, ?)",
+            (pk, row["title"], row["text"], cjk_index_text(row["title"], row["text"])),
         )
         if chunks and model is not None:
             conn.executemany(
@@ -501,15 +543,25 @@ class LessonStore:
             )
 
     @staticmethod
-    def _delete_source_lessons(conn: sqlite3.Connection, uri: str) -> bool:
-        pks = [pk for (pk,) in conn.execute("SELECT pk FROM lessons WHERE source_uri = ?", (uri,))]
+    def _unindex_lessons(conn: sqlite3.Connection, pks: Sequence[int]) -> None:
+        """Drop the lessons' keyword index rows, tags and vectors (their rows stay)."""
         for start in range(0, len(pks), 500):
-            part = pks[start : start + 500]
+            part = list(pks[start : start + 500])
             marks = ",".join("?" * len(part))
             conn.execute(f"DELETE FROM lessons_fts WHERE rowid IN ({marks})", part)
             conn.execute(f"DELETE FROM lesson_tags WHERE lesson_pk IN ({marks})", part)
             conn.execute(f"DELETE FROM chunks WHERE lesson_pk IN ({marks})", part)
-        conn.execute("DELETE FROM lessons WHERE source_uri = ?", (uri,))
+
+    @staticmethod
+    def _delete_source_lessons(conn: sqlite3.Connection, uri: str, *, keep_added: bool) -> bool:
+        """Delete a source's ingested lessons (and, unless `keep_added`, those added on the web)."""
+        added = " AND added_by IS NULL" if keep_added else ""
+        pks = [
+            pk
+            for (pk,) in conn.execute(f"SELECT pk FROM lessons WHERE source_uri = ?{added}", (uri,))
+        ]
+        LessonStore._unindex_lessons(conn, pks)
+        conn.execute(f"DELETE FROM lessons WHERE source_uri = ?{added}", (uri,))
         existed = conn.execute("SELECT 1 FROM sources WHERE uri = ?", (uri,)).fetchone()
         return existed is not None
 
@@ -519,7 +571,7 @@ class LessonStore:
             count = conn.execute(
                 "SELECT count(*) FROM lessons WHERE source_uri = ?", (uri,)
             ).fetchone()[0]
-            self._delete_source_lessons(conn, uri)
+            self._delete_source_lessons(conn, uri, keep_added=False)
             conn.execute("DELETE FROM sources WHERE uri = ?", (uri,))
         return int(count)
 
@@ -549,8 +601,9 @@ class LessonStore:
         model = self.embedder.name
         with self._lock:
             todo = self.conn.execute(
-                "SELECT pk, title, text, embed_hash FROM lessons WHERE pk NOT IN "
-                "(SELECT DISTINCT lesson_pk FROM chunks WHERE model = ?) ORDER BY pk",
+                "SELECT pk, title, text, embed_hash FROM lessons WHERE status = 'active'"
+                " AND pk NOT IN (SELECT DISTINCT lesson_pk FROM chunks WHERE model = ?)"
+                " ORDER BY pk",
                 (model,),
             ).fetchall()
         done = 0
@@ -602,7 +655,7 @@ class LessonStore:
     def stats(self) -> StoreStats:
         with self._lock:
             one = lambda sql, *a: self.conn.execute(sql, a).fetchone()[0]  # noqa: E731
-            lessons = one("SELECT count(*) FROM lessons")
+            lessons = one("SELECT count(*) FROM lessons WHERE status = 'active'")
             model = self._meta("embed_model")
             embedded = one(
                 "SELECT count(DISTINCT lesson_pk) FROM chunks WHERE model = ?", model or ""

@@ -380,3 +380,21 @@ class SQLiteLessonsJournal:
             [lesson_id, limit],
         )
         return [row["issue_key"] for row in rows]
+
+    @_serialised
+    def move_lesson(self, from_id: str, to_id: str) -> int:
+        """After a merge: `from_id`'s suggestions and feedback now count for `to_id`.
+
+        Where both lessons have a row for the same issue, `to_id`'s own row wins and the other
+        is dropped. Idempotent; returns the rows moved.
+        """
+        moved = 0
+        with transaction(self.db.conn):
+            for table in ("lessons_suggestions", "lessons_feedback"):
+                cursor = self.db.conn.execute(
+                    f"UPDATE OR IGNORE {table} SET lesson_id = ? WHERE lesson_id = ?",
+                    [to_id, from_id],
+                )
+                moved += cursor.rowcount
+                self.db.conn.execute(f"DELETE FROM {table} WHERE lesson_id = ?", [from_id])
+        return moved

@@ -5,8 +5,9 @@ with the cookie and a redirect to the same address without it, so it leaves the 
 history and Referer). The JSON API takes it only from `Authorization: Bearer` (or the cookie a
 page set): a token in an API URL would sit in every client's and proxy's logs, so it is refused.
 
-Read-only by design: only GET is served, except the feedback form, whose signed token is its own
-authorisation (people follow it from Jira without a web token). Every response carries a strict
+Readers only GET, except the feedback form, whose signed token is its own authorisation (people
+follow it from Jira without a web token). Curation forms need an editor (`editor`), a same-site
+request and the session's CSRF token (`webhooks.web.forms`). Every response carries a strict
 Content-Security-Policy: no script runs on these pages at all.
 """
 
@@ -34,15 +35,50 @@ def presented_token(*, api: bool) -> str | None:
     return request.cookies.get(COOKIE) or (None if api else request.args.get("token"))
 
 
+def _matches(token: str | None, known: tuple[str, ...]) -> int | None:
+    """The position of `token` among `known` (every one compared, in constant time)."""
+    found = None
+    for position, value in enumerate(known):
+        if token and hmac.compare_digest(token.encode(), value.encode()):
+            found = position
+    return found
+
+
 def allowed(rules: AccessRules, *, api: bool) -> bool:
     if rules.open:
         return True
     if rules.user_header and request.headers.get(rules.user_header, "").strip():
         return True
-    token = presented_token(api=api)
-    return bool(token) and any(
-        hmac.compare_digest(token.encode(), known.encode()) for known in rules.tokens
-    )
+    return _matches(presented_token(api=api), rules.tokens + rules.editor_tokens) is not None
+
+
+def editor(rules: AccessRules) -> str | None:
+    """The editor making this request (their name, as recorded in revisions), or None.
+
+    An editor is a user the authenticating proxy names who is in `editors`, or the holder
+    of an editor token (from `Authorization: Bearer` or the cookie, never from the URL).
+    """
+    if rules.user_header and rules.editors:
+        user = request.headers.get(rules.user_header, "").strip()
+        if user and user in rules.editors:
+            return user
+    position = _matches(presented_token(api=True), rules.editor_tokens)
+    if position is not None:
+        return "editor token" + (f" {position + 1}" if len(rules.editor_tokens) > 1 else "")
+    return None
+
+
+def editor_refusal(rules: AccessRules) -> str:
+    """Why this request may not edit, and what to do about it (the 403's text)."""
+    if not rules.editing_enabled:
+        return (
+            "editing is switched off: an administrator sets HINDSIGHT_EDITOR_TOKEN or "
+            "HINDSIGHT_EDITORS (with HINDSIGHT_WEB_USER_HEADER) to allow it"
+        )
+    user = request.headers.get(rules.user_header, "").strip() if rules.user_header else ""
+    if user and rules.editors:
+        return f"{user} may read but not edit: ask an administrator to add you to HINDSIGHT_EDITORS"
+    return "editing needs an editor: open any page once with ?token=<editor token>"
 
 
 def check_access(rules: AccessRules, *, api: bool) -> Response | None:

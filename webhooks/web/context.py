@@ -19,16 +19,29 @@ class AccessRules:
 
     tokens: tuple[str, ...] = ()
     user_header: str | None = None
+    editor_tokens: tuple[str, ...] = ()  # holders may curate (and read)
+    editors: frozenset[str] = frozenset()  # proxy user names that may curate
+    allowed_origins: tuple[str, ...] = ()  # besides the request's own host: public_url's
 
     @property
     def open(self) -> bool:
         return not self.tokens and not self.user_header
 
+    @property
+    def editing_enabled(self) -> bool:
+        return bool(self.editor_tokens or (self.editors and self.user_header))
+
     @classmethod
     def from_settings(cls, settings: Any) -> AccessRules:
+        public = getattr(settings, "public_url", None)
         return cls(
             tokens=tuple(t.get_secret_value() for t in getattr(settings, "web_token", ())),
             user_header=getattr(settings, "web_user_header", None) or None,
+            editor_tokens=tuple(
+                t.get_secret_value() for t in getattr(settings, "editor_token", ())
+            ),
+            editors=frozenset(getattr(settings, "editors", ()) or ()),
+            allowed_origins=(str(public).rstrip("/"),) if public else (),
         )
 
 
