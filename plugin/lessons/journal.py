@@ -132,6 +132,7 @@ class LessonsJournal(Protocol):
         self, issue_key: str, source: str, content_sha: str, lessons: int
     ) -> None: ...
     def issues_suggested(self, lesson_id: str, limit: int = 20) -> list[str]: ...
+    def move_lesson(self, from_id: str, to_id: str) -> int: ...
 
 
 class SQLiteLessonsJournal:
@@ -381,7 +382,6 @@ class SQLiteLessonsJournal:
         )
         return [row["issue_key"] for row in rows]
 
-    @_serialised
     def move_lesson(self, from_id: str, to_id: str) -> int:
         """After a merge: `from_id`'s suggestions and feedback now count for `to_id`.
 
@@ -389,12 +389,12 @@ class SQLiteLessonsJournal:
         is dropped. Idempotent; returns the rows moved.
         """
         moved = 0
-        with transaction(self.db.conn):
+        with self._db.write() as conn:
             for table in ("lessons_suggestions", "lessons_feedback"):
-                cursor = self.db.conn.execute(
+                cursor = conn.execute(
                     f"UPDATE OR IGNORE {table} SET lesson_id = ? WHERE lesson_id = ?",
                     [to_id, from_id],
                 )
                 moved += cursor.rowcount
-                self.db.conn.execute(f"DELETE FROM {table} WHERE lesson_id = ?", [from_id])
+                conn.execute(f"DELETE FROM {table} WHERE lesson_id = ?", [from_id])
         return moved

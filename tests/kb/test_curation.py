@@ -9,7 +9,7 @@ import pytest
 from kb import LessonStore
 from kb.curation import CurationError, StaleEditError
 from kb.errors import LessonNotFoundError
-from tests.kb.fakes import HashingEmbedder
+from testkit.kb import HashingEmbedder
 
 RETRO = """# Payments retro
 

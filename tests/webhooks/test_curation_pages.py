@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.plugin.lessons.fakes import make_web_app
+from tests.webhooks.helpers import make_web_app
 from webhooks.web.context import AccessRules
 
 EDITOR = {"Authorization": "Bearer ed1tor"}
