@@ -14,6 +14,7 @@ on disk, and it stops pip from pulling a multi-GB CUDA build for sentence-transf
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -62,13 +63,21 @@ def setup() -> None:
     print(f"dev.py: set up {VENV} in {time.monotonic() - started:.0f} s", flush=True)
 
 
-# Debian packages the test suite drives: a program on PATH each, and the package that has it.
-TEST_PROGRAMS = {"chromium": "chromium", "redis-server": "redis-server"}
+# Debian packages the test suite drives: a program each, and the package that has it.
+TEST_PROGRAMS = {"chromium": "chromium", "redis-server": "redis-server", "initdb": "postgresql"}
+# Debian keeps PostgreSQL's server programs off PATH, one folder per major version.
+SERVER_FOLDERS = {"initdb": "/usr/lib/postgresql/*/bin"}
+
+
+def _installed(program: str) -> bool:
+    folders = SERVER_FOLDERS.get(program)
+    return bool(shutil.which(program)) or bool(folders and glob.glob(f"{folders}/{program}"))
 
 
 def ensure_test_programs() -> None:
-    """In CI install the browser and Redis the tests use; elsewhere only say which tests skip."""
-    missing = [name for name in TEST_PROGRAMS if not shutil.which(name)]
+    """In CI install the browser, Redis and PostgreSQL the tests use; elsewhere only say which
+    tests skip."""
+    missing = [name for name in TEST_PROGRAMS if not _installed(name)]
     if not missing:
         return
     if os.environ.get("CI") and shutil.which("apt-get") and os.geteuid() == 0:

@@ -14,18 +14,20 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from kb.postgres import PostgresURL
 from kb.store import MAX_FILE_BYTES
 
 ENV_PREFIX = "HINDSIGHT_"
@@ -33,6 +35,29 @@ CONFIG_ENV = "HINDSIGHT_CONFIG"
 # HINDSIGHT_* variables that are not settings: where the file is, and the test-only switches.
 NOT_SETTINGS = frozenset({CONFIG_ENV})
 MIB = 1024 * 1024
+
+
+def _database_location(value: Any) -> Path | PostgresURL:
+    """A SQLite file path (or `sqlite:///path`), or a `postgresql://` URL; any other `x://` is
+    refused rather than taken as a file name."""
+    if isinstance(value, Path | PostgresURL):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("give a file path or a postgresql:// URL")
+    text = value.strip()
+    if text.startswith("sqlite:///"):
+        return Path(text.removeprefix("sqlite:///"))
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresURL(text)
+    if "://" in text:
+        raise ValueError(
+            "use a SQLite file path, sqlite:///path, or postgresql://user@host:5432/database"
+        )
+    return Path(text)
+
+
+# Where every store keeps its data (HINDSIGHT_DB): a SQLite file, or a PostgreSQL database.
+DatabaseLocation = Annotated[Path | PostgresURL, PlainValidator(_database_location)]
 
 
 class ConfigError(Exception):
@@ -45,7 +70,11 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     # -- storage and queue
-    db: Path = Field(Path("hindsight.db"), description="path of the SQLite database file")
+    db: DatabaseLocation = Field(
+        Path("hindsight.db"),
+        description="the SQLite database file, or postgresql://user:password@host:5432/database"
+        " for a PostgreSQL database several machines share",
+    )
     db_synchronous: Literal["normal", "full"] = Field(
         "normal",
         description="SQLite synchronous level in WAL mode: normal (safe against process crashes)"
@@ -200,6 +229,15 @@ class Settings(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
+    def _queue_beside_postgres(self) -> Settings:
+        if isinstance(self.db, PostgresURL) and not self.queue:
+            raise ValueError(
+                "db is a PostgreSQL URL, so there is no folder for the default queue file: set"
+                " queue to redis://host:port/db (several machines) or sqlite:///path"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _jira_credentials(self) -> Settings:
         if not self.jira_url:
             return self
@@ -220,6 +258,7 @@ class Settings(BaseModel):
         """The queue location; by default a SQLite file beside the database."""
         if self.queue:
             return self.queue
+        assert isinstance(self.db, Path)  # a PostgreSQL db requires a queue (validated)
         return f"sqlite:///{self.db.with_name(self.db.stem + '-queue.db')}"
 
     @property
@@ -244,6 +283,8 @@ class Settings(BaseModel):
                 if isinstance(item, SecretStr) and item.get_secret_value():
                     found.append(item.get_secret_value())
         found += [pair.get_secret_value().partition(":")[2] for pair in self.webhook_basic_auth]
+        if isinstance(self.db, PostgresURL) and self.db.password:
+            found.append(self.db.password)
         if self.jira_token_file:
             # unreadable now: the Jira client will say so when it needs the token
             with contextlib.suppress(OSError):

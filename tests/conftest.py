@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from hypothesis import settings as settings_profiles
 
 from hindsight.config import Settings, load_settings
-from hindsight.wiring import Config, Runtime, build_runtime
+from hindsight.wiring import Runtime, build_runtime
 from hindsight.wsgi import create_app
 from webhooks.queue import build_delivery_queue, build_huey
 
@@ -40,7 +40,7 @@ def examples(count: int) -> int:
 
 
 # --- fake Jira (H2): fake_jira, fake_jira_server, jira_adapter... (testkit/fakejira/README.md)
-pytest_plugins = ["testkit.fakejira.fixtures"]
+pytest_plugins = ["testkit.fakejira.fixtures", "testkit.postgres"]
 # --- end fake Jira ---
 
 
@@ -55,7 +55,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def runtime(settings: Settings) -> Runtime:
     """No handlers installed: tests register what they need on `runtime.dispatcher`."""
-    return build_runtime(Config(settings), installers=[])
+    return build_runtime(settings, installers=[])
 
 
 @pytest.fixture

@@ -162,3 +162,32 @@ def test_basic_auth_must_be_user_password_pairs_and_the_error_hides_them(value: 
     message = str(raised.value)
     assert "HINDSIGHT_WEBHOOK_BASIC_AUTH" in message and "value 2 is not user:password" in message
     assert not any(shown in message for shown in ("hunter2", "jira:ok", "jira-no-password"))
+
+
+def test_a_postgresql_url_selects_postgresql_and_is_kept_whole() -> None:
+    from kb.postgres import PostgresURL
+
+    url = "postgresql://hindsight:s3cret@db.example.com:5432/hindsight"
+    settings = load_settings(
+        environ={"HINDSIGHT_DB": url, "HINDSIGHT_QUEUE": "redis://localhost:6379/0"}
+    )
+
+    assert isinstance(settings.db, PostgresURL) and settings.db.dsn == url
+    assert "s3cret" not in f"{settings.db} {settings.db!r}"  # printed, the password is hidden
+    assert "s3cret" in settings.secret_values()  # and the log redactor knows it
+
+
+@pytest.mark.parametrize("value", ["mysql://u@h/db", "https://db.example.com/x"])
+def test_another_url_scheme_is_a_configuration_error_not_a_file_name(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"HINDSIGHT_DB.*postgresql://"):
+        load_settings(environ={"HINDSIGHT_DB": value})
+
+
+def test_a_sqlite_url_and_a_path_name_the_same_file(tmp_path) -> None:
+    by_url = load_settings(environ={"HINDSIGHT_DB": f"sqlite:///{tmp_path}/h.db"})
+    assert by_url.db == tmp_path / "h.db"
+
+
+def test_postgresql_without_a_queue_says_which_queue_to_set() -> None:
+    with pytest.raises(ConfigError, match="set queue to redis://"):
+        load_settings(environ={"HINDSIGHT_DB": "postgresql://h@db/hindsight"})

@@ -65,7 +65,8 @@ class MetricCounters:
         with self._db.write() as conn:
             conn.executemany(
                 "INSERT INTO metric_counters (metric, labels, value) VALUES (?, ?, ?)"
-                " ON CONFLICT (metric, labels) DO UPDATE SET value = value + excluded.value",
+                " ON CONFLICT (metric, labels)"
+                " DO UPDATE SET value = metric_counters.value + excluded.value",
                 list(increments),
             )
 

@@ -13,7 +13,6 @@ depend on the `DeliveryStore` Protocol; `SQLiteDeliveryStore` implements it thro
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -129,7 +128,6 @@ class DeliveryStore(Protocol):
         results: Mapping[str, Any] | None = None,
         *,
         error: str | None = None,
-        also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> bool: ...
     def reschedule(
         self,
@@ -302,13 +300,8 @@ class SQLiteDeliveryStore:
         results: Mapping[str, Any] | None = None,
         *,
         error: str | None = None,
-        also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> bool:
-        """Close a claimed delivery as done, skipped or dead; False if `owner` lost the claim.
-
-        `also` runs inside the same transaction (a caller's own write that must commit
-        together with the status: tests use it to prove exactly-once effects).
-        """
+        """Close a claimed delivery as done, skipped or dead; False if `owner` lost the claim."""
         if status not in FINAL:
             raise ValueError(f"finish() takes a final status {FINAL}, not {status!r}")
         now = self._clock()
@@ -333,8 +326,6 @@ class SQLiteDeliveryStore:
                     *histogram_increments(PROCESSING_TIME, now - (started_at or now)),
                 ]
             )
-            if also is not None:
-                also(conn)
         return True
 
     def reschedule(

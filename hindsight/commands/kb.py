@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,33 +10,40 @@ from pathlib import Path
 
 import click
 
-from hindsight.commands.service import config_from, config_option
 from hindsight.terminal import json_line, printable
-from hindsight.wiring import KbOptions
 from kb import LessonStore, SentenceTransformerEmbedder
 from kb.errors import InvalidQueryError, KnowledgeBaseError
 from kb.readers import EXTENSIONS, FORMATS
 from kb.search import SearchSettings, check_query_length
 from kb.store import MAX_FILE_BYTES, MODES
 
+DEFAULT_DB = "hindsight.db"
+
+
+def default_db_path() -> str:
+    """HINDSIGHT_DB, else ./hindsight.db."""
+    return os.environ.get("HINDSIGHT_DB") or DEFAULT_DB
+
+
+def embedder_from_env() -> SentenceTransformerEmbedder:
+    """The embedder HINDSIGHT_EMBED_MODEL names (a model name or path), else the default."""
+    return SentenceTransformerEmbedder(os.environ.get("HINDSIGHT_EMBED_MODEL") or None)
+
+
 db_option = click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The knowledge-base database file (default: the db setting, else ./hindsight.db).",
+    type=click.Path(dir_okay=False),
+    default=default_db_path,
+    show_default="$HINDSIGHT_DB or ./hindsight.db",
+    help="The knowledge-base database file.",
 )
 
 
-def kb_options(config_file: Path | None, **overrides: object) -> KbOptions:
-    """The knowledge base's options, loaded as every command loads its settings."""
-    return config_from(config_file, **overrides).kb
-
-
 @contextmanager
-def _store(options: KbOptions, *, with_model: bool = True) -> Iterator[LessonStore]:
+def _store(db_path: str, *, with_model: bool = True) -> Iterator[LessonStore]:
     try:
-        embedder = SentenceTransformerEmbedder(options.embed_model) if with_model else None
-        store = LessonStore(options.db, embedder)
+        store = LessonStore(db_path, embedder_from_env() if with_model else None)
     except KnowledgeBaseError as error:
         raise click.ClickException(str(error)) from error
     try:
@@ -62,18 +70,19 @@ def _store(options: KbOptions, *, with_model: bool = True) -> Iterator[LessonSto
 @click.option(
     "--max-file-bytes",
     type=click.IntRange(min=1),
-    help="Refuse (without reading) any file larger than this"
-    f" (default: the ingest_max_file_bytes setting, else {MAX_FILE_BYTES:,}).",
+    envvar="HINDSIGHT_INGEST_MAX_FILE_BYTES",
+    show_envvar=True,
+    default=MAX_FILE_BYTES,
+    show_default=True,
+    help="Refuse (without reading) any file larger than this.",
 )
-@config_option
 def ingest(
     paths: tuple[str, ...],
-    db_path: Path | None,
+    db_path: str,
     fmt: str,
     project: str | None,
     prune: bool,
-    max_file_bytes: int | None,
-    config_file: Path | None,
+    max_file_bytes: int,
 ) -> None:
     """Read retrospectives and post-mortems (files or folders) into the knowledge base.
 
@@ -86,9 +95,7 @@ def ingest(
         hindsight ingest retrospectives/
         hindsight ingest retro.csv --format parabol --project PAY --db team.db
     """
-    options = kb_options(config_file, db=db_path, ingest_max_file_bytes=max_file_bytes)
-    max_file_bytes = options.ingest_max_file_bytes
-    with _store(options) as store:
+    with _store(db_path) as store:
         if sys.stderr.isatty():
             with click.progressbar(
                 length=_count_files(paths), label="Ingesting", file=sys.stderr
@@ -136,10 +143,9 @@ def _count_files(paths: tuple[str, ...]) -> int:
     "--kind", help="Only lessons of this kind (went_well, went_wrong, lesson, action...)."
 )
 @click.option("--since", help="Only lessons dated on or after this day (YYYY-MM-DD).")
-@config_option
 def search(
     query: str,
-    db_path: Path | None,
+    db_path: str,
     limit: int,
     as_json: bool,
     mode: str,
@@ -147,7 +153,6 @@ def search(
     tag: str | None,
     kind: str | None,
     since: str | None,
-    config_file: Path | None,
 ) -> None:
     """Find the lessons that best match QUERY (keyword + semantic, fused).
 
@@ -165,8 +170,7 @@ def search(
         check_query_length(query, SearchSettings())
     except InvalidQueryError as error:
         raise click.BadParameter(str(error), param_hint="QUERY") from None
-    options = kb_options(config_file, db=db_path)
-    with _store(options, with_model=mode != "keyword") as store:
+    with _store(db_path, with_model=mode != "keyword") as store:
         hits = store.search(
             query, limit=limit, mode=mode, project=project, tag=tag, kind=kind, since=since
         )
@@ -189,9 +193,8 @@ def search(
 
 @click.command()
 @db_option
-@config_option
-def reindex(db_path: Path | None, config_file: Path | None) -> None:
-    """Embed every lesson again with the current model (the embed_model setting or the default).
+def reindex(db_path: str) -> None:
+    """Embed every lesson again with the current model (HINDSIGHT_EMBED_MODEL or the default).
 
     Needed after changing the model; also embeds lessons that have no vectors yet.
 
@@ -199,7 +202,7 @@ def reindex(db_path: Path | None, config_file: Path | None) -> None:
     Example:
         HINDSIGHT_EMBED_MODEL=/models/other hindsight reindex --db team.db
     """
-    with _store(kb_options(config_file, db=db_path)) as store:
+    with _store(db_path) as store:
         stored = store.stored_model
         assert store.embedder is not None
         model = store.embedder.name
@@ -212,15 +215,14 @@ def reindex(db_path: Path | None, config_file: Path | None) -> None:
 @click.argument("lesson_id")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the lesson as JSON.")
-@config_option
-def lesson(lesson_id: str, db_path: Path | None, as_json: bool, config_file: Path | None) -> None:
+def lesson(lesson_id: str, db_path: str, as_json: bool) -> None:
     """Show one lesson by its id (as printed by search).
 
     \b
     Example:
         hindsight lesson L3f9a0c1d2e4b5a6
     """
-    with _store(kb_options(config_file, db=db_path), with_model=False) as store:
+    with _store(db_path, with_model=False) as store:
         found = store.get(lesson_id)
     if as_json:
         click.echo(json_line(found.to_dict(), indent=2))

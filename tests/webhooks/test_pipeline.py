@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlite_utils.migrations import Migrations
 
+from hindsight.config import load_settings
+from hindsight.wiring import open_delivery_store
 from plugin.dispatch import Dispatcher, HandlerResult
 from plugin.events import JiraEvent
 from plugin.jira.errors import JiraApiError
@@ -23,7 +25,6 @@ from webhooks.store import (
     RETRYING,
     SKIPPED,
     DeliveryStore,
-    SQLiteDeliveryStore,
 )
 
 BOT = {"accountId": "557058:hindsight-bot", "displayName": "Hindsight"}
@@ -57,10 +58,15 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> DeliveryStore:
-    store = SQLiteDeliveryStore(tmp_path / "d.db", clock=clock)
+def store(store_location: str, tmp_path: Path, clock: FakeClock) -> Iterator[DeliveryStore]:
+    """The delivery log on each engine, opened by the composition root as in production."""
+    settings = load_settings(
+        environ={}, overrides={"db": store_location, "queue": f"sqlite:///{tmp_path / 'q.db'}"}
+    )
+    store = open_delivery_store(settings, clock=clock)
     store.migrate()
-    return store
+    yield store
+    store.close()
 
 
 def receive(store: DeliveryStore, key: str, payload: dict | None = None) -> None:
@@ -291,10 +297,11 @@ def test_recover_sees_a_killed_process_on_this_host_at_once(store: DeliveryStore
     )
     dead_pid = int(child.stdout)
     owner = f"{socket.gethostname()}:{dead_pid}:x"
-    store.db.conn.execute(
-        "INSERT INTO workers (owner, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)",
-        (owner, socket.gethostname(), dead_pid, store.now(), store.now()),
-    )
+    with store.db.write() as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            "INSERT INTO workers (owner, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)",
+            (owner, socket.gethostname(), dead_pid, store.now(), store.now()),
+        )
     store.claim("k1", owner)
 
     assert store.recover() == ["k1"]
@@ -333,16 +340,16 @@ def test_finish_with_a_lost_claim_writes_nothing(store: DeliveryStore) -> None:
     assert store.finish("k1", "w1", DONE)
 
 
-def _counted_by_scan(store: SQLiteDeliveryStore) -> list[tuple[str, str, int]]:
-    return list(
-        store.db.conn.execute(
+def _counted_by_scan(store: DeliveryStore) -> list[tuple[str, str, int]]:
+    with store.db.read() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(
             "SELECT event, status, count(*) FROM deliveries GROUP BY event, status ORDER BY 1, 2"
-        )
-    )
+        ).fetchall()
+    return [(event, status, int(count)) for event, status, count in rows]
 
 
 def test_the_kept_status_counts_match_a_count_of_the_log(
-    store: SQLiteDeliveryStore, clock: FakeClock
+    store: DeliveryStore, clock: FakeClock
 ) -> None:
     for key in ("k1", "k2", "k3", "k4"):
         receive(store, key)
@@ -368,6 +375,7 @@ def test_the_kept_status_counts_match_a_count_of_the_log(
 def test_counts_start_from_the_log_when_a_database_is_upgraded(tmp_path: Path) -> None:
     from kb.database import connect, migrate
     from webhooks.schema import MIGRATIONS, _m001, _m002
+    from webhooks.store import SQLiteDeliveryStore
 
     before = Migrations(MIGRATIONS.name)  # the schema before the counts were kept
     before(name="m001_deliveries_workers_counters")(_m001)

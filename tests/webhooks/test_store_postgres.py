@@ -1,0 +1,212 @@
+"""The delivery log on PostgreSQL where several processes share it: concurrent migrations, claims
+that stay exclusive across connections, and a dead worker's claim handed back.
+
+The behaviour both engines share is tested once, on both, in test_pipeline.py (`store_location`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hindsight.config import ConfigError, load_settings
+from hindsight.wiring import build_runtime
+from kb.postgres import PostgresConnection
+from webhooks.store import PROCESSING, RECEIVED, Claim
+from webhooks.store_postgres import MIGRATIONS, PostgresDeliveryStore
+
+pytestmark = pytest.mark.postgres
+psycopg = pytest.importorskip("psycopg", reason="pip install 'hindsight[postgres]'")
+
+
+@pytest.fixture
+def stores(postgres_url: str) -> Iterator[list[PostgresDeliveryStore]]:
+    """Two store objects on one database: two connections, as two machines would have."""
+    opened = [PostgresDeliveryStore(postgres_url), PostgresDeliveryStore(postgres_url)]
+    opened[0].migrate()
+    yield opened
+    for store in opened:
+        store.close()
+
+
+def _receive(store: PostgresDeliveryStore, key: str, subject: str) -> None:
+    store.record(key=key, event="jira:issue_updated", subject=subject, issue_key=subject,
+                 actor=None, body=json.dumps({}).encode(), auth="signature")  # fmt: skip
+
+
+def test_processes_migrating_at_once_apply_each_step_once(postgres_url: str) -> None:
+    connections = [PostgresConnection(postgres_url) for _ in range(4)]
+    start = threading.Barrier(len(connections))
+    applied: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def migrate(conn: PostgresConnection) -> None:
+        start.wait()
+        try:
+            applied.append(conn.migrate(MIGRATIONS))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(c,)) for c in connections]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    steps = [name for name, _ in MIGRATIONS.steps]
+    assert sorted(name for names in applied for name in names) == sorted(steps)
+    with connections[0].read() as conn:
+        rows = conn.execute(
+            "SELECT name FROM hindsight_migrations WHERE migration_set = ? ORDER BY name",
+            (MIGRATIONS.name,),
+        ).fetchall()
+    assert [row[0] for row in rows] == sorted(steps)
+    for conn in connections:
+        conn.close()
+
+
+def test_a_delivery_being_claimed_elsewhere_is_held_not_waited_for(
+    stores: list[PostgresDeliveryStore], postgres_url: str
+) -> None:
+    first, second = stores
+    _receive(first, "k1", "OPS-1")
+    with psycopg.connect(postgres_url) as other:  # another machine, mid-claim on k1
+        other.execute("SELECT 1 FROM deliveries WHERE key = 'k1' FOR UPDATE")
+        started = time.monotonic()
+        outcome, delivery = second.claim("k1", "w2")
+        waited = time.monotonic() - started
+        other.rollback()
+
+    assert outcome is Claim.HELD and delivery is not None and delivery.status == RECEIVED
+    assert waited < 5  # SKIP LOCKED: not the 30 s lock timeout
+    assert second.claim("k1", "w2")[0] is Claim.CLAIMED
+
+
+def test_two_machines_never_claim_one_issue_at_once(stores: list[PostgresDeliveryStore]) -> None:
+    """Claims of different deliveries of one issue race on two connections; one wins a round."""
+    rounds = 25
+    for n in range(rounds):
+        _receive(stores[0], f"a{n}", f"OPS-{n}")
+        _receive(stores[0], f"b{n}", f"OPS-{n}")
+    outcomes: dict[str, list[Claim]] = {"a": [], "b": []}
+
+    def claim_all(store: PostgresDeliveryStore, prefix: str, barrier: threading.Barrier) -> None:
+        for n in range(rounds):
+            barrier.wait()
+            outcomes[prefix].append(store.claim(f"{prefix}{n}", f"worker-{prefix}")[0])
+
+    barrier = threading.Barrier(2)
+    threads = [
+        threading.Thread(target=claim_all, args=(store, prefix, barrier))
+        for store, prefix in zip(stores, "ab", strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    for a, b in zip(outcomes["a"], outcomes["b"], strict=True):
+        assert sorted([a.value, b.value]) == ["claimed", "subject-busy"]
+    with stores[0].db.read() as conn:
+        busy = conn.execute(
+            "SELECT subject, count(*) FROM deliveries WHERE status = ? GROUP BY subject"
+            " HAVING count(*) > 1",
+            (PROCESSING,),
+        ).fetchall()
+    assert busy == []
+
+
+def test_a_claim_is_released_when_its_worker_process_dies(postgres_url: str) -> None:
+    store = PostgresDeliveryStore(postgres_url)
+    store.migrate()
+    _receive(store, "k1", "OPS-1")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, time
+                from webhooks.store_postgres import PostgresDeliveryStore
+                from webhooks.workers import worker_identity
+                store = PostgresDeliveryStore({postgres_url!r})
+                owner = worker_identity()
+                store.workers.heartbeat(owner)
+                print(store.claim("k1", owner)[0].value, flush=True)
+                time.sleep(600)  # "processing" until killed
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.getcwd(),
+    )
+    try:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "claimed"
+        assert store.get("k1").status == PROCESSING  # type: ignore[union-attr]
+        assert store.recover() == []  # alive: its claim stands
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+
+        assert store.recover() == ["k1"]
+        row = store.get("k1")
+        assert row is not None and row.status == RECEIVED and row.owner is None
+        assert store.claim("k1", "next-worker")[0] is Claim.CLAIMED
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        store.close()
+
+
+def test_a_claim_is_released_when_its_worker_on_another_machine_stops_beating(
+    postgres_url: str,
+) -> None:
+    now = [1_700_000_000.0]
+    store = PostgresDeliveryStore(postgres_url, clock=lambda: now[0])
+    store.migrate()
+    _receive(store, "k1", "OPS-1")
+    with store.db.write() as conn:  # a worker on another host: its pid means nothing here
+        conn.execute(
+            "INSERT INTO workers (owner, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)",
+            ("elsewhere:7:a", "elsewhere", 7, now[0], now[0]),
+        )
+    store.claim("k1", "elsewhere:7:a")
+
+    assert store.recover() == []
+    now[0] += 31  # no heartbeat for longer than WORKER_STALE_SECONDS
+    assert store.recover() == ["k1"]
+    store.close()
+
+
+def test_readiness_asks_without_writing(stores: list[PostgresDeliveryStore]) -> None:
+    store = stores[0]
+    assert store.writable()
+    assert store.status_counts() == []  # the probe wrote no row
+
+
+def test_the_composition_root_opens_the_delivery_log_on_postgresql(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        environ={"HINDSIGHT_DB": postgres_url, "HINDSIGHT_QUEUE": f"sqlite:///{tmp_path}/q.db"}
+    )
+
+    runtime = build_runtime(settings, installers=[])
+
+    assert isinstance(runtime.deliveries, PostgresDeliveryStore)
+    assert not list(tmp_path.glob("*.db"))  # no SQLite file stands in for the database
+    with pytest.raises(ConfigError, match="cannot use PostgreSQL yet"):
+        build_runtime(settings)  # the areas whose stores are not on PostgreSQL yet refuse
+    runtime.deliveries.close()
