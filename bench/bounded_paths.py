@@ -135,7 +135,7 @@ def _policy_bodies() -> dict[str, bytes]:
 
 def _validate_bench() -> None:
     from hindsight.config import load_settings
-    from hindsight.wiring import build_runtime
+    from hindsight.wiring import Config, build_runtime
     from hindsight.wsgi import create_app
 
     print(
@@ -148,7 +148,7 @@ def _validate_bench() -> None:
             environ={},
             overrides={"db": Path(folder) / "h.db", "webhook_secret": ["bench"]},
         )
-        app = create_app(runtime=build_runtime(settings, installers=[]))
+        app = create_app(runtime=build_runtime(Config(settings), installers=[]))
         client = app.test_client()
         client.post("/api/policy/validate", data="version: 1\n")  # builds the web context
         for name, body in _policy_bodies().items():

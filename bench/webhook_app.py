@@ -9,15 +9,15 @@ from __future__ import annotations
 from flask import Flask
 
 from hindsight.config import load_settings
-from hindsight.wiring import build_runtime
+from hindsight.wiring import Config, build_runtime
 from hindsight.wsgi import create_app as create_hindsight_app
 from plugin.dispatch import HandlerResult
 
 
 def create_app() -> Flask:
     settings = load_settings()
-    runtime = build_runtime(settings, installers=[])
+    runtime = build_runtime(Config(settings), installers=[])
     runtime.dispatcher.register(
         "jira:issue_updated", "bench-noop", lambda event, key: HandlerResult("no-op")
     )
-    return create_hindsight_app(settings, runtime)
+    return create_hindsight_app(runtime.config, runtime)

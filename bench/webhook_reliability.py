@@ -77,19 +77,18 @@ def serve(port: int, effects_db: Path) -> None:
     """The service under test (run in a child process that the script kills)."""
     from hindsight.config import load_settings
     from hindsight.logs import configure_logging
-    from hindsight.wiring import build_runtime
+    from hindsight.wiring import Config, build_runtime
     from hindsight.wsgi import create_app
     from webhooks.queue import build_delivery_queue
     from webhooks.worker import run_service
 
     settings = load_settings()
     configure_logging("json", settings.log_level)
-    runtime = build_runtime(settings, installers=[])
+    runtime = build_runtime(Config(settings), installers=[])
     runtime.dispatcher.register("jira:issue_updated", "effect-writer", effect_writer(effects_db))
     queue = build_delivery_queue(runtime)
-    run_service(
-        create_app(settings, runtime, queue=queue), queue, "127.0.0.1", port, settings.workers
-    )
+    config = runtime.config
+    run_service(create_app(config, runtime, queue=queue), queue, "127.0.0.1", port, config.workers)
 
 
 class Service:

@@ -1,4 +1,4 @@
-"""The WSGI entry: settings from the environment, the runtime, then the Flask app.
+"""The WSGI entry: the configuration, the runtime, then the Flask app.
 
     gunicorn 'hindsight.wsgi:create_app()'
 
@@ -13,25 +13,25 @@ from typing import Any
 from flask import Flask
 
 import webhooks
-from hindsight.config import ConfigError, Settings, load_settings
 from hindsight.logs import configure_logging
-from hindsight.wiring import Runtime, build_runtime
+from hindsight.wiring import Config, ConfigError, Runtime, build_runtime, load_config
 from webhooks.queue import DeliveryQueue
 
 
 def create_app(
-    settings: Settings | None = None,
+    config: Config | None = None,
     runtime: Runtime | None = None,
     test_config: Mapping[str, Any] | None = None,
     *,
     queue: DeliveryQueue | None = None,
 ) -> Flask:
     """The whole web app. Refuses to start without a webhook secret (unless allow_unsigned)."""
-    settings = settings or (runtime.settings if runtime else load_settings())
-    problem = settings.webhook_auth_problem()
+    config = config or (runtime.config if runtime else load_config())
+    problem = config.webhook_auth_problem
     if problem:
         raise ConfigError(problem)
     if not (test_config or {}).get("TESTING"):
-        configure_logging(settings.log_format, settings.log_level, secrets=settings.secret_values())
-    runtime = runtime or build_runtime(settings)
+        log = config.log
+        configure_logging(log.format, log.level, secrets=log.secrets)
+    runtime = runtime or build_runtime(config)
     return webhooks.create_app(runtime, queue=queue, test_config=test_config)

@@ -1,7 +1,8 @@
 """The audit log: every policy decision and action, append-only, in the shared SQLite database.
 
-One row per rule decision: when, which delivery/event, issue, actor, rule, mode, outcome, reasons,
-actions with their results, and any exemption (who, why). Triggers refuse UPDATE and DELETE, so
+One row per rule decision: when, which delivery/event, issue, actor, rule, mode, outcome, reasons
+(in words, as `plugin.policy.render` puts them, and as data in `findings`), actions with their
+results, and any exemption (who, why). Triggers refuse UPDATE and DELETE, so
 the log is evidence, not a scratchpad. Its schema is the `hindsight.audit` migration set, and it
 opens, locks and migrates through `kb.database.StoreConnection` like every store (docs/storage.md).
 Callers depend on the `AuditLog` Protocol; `SQLiteAuditLog` is the implementation. Every filter is
@@ -93,6 +94,13 @@ def _m002(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="m003_structured_findings")
+def _m003(db: Database) -> None:
+    """The decision's findings as data (codes, fields, expected and actual values) beside its
+    words; rows written before have none (NULL) and keep displaying from their text."""
+    db.execute("ALTER TABLE policy_audit ADD COLUMN findings TEXT")
+
+
 def project_of(issue_key: str) -> str:
     """The project key of an issue key (`PAY-7` -> `PAY`); '' when it has none."""
     return issue_key.rsplit("-", 1)[0].upper() if "-" in issue_key else ""
@@ -100,7 +108,7 @@ def project_of(issue_key: str) -> str:
 
 COLUMNS = (
     "id", "at", "delivery", "event", "issue_key", "actor", "rule", "kind", "mode", "outcome",
-    "change_type", "summary", "reasons", "actions", "exemption",
+    "change_type", "summary", "reasons", "actions", "exemption", "findings",
 )  # fmt: skip
 
 
@@ -125,6 +133,9 @@ class AuditEntry:
     reasons: list[str]
     actions: list[dict[str, Any]]
     exemption: dict[str, str] | None
+    # {"headline": {...}, "reasons": [...]}, each finding with its code (plugin.policy.reasons);
+    # None on rows written before findings were kept
+    findings: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in COLUMNS}
@@ -220,6 +231,7 @@ class SQLiteAuditLog:
                 json.dumps(list(d.reason_texts)),  # worded by plugin.policy.render
                 json.dumps([a.to_dict() for a in d.actions], default=str),
                 json.dumps(exemption_dict(d.exemption)) if d.exemption else None,
+                json.dumps(_findings(d), default=str),
             )
             for d in decisions
         ]
@@ -341,7 +353,15 @@ def _entry(row: Sequence[Any]) -> AuditEntry:
     values["reasons"] = json.loads(values["reasons"])
     values["actions"] = json.loads(values["actions"])
     values["exemption"] = json.loads(values["exemption"]) if values["exemption"] else None
+    values["findings"] = json.loads(values["findings"]) if values["findings"] else None
     return AuditEntry(**values)
+
+
+def _findings(decision: PolicyDecision) -> dict[str, Any]:
+    return {
+        "headline": decision.headline.to_dict(),
+        "reasons": [reason.to_dict() for reason in decision.reasons],
+    }
 
 
 def _actor(user: User | None) -> str | None:

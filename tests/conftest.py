@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from hypothesis import settings as settings_profiles
 
 from hindsight.config import Settings, load_settings
-from hindsight.wiring import Runtime, build_runtime
+from hindsight.wiring import Config, Runtime, build_runtime
 from hindsight.wsgi import create_app
 from webhooks.queue import build_delivery_queue, build_huey
 
@@ -55,7 +55,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def runtime(settings: Settings) -> Runtime:
     """No handlers installed: tests register what they need on `runtime.dispatcher`."""
-    return build_runtime(settings, installers=[])
+    return build_runtime(Config(settings), installers=[])
 
 
 @pytest.fixture

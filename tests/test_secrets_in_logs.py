@@ -245,13 +245,14 @@ def test_a_session_with_every_secret_set_logs_none_of_them(session, tmp_path: Pa
 
 
 def test_the_json_api_refuses_a_token_in_the_url(tmp_path: Path) -> None:
+    from hindsight.wiring import Config
     from hindsight.wsgi import create_app
 
     settings = load_settings(
         environ={},
         overrides={"db": tmp_path / "h.db", "web_token": ["s3cret"], "allow_unsigned": True},
     )
-    client = create_app(settings, test_config={"TESTING": True}).test_client()
+    client = create_app(Config(settings), test_config={"TESTING": True}).test_client()
 
     refused = client.get("/api/lessons/stats?token=s3cret")
 

@@ -1,7 +1,7 @@
 """The HTTP edge: receive Jira webhooks (verify, record, queue), health and metrics.
 
 Thin by design: parse, verify, record, hand on. Work happens in workers (`webhooks.pipeline`).
-`hindsight.wsgi` builds the runtime from the settings and calls `create_app` (gunicorn runs
+`hindsight.wsgi` builds the runtime (`hindsight.wiring`) and calls `create_app` (gunicorn runs
 `hindsight.wsgi:create_app()`).
 """
 
@@ -13,11 +13,12 @@ from typing import Any
 from flask import Blueprint, Flask, jsonify
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from plugin.audit import SQLiteAuditLog
 from webhooks.queue import DeliveryQueue, build_delivery_queue
 from webhooks.request_body import BodyTooLarge
-from webhooks.signature import WebhookCredentials
 from webhooks.state import EXTENSION, AppState, WebhookRuntime
-from webhooks.web import register_lessons_web
+from webhooks.web import LessonsWeb, register_lessons_web
+from webhooks.web.audit import PolicyAuditSource
 
 
 def create_app(
@@ -27,17 +28,23 @@ def create_app(
     test_config: Mapping[str, Any] | None = None,
     blueprints: Iterable[Blueprint] = (),
 ) -> Flask:
-    """The Flask app over a runtime; `queue` defaults to the one the settings name."""
-    settings = runtime.settings
+    """The Flask app over a runtime; `queue` defaults to the one the edge options name.
+
+    Everything the views use is built here, once, not on the first request.
+    """
+    max_body_bytes = runtime.edge.max_body_bytes
     app = Flask(__name__)
     # werkzeug refuses longer bodies (also chunked ones) before the view reads them
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     if test_config:
         app.config.update(test_config)
-    app.extensions[EXTENSION] = AppState(
-        runtime=runtime,
-        queue=queue or build_delivery_queue(runtime),
-        credentials=WebhookCredentials.from_settings(settings),
+    queue = queue or build_delivery_queue(runtime)
+    app.extensions[EXTENSION] = AppState(runtime=runtime, queue=queue)
+    web = runtime.web
+    lessons_web = LessonsWeb(
+        services=runtime.lessons,
+        access=web.access,
+        audit=PolicyAuditSource(SQLiteAuditLog(web.audit_db)) if web.audit_db is not None else None,
     )
 
     from webhooks import ops, policy_api, receive
@@ -46,7 +53,7 @@ def create_app(
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(policy_api.blueprint)
     # Other areas' pages: add one line here, e.g. app.register_blueprint(lessons.blueprint)
-    register_lessons_web(app)  # the lessons pages and JSON API (webhooks.web)
+    register_lessons_web(app, lessons_web)  # the lessons pages and JSON API (webhooks.web)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
@@ -54,7 +61,7 @@ def create_app(
     def _too_large(exc: RequestEntityTooLarge):  # JSON for Jira's logs, not an HTML page
         if isinstance(exc, BodyTooLarge):  # raised by read_body, which names its own limit
             return jsonify(status="rejected", reason=exc.description), 413
-        limit = settings.max_body_bytes
+        limit = max_body_bytes
         return jsonify(status="rejected", reason=f"body is over the limit of {limit} bytes"), 413
 
     return app

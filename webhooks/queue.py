@@ -14,7 +14,7 @@ from pathlib import Path
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 from huey.exceptions import RetryTask
 
-from webhooks.pipeline import DeliveryProcessor, RetryPolicy
+from webhooks.pipeline import DeliveryProcessor
 from webhooks.state import WebhookRuntime
 from webhooks.workers import worker_identity
 
@@ -100,16 +100,11 @@ def build_delivery_queue(
     runtime: WebhookRuntime, *, huey: Huey | None = None, owner: str | None = None
 ) -> DeliveryQueue:
     """The queue and its processor for a runtime; `owner` names this process's worker."""
-    settings = runtime.settings
     processor = DeliveryProcessor(
         runtime.deliveries,
         runtime.dispatcher,
         owner=owner or worker_identity(),
         service_account=lambda: runtime.service_account,
-        retry=RetryPolicy(
-            max_attempts=settings.max_attempts,
-            base_seconds=settings.retry_base_seconds,
-            max_seconds=settings.retry_max_seconds,
-        ),
+        retry=runtime.edge.retry,
     )
-    return DeliveryQueue(huey or build_huey(settings.queue_url), processor)
+    return DeliveryQueue(huey or build_huey(runtime.edge.queue_url), processor)

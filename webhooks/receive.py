@@ -30,12 +30,12 @@ MAX_KEY_LENGTH = 200
 def receive_jira() -> tuple[Response, int]:
     state = app_state()
     try:
-        body = read_body(state.settings.max_body_bytes)
+        body = read_body(state.edge.max_body_bytes)
     except BodyTooLarge as exc:
         return _reject(413, exc.description)
     try:
         auth = authenticate(
-            request.headers, body, state.credentials, url_token=request.args.get("token")
+            request.headers, body, state.edge.credentials, url_token=request.args.get("token")
         )
     except Unauthenticated as exc:
         return _reject(401, str(exc))

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 # Jira signs with HMAC-SHA256; the prefix names the algorithm, so we read it rather than assume.
@@ -88,22 +87,6 @@ class WebhookCredentials:
     basic: tuple[str, ...] = ()
     url_tokens: tuple[str, ...] = ()
     allow_unsigned: bool = False
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> WebhookCredentials:
-        """Unwrapped once from the settings' `SecretStr`s, so a request does not."""
-
-        def values(name: str) -> tuple[str, ...]:
-            return tuple(s.get_secret_value() for s in getattr(settings, name, ()))
-
-        return cls(
-            secrets=values("webhook_secret"),
-            tokens=values("automation_token"),
-            token_header=settings.automation_header,
-            basic=values("webhook_basic_auth"),
-            url_tokens=values("webhook_url_token"),
-            allow_unsigned=settings.allow_unsigned,
-        )
 
     def __repr__(self) -> str:  # counts only: no value may reach a log or a traceback
         counts = ", ".join(

@@ -1,22 +1,23 @@
-"""What the web app and workers need from the composition root, as Protocols.
+"""What the web app and workers need from the composition root: typed options and a runtime.
 
-`webhooks` never imports `hindsight` (imports point one way); `hindsight.wiring.Runtime`
-satisfies these shapes and is passed in.
+`webhooks` never imports `hindsight` (imports point one way); `hindsight.wiring` builds
+`EdgeOptions` from the settings, and its `Runtime` satisfies `WebhookRuntime`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from flask import current_app
-from pydantic import SecretStr
 
 from plugin.dispatch import Dispatcher
 from plugin.jira.port import JiraPort, User
+from plugin.lessons.services import LessonsServices
+from webhooks.pipeline import RetryPolicy
 from webhooks.signature import WebhookCredentials
 from webhooks.store import DeliveryStore
+from webhooks.web.context import WebOptions
 
 if TYPE_CHECKING:
     from webhooks.queue import DeliveryQueue
@@ -24,38 +25,26 @@ if TYPE_CHECKING:
 EXTENSION = "hindsight"
 
 
-class WebhookSettings(Protocol):
-    """The settings the webhook edge reads (see hindsight.config.Settings)."""
+@dataclass(frozen=True)
+class EdgeOptions:
+    """How the webhook edge receives and the workers retry: read once from the settings."""
 
-    @property
-    def max_body_bytes(self) -> int: ...
-    @property
-    def allow_unsigned(self) -> bool: ...
-    @property
-    def automation_header(self) -> str: ...
-    @property
-    def webhook_secret(self) -> Sequence[SecretStr]: ...
-    @property
-    def automation_token(self) -> Sequence[SecretStr]: ...
-    @property
-    def webhook_basic_auth(self) -> Sequence[SecretStr]: ...
-    @property
-    def webhook_url_token(self) -> Sequence[SecretStr]: ...
-    @property
-    def max_attempts(self) -> int: ...
-    @property
-    def retry_base_seconds(self) -> float: ...
-    @property
-    def retry_max_seconds(self) -> float: ...
-    @property
-    def queue_url(self) -> str: ...
+    queue_url: str  # sqlite:///path, redis://host:port/db, or memory:// in tests
+    # unwrapped once at start so each request does not; its repr shows only counts
+    credentials: WebhookCredentials = field(default_factory=WebhookCredentials)
+    max_body_bytes: int = 1024 * 1024
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 class WebhookRuntime(Protocol):
     """The runtime the edge and the workers run on (see hindsight.wiring.Runtime)."""
 
     @property
-    def settings(self) -> WebhookSettings: ...
+    def edge(self) -> EdgeOptions: ...
+    @property
+    def web(self) -> WebOptions: ...
+    @property
+    def lessons(self) -> LessonsServices: ...
     @property
     def dispatcher(self) -> Dispatcher: ...
     @property
@@ -70,15 +59,13 @@ class WebhookRuntime(Protocol):
 class AppState:
     runtime: WebhookRuntime
     queue: DeliveryQueue
-    # Unwrapped once at start so each request does not; its repr shows only counts.
-    credentials: WebhookCredentials
 
     @property
-    def settings(self) -> WebhookSettings:
-        return self.runtime.settings
+    def edge(self) -> EdgeOptions:
+        return self.runtime.edge
 
     def __repr__(self) -> str:
-        return f"AppState({self.credentials!r})"
+        return f"AppState({self.edge.credentials!r})"
 
 
 def app_state() -> AppState:

@@ -9,8 +9,8 @@ from typing import cast
 
 import click
 
-from hindsight.commands.policy import configured_policy, json_option, live_jira
-from hindsight.commands.service import config_option, settings_from
+from hindsight.commands.policy import configured_policy, jira_options, json_option, live_jira
+from hindsight.commands.service import config_from, config_option
 from hindsight.terminal import printable
 from plugin.doctor import Doctor, DoctorJira, DoctorReport
 from plugin.jira.errors import JiraApiError
@@ -54,18 +54,19 @@ def doctor(policy_path: Path | None, as_json: bool, config_file: Path | None) ->
         hindsight doctor
         hindsight doctor --policy deploy/policies/itil-change.yaml --json
     """
-    settings = settings_from(config_file)
+    config = config_from(config_file)
     policy = (
-        configured_policy(settings, policy_path) if policy_path or settings.policy_file else None
+        configured_policy(config, policy_path) if policy_path or config.policy.policy_file else None
     )
-    jira = live_jira(settings)
+    jira = live_jira(config)
+    options = jira_options(config)
     checker = Doctor(
         cast(DoctorJira, jira),
         policy,
-        jira_url=settings.jira_url or "",
-        public_url=settings.public_url,
-        service_account=settings.service_account,
-        credentials="pat" if settings.jira_pat else "api_token",
+        jira_url=options.url,
+        public_url=options.public_url,
+        service_account=options.service_account,
+        credentials=options.credentials,
     )
     try:
         report = checker.run()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,40 +9,33 @@ from pathlib import Path
 
 import click
 
+from hindsight.commands.service import config_from, config_option
 from hindsight.terminal import json_line, printable
+from hindsight.wiring import KbOptions
 from kb import LessonStore, SentenceTransformerEmbedder
 from kb.errors import InvalidQueryError, KnowledgeBaseError
 from kb.readers import EXTENSIONS, FORMATS
 from kb.search import SearchSettings, check_query_length
 from kb.store import MAX_FILE_BYTES, MODES
 
-DEFAULT_DB = "hindsight.db"
-
-
-def default_db_path() -> str:
-    """HINDSIGHT_DB, else ./hindsight.db."""
-    return os.environ.get("HINDSIGHT_DB") or DEFAULT_DB
-
-
-def embedder_from_env() -> SentenceTransformerEmbedder:
-    """The embedder HINDSIGHT_EMBED_MODEL names (a model name or path), else the default."""
-    return SentenceTransformerEmbedder(os.environ.get("HINDSIGHT_EMBED_MODEL") or None)
-
-
 db_option = click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False),
-    default=default_db_path,
-    show_default="$HINDSIGHT_DB or ./hindsight.db",
-    help="The knowledge-base database file.",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The knowledge-base database file (default: the db setting, else ./hindsight.db).",
 )
 
 
+def kb_options(config_file: Path | None, **overrides: object) -> KbOptions:
+    """The knowledge base's options, loaded as every command loads its settings."""
+    return config_from(config_file, **overrides).kb
+
+
 @contextmanager
-def _store(db_path: str, *, with_model: bool = True) -> Iterator[LessonStore]:
+def _store(options: KbOptions, *, with_model: bool = True) -> Iterator[LessonStore]:
     try:
-        store = LessonStore(db_path, embedder_from_env() if with_model else None)
+        embedder = SentenceTransformerEmbedder(options.embed_model) if with_model else None
+        store = LessonStore(options.db, embedder)
     except KnowledgeBaseError as error:
         raise click.ClickException(str(error)) from error
     try:
@@ -70,19 +62,18 @@ def _store(db_path: str, *, with_model: bool = True) -> Iterator[LessonStore]:
 @click.option(
     "--max-file-bytes",
     type=click.IntRange(min=1),
-    envvar="HINDSIGHT_INGEST_MAX_FILE_BYTES",
-    show_envvar=True,
-    default=MAX_FILE_BYTES,
-    show_default=True,
-    help="Refuse (without reading) any file larger than this.",
+    help="Refuse (without reading) any file larger than this"
+    f" (default: the ingest_max_file_bytes setting, else {MAX_FILE_BYTES:,}).",
 )
+@config_option
 def ingest(
     paths: tuple[str, ...],
-    db_path: str,
+    db_path: Path | None,
     fmt: str,
     project: str | None,
     prune: bool,
-    max_file_bytes: int,
+    max_file_bytes: int | None,
+    config_file: Path | None,
 ) -> None:
     """Read retrospectives and post-mortems (files or folders) into the knowledge base.
 
@@ -95,7 +86,9 @@ def ingest(
         hindsight ingest retrospectives/
         hindsight ingest retro.csv --format parabol --project PAY --db team.db
     """
-    with _store(db_path) as store:
+    options = kb_options(config_file, db=db_path, ingest_max_file_bytes=max_file_bytes)
+    max_file_bytes = options.ingest_max_file_bytes
+    with _store(options) as store:
         if sys.stderr.isatty():
             with click.progressbar(
                 length=_count_files(paths), label="Ingesting", file=sys.stderr
@@ -143,9 +136,10 @@ def _count_files(paths: tuple[str, ...]) -> int:
     "--kind", help="Only lessons of this kind (went_well, went_wrong, lesson, action...)."
 )
 @click.option("--since", help="Only lessons dated on or after this day (YYYY-MM-DD).")
+@config_option
 def search(
     query: str,
-    db_path: str,
+    db_path: Path | None,
     limit: int,
     as_json: bool,
     mode: str,
@@ -153,6 +147,7 @@ def search(
     tag: str | None,
     kind: str | None,
     since: str | None,
+    config_file: Path | None,
 ) -> None:
     """Find the lessons that best match QUERY (keyword + semantic, fused).
 
@@ -170,7 +165,8 @@ def search(
         check_query_length(query, SearchSettings())
     except InvalidQueryError as error:
         raise click.BadParameter(str(error), param_hint="QUERY") from None
-    with _store(db_path, with_model=mode != "keyword") as store:
+    options = kb_options(config_file, db=db_path)
+    with _store(options, with_model=mode != "keyword") as store:
         hits = store.search(
             query, limit=limit, mode=mode, project=project, tag=tag, kind=kind, since=since
         )
@@ -193,8 +189,9 @@ def search(
 
 @click.command()
 @db_option
-def reindex(db_path: str) -> None:
-    """Embed every lesson again with the current model (HINDSIGHT_EMBED_MODEL or the default).
+@config_option
+def reindex(db_path: Path | None, config_file: Path | None) -> None:
+    """Embed every lesson again with the current model (the embed_model setting or the default).
 
     Needed after changing the model; also embeds lessons that have no vectors yet.
 
@@ -202,7 +199,7 @@ def reindex(db_path: str) -> None:
     Example:
         HINDSIGHT_EMBED_MODEL=/models/other hindsight reindex --db team.db
     """
-    with _store(db_path) as store:
+    with _store(kb_options(config_file, db=db_path)) as store:
         stored = store.stored_model
         assert store.embedder is not None
         model = store.embedder.name
@@ -215,14 +212,15 @@ def reindex(db_path: str) -> None:
 @click.argument("lesson_id")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the lesson as JSON.")
-def lesson(lesson_id: str, db_path: str, as_json: bool) -> None:
+@config_option
+def lesson(lesson_id: str, db_path: Path | None, as_json: bool, config_file: Path | None) -> None:
     """Show one lesson by its id (as printed by search).
 
     \b
     Example:
         hindsight lesson L3f9a0c1d2e4b5a6
     """
-    with _store(db_path, with_model=False) as store:
+    with _store(kb_options(config_file, db=db_path), with_model=False) as store:
         found = store.get(lesson_id)
     if as_json:
         click.echo(json_line(found.to_dict(), indent=2))

@@ -15,8 +15,9 @@ from typing import Any
 
 import click
 
-from hindsight.config import ConfigError, Settings, load_settings
+from hindsight.commands.service import config_from, config_option, runtime_from
 from hindsight.terminal import echo_line, printable
+from hindsight.wiring import Config, ConfigError, load_config
 
 # The demo's data ships inside the package (package data), so `hindsight demo` works from an
 # installed wheel as well as from a checkout: retrospectives/, deliveries/ and policy.yaml.
@@ -40,9 +41,9 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
         return json.loads(response.read())
 
 
-def demo_settings(db: Path, host: str, port: int, policy: Path) -> Settings:
+def demo_config(db: Path, host: str, port: int, policy: Path) -> Config:
     """Report-only settings for the demo; the caller's environment cannot point it at a Jira."""
-    return load_settings(
+    return load_config(
         None,
         environ={},
         overrides={
@@ -106,7 +107,6 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
     from hindsight.wiring import build_runtime
     from hindsight.wsgi import create_app
     from plugin.audit import SQLiteAuditLog
-    from plugin.lessons.install import services_for
     from plugin.policy.render import action_text
     from webhooks.queue import build_delivery_queue, build_huey
 
@@ -117,15 +117,15 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or _free_port(host)
     try:
-        settings = demo_settings(workdir / "hindsight.db", host, port, examples / "policy.yaml")
-        runtime = build_runtime(settings)
+        config = demo_config(workdir / "hindsight.db", host, port, examples / "policy.yaml")
+        runtime = build_runtime(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    store = services_for(runtime).store
+    store = runtime.lessons.store
     assert store is not None
     retros = examples / "retrospectives"
     click.echo("Hindsight demo (report-only: no Jira is configured, nothing is written to Jira)")
-    click.echo(f"  database: {settings.db}")
+    click.echo(f"  database: {config.db}")
     if retros.is_dir():
         click.echo(f"  ingesting {retros} (the first run loads the embedding model) ...")
         report = store.ingest_paths([retros])
@@ -133,14 +133,14 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
         for failed in report.errors:
             echo_line(f"  ! {failed.source}: {failed.error}", err=True)
     # The demo processes each delivery as it arrives (immediate queue), so results print in order.
-    queue = build_delivery_queue(runtime, huey=build_huey(settings.queue_url, immediate=True))
-    app = create_app(settings, runtime, queue=queue)
+    queue = build_delivery_queue(runtime, huey=build_huey(config.edge.queue_url, immediate=True))
+    app = create_app(config, runtime, queue=queue)
     server = make_server(host, port, app, threaded=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
     thread = threading.Thread(target=server.serve_forever, name="hindsight-demo", daemon=True)
     thread.start()
     base = f"http://{host}:{server.port}"
-    audit = SQLiteAuditLog(settings.db)
+    audit = SQLiteAuditLog(config.policy.audit_db)
     click.echo(f"  service: {base} (webhooks at {base}/webhooks/jira)\n")
     try:
         for path in deliveries:
@@ -192,12 +192,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
 @click.command("seed-project")
 @click.argument("project_key")
 @click.option("--limit", type=click.IntRange(1, 50), help="Most lessons to list (default: policy).")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML settings file (default: $HINDSIGHT_CONFIG; environment variables win).",
-)
+@config_option
 def seed_project(project_key: str, limit: int | None, config_file: Path | None) -> None:
     """Create the "Lessons to apply" issue for a project, once.
 
@@ -209,19 +204,13 @@ def seed_project(project_key: str, limit: int | None, config_file: Path | None) 
     Example:
         hindsight seed-project PAY --limit 5
     """
-    from hindsight.wiring import build_runtime
     from plugin.jira.errors import JiraApiError
-    from plugin.lessons.install import services_for
     from plugin.lessons.seed import SeedError
 
-    try:
-        runtime = build_runtime(load_settings(config_file))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    services = services_for(runtime)
+    runtime = runtime_from(config_from(config_file))
     jira = runtime.jira_for(None)
     try:
-        outcome = services.seeder.seed(jira, project_key.upper(), limit=limit)
+        outcome = runtime.lessons.seeder.seed(jira, project_key.upper(), limit=limit)
     except (JiraApiError, SeedError) as exc:
         raise click.ClickException(str(exc)) from None
     if outcome.action == "already-seeded":

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from hindsight.commands.service import config_option, settings_from
-from hindsight.config import ConfigError, Settings
+from hindsight.commands.service import config_from, config_option
 from hindsight.terminal import echo_line, printable
+from hindsight.wiring import Config, ConfigError, JiraOptions, connect_jira
 from plugin.audit import BadAuditQuery, SQLiteAuditLog, to_csv
 from plugin.events import InvalidEvent, JiraEvent
 from plugin.jira.errors import JiraApiError
@@ -45,23 +45,26 @@ def _load(path: Path) -> Policy:
         raise _invalid(exc) from None
 
 
-def live_jira(settings: Settings) -> JiraPort:
-    """The real Jira for read-only commands; says what to set when it is not configured."""
-    if not settings.jira_configured:
+def jira_options(config: Config) -> JiraOptions:
+    """The configured Jira; says what to set when there is none."""
+    if config.jira is None:
         raise click.ClickException(
             "this command reads live Jira: set HINDSIGHT_JIRA_URL and credentials "
             "(HINDSIGHT_JIRA_EMAIL + HINDSIGHT_JIRA_API_TOKEN, or HINDSIGHT_JIRA_PAT)"
         )
-    from hindsight.wiring import connect_jira
+    return config.jira
 
+
+def live_jira(config: Config) -> JiraPort:
+    """The real Jira for read-only commands; says what to set when it is not configured."""
     try:
-        return connect_jira(settings)
+        return connect_jira(jira_options(config))
     except (ConfigError, JiraApiError) as exc:
         raise click.ClickException(f"cannot connect to Jira: {exc}") from None
 
 
-def configured_policy(settings: Settings, path: Path | None) -> Policy:
-    chosen = path or settings.policy_file
+def configured_policy(config: Config, path: Path | None) -> Policy:
+    chosen = path or config.policy.policy_file
     if chosen is None:
         raise click.ClickException(
             "no policy file: pass --policy FILE or set HINDSIGHT_POLICY_FILE"
@@ -167,9 +170,9 @@ def explain(
     Example:
         hindsight policy explain CHG-42
     """
-    settings = settings_from(config_file)
-    loaded = configured_policy(settings, policy_path)
-    jira = ReportOnlyJira(reads=live_jira(settings))
+    config = config_from(config_file)
+    loaded = configured_policy(config, policy_path)
+    jira = ReportOnlyJira(reads=live_jira(config))
     try:
         issue = jira.get_issue(issue_key)
         change = last_status_change(issue)
@@ -202,8 +205,7 @@ def backtest(
         hindsight policy backtest policy.yaml --jql "project = CHG AND resolved >= -90d"
     """
     loaded = _load(policy_file)
-    settings = settings_from(config_file)
-    jira = ReportOnlyJira(reads=live_jira(settings))
+    jira = ReportOnlyJira(reads=live_jira(config_from(config_file)))
     counts: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
     try:
@@ -252,8 +254,7 @@ def audit(
         hindsight audit --issue CHG-42
         hindsight audit --rule change-control --since 7d --csv > audit.csv
     """
-    settings = settings_from(config_file)
-    log = SQLiteAuditLog(settings.db)
+    log = SQLiteAuditLog(config_from(config_file).policy.audit_db)
     try:
         entries = log.query(issue=issue, rule=rule, since=since, limit=limit)
     except BadAuditQuery as exc:
@@ -301,14 +302,14 @@ def sweep(
         hindsight sweep
         hindsight sweep --report-only --json
     """
-    settings = settings_from(config_file)
-    loaded = configured_policy(settings, policy_path)
-    jira = live_jira(settings)
+    config = config_from(config_file)
+    loaded = configured_policy(config, policy_path)
+    jira = live_jira(config)
     try:
-        result = run_sweep(loaded, jira, report_only=report_only or settings.policy_report_only)
+        result = run_sweep(loaded, jira, report_only=report_only or config.policy.report_only)
     except JiraApiError as exc:
         raise click.ClickException(f"the sweep stopped: {exc}") from None
-    log = SQLiteAuditLog(settings.db)
+    log = SQLiteAuditLog(config.policy.audit_db)
     for trigger, decision in result.decisions:
         if decision.noteworthy:
             log.record([decision], trigger)

@@ -9,11 +9,10 @@ from typing import Any
 
 import click
 
-from hindsight.config import ConfigError, Settings, load_settings
 from hindsight.logs import configure_logging
 from hindsight.terminal import echo_line, printable
-from hindsight.wiring import Runtime, build_runtime
-from webhooks.queue import QueueNotConfigured, build_delivery_queue
+from hindsight.wiring import Config, ConfigError, LogOptions, Runtime, build_runtime, load_config
+from webhooks.queue import DeliveryQueue, QueueNotConfigured, build_delivery_queue
 from webhooks.store import STATUSES, Delivery
 
 config_option = click.option(
@@ -25,19 +24,25 @@ config_option = click.option(
 )
 
 
-def settings_from(config_file: Path | None, **overrides: Any) -> Settings:
-    """Load the settings for a command, turning a bad configuration into a CLI error."""
+def config_from(config_file: Path | None, **overrides: object) -> Config:
+    """The configuration of every command: defaults < `--config` file (or $HINDSIGHT_CONFIG) <
+    HINDSIGHT_* variables < the command's own options (those given). A bad one is a CLI error."""
     try:
-        return load_settings(config_file, overrides={k: v for k, v in overrides.items() if v})
+        return load_config(config_file, overrides={k: v for k, v in overrides.items() if v})
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _runtime(settings: Settings) -> Runtime:
+def runtime_from(config: Config) -> Runtime:
+    """The runtime for a command, turning a bad configuration into a CLI error."""
     try:
-        return build_runtime(settings)
+        return build_runtime(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def start_logging(options: LogOptions) -> None:
+    configure_logging(options.format, options.level, secrets=options.secrets)
 
 
 @click.command()
@@ -60,16 +65,16 @@ def serve(host: str, port: int, workers: int | None, config_file: Path | None) -
     from hindsight.wsgi import create_app
     from webhooks.worker import run_service
 
-    settings = settings_from(config_file, workers=workers)
-    problem = settings.webhook_auth_problem()
+    config = config_from(config_file, workers=workers)
+    problem = config.webhook_auth_problem
     if problem:
         raise click.ClickException(problem)
-    configure_logging(settings.log_format, settings.log_level, secrets=settings.secret_values())
-    runtime = _runtime(settings)
+    start_logging(config.log)
+    runtime = runtime_from(config)
     queue = _queue(runtime)
-    app = create_app(settings, runtime, queue=queue)
+    app = create_app(config, runtime, queue=queue)
     click.echo(f"Hindsight listening on http://{host}:{port}/webhooks/jira", err=True)
-    run_service(app, queue, host, port, settings.workers)
+    run_service(app, queue, host, port, config.workers)
 
 
 @click.command()
@@ -87,10 +92,9 @@ def worker(threads: int | None, config_file: Path | None) -> None:
     """
     from webhooks.worker import run_worker
 
-    settings = settings_from(config_file, workers=threads)
-    configure_logging(settings.log_format, settings.log_level, secrets=settings.secret_values())
-    runtime = _runtime(settings)
-    run_worker(_queue(runtime), settings.workers)
+    config = config_from(config_file, workers=threads)
+    start_logging(config.log)
+    run_worker(_queue(runtime_from(config)), config.workers)
 
 
 @click.group()
@@ -120,7 +124,7 @@ def list_deliveries(
     Example:
         hindsight deliveries list --status dead --limit 20
     """
-    store = _runtime(settings_from(config_file)).deliveries
+    store = runtime_from(config_from(config_file)).deliveries
     rows = store.list(status=status, event=event, limit=limit)
     if as_json:
         for row in rows:
@@ -147,7 +151,7 @@ def show_delivery(key: str, body: bool, config_file: Path | None) -> None:
     Example:
         hindsight deliveries show 3f2a9c7e-5b1d-4e0a-9d8e-1a2b3c4d5e6f --body
     """
-    store = _runtime(settings_from(config_file)).deliveries
+    store = runtime_from(config_from(config_file)).deliveries
     row = store.get(key)
     if row is None:
         raise click.ClickException(f"no delivery {key!r}; `hindsight deliveries list` shows keys")
@@ -172,7 +176,7 @@ def replay_deliveries(keys: tuple[str, ...], all_dead: bool, config_file: Path |
         hindsight deliveries replay --all-dead
         hindsight deliveries replay 3f2a9c7e-5b1d-4e0a-9d8e-1a2b3c4d5e6f
     """
-    runtime = _runtime(settings_from(config_file))
+    runtime = runtime_from(config_from(config_file))
     store = runtime.deliveries
     chosen = list(keys) + (store.keys(status="dead") if all_dead else [])
     if not chosen:
@@ -192,7 +196,7 @@ def replay_deliveries(keys: tuple[str, ...], all_dead: bool, config_file: Path |
     click.echo(f"Replayed {replayed} of {len(chosen)}.")
 
 
-def _queue(runtime: Runtime) -> Any:
+def _queue(runtime: Runtime) -> DeliveryQueue:
     try:
         return build_delivery_queue(runtime)
     except QueueNotConfigured as exc:

@@ -1,4 +1,4 @@
-"""Build the lessons features once per process from plain options (no dependency on `hindsight`).
+"""Build the lessons features once per process from typed options (no dependency on `hindsight`).
 
 The web pages, the webhook handlers and the CLI share one `LessonsServices`: one knowledge-base
 connection (and one in-memory vector matrix), one journal, one signer.
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from kb.embedding import Embedder, SentenceTransformerEmbedder
 from kb.store import LessonStore
@@ -33,7 +32,7 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 @dataclass(frozen=True)
 class LessonsOptions:
-    """Everything the lessons features read from the settings."""
+    """Everything the lessons features read from the settings (built by `hindsight.wiring`)."""
 
     db: Path
     base_url: str = DEFAULT_BASE_URL
@@ -43,27 +42,6 @@ class LessonsOptions:
     report_only: bool = True
     policy_file: Path | None = None
     embed_model: str | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Any, *, report_only: bool | None = None) -> LessonsOptions:
-        """Read a `hindsight.config.Settings` (duck-typed: this package cannot import it)."""
-        return cls(
-            db=Path(settings.db),
-            base_url=(settings.public_url or DEFAULT_BASE_URL).rstrip("/"),
-            browse_base=(settings.jira_url or settings.public_url or DEFAULT_BASE_URL).rstrip("/"),
-            feedback_secrets=feedback_secrets(
-                [s.get_secret_value() for s in getattr(settings, "feedback_secret", [])],
-                [  # any webhook credential will do: Data Center may have no secret to sign
-                    s.get_secret_value()
-                    for name in ("webhook_secret", "webhook_url_token", "webhook_basic_auth")
-                    for s in getattr(settings, name, [])
-                ],
-            ),
-            feedback_link_days=getattr(settings, "feedback_link_days", 90),
-            report_only=not settings.jira_url if report_only is None else report_only,
-            policy_file=settings.policy_file,
-            embed_model=settings.embed_model,
-        )
 
 
 def feedback_secrets(configured: Sequence[str], webhook: Sequence[str]) -> tuple[str, ...]:

@@ -1,26 +1,45 @@
-"""Register the policy handler with the runtime's dispatcher (called from hindsight.wiring)."""
+"""Register the policy handler with a dispatcher (called from `hindsight.wiring`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from plugin.audit import SQLiteAuditLog
+from plugin.dispatch import Dispatcher
+from plugin.events import JiraEvent
+from plugin.jira.port import JiraPort, User
 from plugin.policy.handler import EVENT_TYPES, PolicyHandler, PolicySource
 
 
-def install(runtime: Any) -> None:
+@dataclass(frozen=True)
+class PolicyOptions:
+    """What the policy area reads from the settings."""
+
+    policy_file: Path | None  # None: no rules, every event is a no-op
+    report_only: bool  # judge and audit every rule, write nothing to Jira
+    audit_db: Path  # the database file the audit log lives in
+
+
+def install(
+    dispatcher: Dispatcher,
+    options: PolicyOptions,
+    jira_for: Callable[[JiraEvent], JiraPort],
+    *,
+    service_account: Callable[[], User | None],
+    offline: bool,
+) -> None:
     """Load the policy (refusing a broken one now, not at the first event) and register.
 
-    `runtime` is `hindsight.wiring.Runtime` (typed loosely: plugin does not import hindsight).
+    `offline` says no Jira is configured: the engine judges the event's own issue snapshot.
     """
-    settings = runtime.settings
-    source = PolicySource(settings.policy_file)
     handler = PolicyHandler(
-        source,
-        runtime.jira_for,
-        SQLiteAuditLog(runtime.db_path),
-        service_account=lambda: runtime.service_account,
-        report_only=settings.policy_report_only,
-        offline=lambda: runtime.jira is None,
+        PolicySource(options.policy_file),
+        jira_for,
+        SQLiteAuditLog(options.audit_db),
+        service_account=service_account,
+        report_only=options.report_only,
+        offline=lambda: offline,
     )
-    runtime.dispatcher.register(EVENT_TYPES, "policy", handler)
+    dispatcher.register(EVENT_TYPES, "policy", handler)

@@ -13,13 +13,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from hindsight.config import load_settings
-from hindsight.wiring import Runtime, build_runtime
+from hindsight.wiring import Config, Runtime, build_runtime, install_lessons
 from hindsight.wsgi import create_app
 from plugin.jira.port import COMMENT_PROPERTY
 from plugin.lessons.comment import MARKER
 from plugin.lessons.config import LessonsSettings, SeedSettings
-from plugin.lessons.install import SERVICES_KEY, install
-from plugin.lessons.services import LessonsOptions, LessonsServices, build_services
+from plugin.lessons.services import LessonsServices, build_services
 from testkit.fakejira.fake import FakeJira
 from testkit.fakejira.fixtures import adapter_for
 from testkit.kb import HashingEmbedder
@@ -67,14 +66,14 @@ def site(fake_jira_factory, tmp_path) -> Site:
             "jira_api_token": fake.service_account.api_token,
         },
     )
-    runtime = build_runtime(settings, jira=adapter_for(fake), installers=[])
-    options = LessonsOptions.from_settings(settings, report_only=False)
+    config = Config(settings)
     policy = LessonsSettings(threshold=0.3, limit=3, seed=SeedSettings(threshold=0.1))
-    services = build_services(options, embedder=HashingEmbedder(), policy=policy)
+    services = build_services(config.lessons, embedder=HashingEmbedder(), policy=policy)
     assert services.store is not None
     services.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)
-    runtime.services[SERVICES_KEY] = services
-    install(runtime)
+    runtime = build_runtime(
+        config, jira=adapter_for(fake), installers=[install_lessons], lessons=services
+    )
     queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
     client = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True}).test_client()
 

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from hindsight.config import load_settings
-from hindsight.wiring import build_runtime
+from hindsight.wiring import Config, build_runtime
 from hindsight.wsgi import create_app
 from plugin.policy.loader import MAX_PROBLEMS, POLICY_MAX_BYTES
 from tests.plugin.policy.conftest import POLICY_YAML
@@ -121,7 +121,9 @@ def test_validate_needs_the_web_token_when_one_is_set(tmp_path):
             "web_token": ["t0ken"],
         },
     )
-    app = create_app(runtime=build_runtime(settings, installers=[]), test_config={"TESTING": True})
+    app = create_app(
+        runtime=build_runtime(Config(settings), installers=[]), test_config={"TESTING": True}
+    )
     client = app.test_client()
     refused = client.post("/api/policy/validate", data=POLICY_YAML)
     assert refused.status_code == 401

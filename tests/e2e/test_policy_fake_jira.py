@@ -15,11 +15,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from hindsight.config import load_settings
-from hindsight.wiring import Runtime, build_runtime
+from hindsight.wiring import Config, Runtime, build_runtime, install_policy
 from hindsight.wsgi import create_app
 from plugin.audit import AuditLog, SQLiteAuditLog
 from plugin.events import JiraEvent
-from plugin.policy.install import install as install_policy
 from plugin.policy.loader import PolicyError
 from plugin.policy.reasons import (
     ApprovalByNonMember,
@@ -90,7 +89,9 @@ def make_site(fake_jira_factory, tmp_path) -> Callable[..., Site]:
                 "policy_report_only": report_only,
             },
         )
-        runtime = build_runtime(settings, jira=adapter_for(fake), installers=[install_policy])
+        runtime = build_runtime(
+            Config(settings), jira=adapter_for(fake), installers=[install_policy]
+        )
         queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
         client = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True})
         client = client.test_client()
@@ -461,7 +462,7 @@ def test_a_malformed_policy_is_refused_with_its_line(tmp_path):
                                "policy_file": path},
     )  # fmt: skip
     with pytest.raises(PolicyError) as refused:
-        build_runtime(settings, installers=[install_policy])
+        build_runtime(Config(settings), installers=[install_policy])
     assert str(refused.value) == (
         f"{path}:{line}: defaults.mode: 'enforcing' is not allowed; must be one of: enforce, "
         "report-only"

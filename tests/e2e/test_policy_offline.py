@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from hindsight.config import load_settings
-from hindsight.wiring import build_runtime
+from hindsight.wiring import Config, build_runtime, install_policy
 from hindsight.wsgi import create_app
 from plugin.audit import SQLiteAuditLog
-from plugin.policy.install import install as install_policy
 from testkit.memory_jira import FIELDS
 from tests.conftest import WEBHOOK_SECRET
 from tests.plugin.policy.conftest import POLICY_YAML
@@ -26,7 +25,7 @@ def test_a_delivery_is_judged_on_its_snapshot_and_nothing_is_written(tmp_path: P
         overrides={"db": tmp_path / "h.db", "webhook_secret": [WEBHOOK_SECRET],
                    "policy_file": policy},
     )  # fmt: skip
-    runtime = build_runtime(settings, installers=[install_policy])
+    runtime = build_runtime(Config(settings), installers=[install_policy])
     assert runtime.jira is None
     queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
     client = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True}).test_client()

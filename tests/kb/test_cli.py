@@ -59,3 +59,55 @@ def test_search_of_an_unknown_lesson_id_says_what_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["lesson", "nope", "--db", str(tmp_path / "k.db")])
     assert result.exit_code == 1
     assert "no lesson has id 'nope'" in result.output
+
+
+RETRO = "# Release retro\n\n## Lessons learned\n- Rehearse the rollback before the release.\n"
+
+
+def _keyword_store(db: Path) -> None:
+    from kb import LessonStore
+
+    with LessonStore(db) as store:  # keyword-only: no model needed
+        store.ingest_source("retros/release.md", RETRO)
+
+
+@pytest.mark.parametrize("command", ["search", "lesson"])
+def test_kb_commands_load_settings_as_every_command_does(tmp_path: Path, command: str) -> None:
+    """--config file < HINDSIGHT_* variables < --db, as for serve, policy, audit..."""
+    from_file, from_env, from_option = (tmp_path / f"{n}.db" for n in ("file", "env", "option"))
+    for db in (from_file, from_option):
+        _keyword_store(db)  # the environment's database does not exist yet
+    config = tmp_path / "hindsight.toml"
+    config.write_text(f'db = "{from_file}"\n')
+    args = (
+        ["search", "rollback", "--mode", "keyword", "--json"]
+        if command == "search"
+        else ["lesson", "nope"]
+    )
+
+    runner = CliRunner()
+    via_file = runner.invoke(cli, [*args, "--config", str(config)], env={"HINDSIGHT_DB": None})
+    via_env = runner.invoke(
+        cli, [*args, "--config", str(config)], env={"HINDSIGHT_DB": str(from_env)}
+    )
+    via_option = runner.invoke(
+        cli,
+        [*args, "--config", str(config), "--db", str(from_option)],
+        env={"HINDSIGHT_DB": str(from_env)},
+    )
+
+    if command == "search":
+        assert json.loads(via_file.output)[0]["source"] == "retros/release.md"
+        assert json.loads(via_env.output) == []  # the environment won over the file
+        assert json.loads(via_option.output)[0]["source"] == "retros/release.md"
+    else:
+        assert "no lesson has id 'nope'" in via_file.output
+    assert from_env.exists()  # the command opened the environment's database, not the file's
+
+
+def test_kb_commands_refuse_a_bad_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "hindsight.toml"
+    config.write_text('datbase = "x.db"\n')
+    result = CliRunner().invoke(cli, ["search", "x", "--mode", "keyword", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "datbase: unknown setting" in result.output

@@ -6,7 +6,7 @@ import pytest
 
 from plugin.jira.adapter import JiraAdapter, connect
 from plugin.jira.errors import JiraApiError, JiraNotConfigured
-from plugin.jira.port import JiraPort, User
+from plugin.jira.port import User
 from plugin.jira.transitions import fields_for_screen, transition_to
 from testkit.fakejira import RESOLUTION_NOT_ON_SCREEN, FakeJira
 from testkit.fakejira.fixtures import adapter_for
@@ -17,10 +17,6 @@ from testkit.fakejira.scenario import NEXT_REVIEW
 def site(request, fake_jira_factory) -> tuple[FakeJira, JiraAdapter]:
     fake = fake_jira_factory(request.param)
     return fake, adapter_for(fake)
-
-
-def test_adapter_implements_the_port(jira_adapter: JiraAdapter) -> None:
-    assert isinstance(jira_adapter, JiraPort)
 
 
 def test_get_issue_reads_fields_subtasks_links_comments_and_changelog(site) -> None:

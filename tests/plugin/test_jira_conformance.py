@@ -3,15 +3,20 @@
 Each case runs against the real adapter on the Cloud fake and on the Data Center fake, the
 report-only port (reading through the adapter on the Cloud fake) and the in-memory double
 (`testkit.memory_jira`). Where an implementation legitimately differs, the case says so: the
-report-only port records each write as a plan instead of making it.
+report-only port records each write as a plan instead of making it. Two checks hold every
+implementation to the Protocol's shape: the signatures compared here, and mypy over
+`jira_port_types.py`.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import mypy.api
 import pytest
 
 from plugin.jira.adapter import JiraAdapter
@@ -125,6 +130,20 @@ def test_every_implementation_has_the_ports_methods_with_its_signatures(implemen
         expected = inspect.signature(getattr(JiraPort, name)).parameters
         actual = inspect.signature(getattr(implementation, name)).parameters
         assert list(actual.values()) == list(expected.values()), f"{implementation}.{name}"
+
+
+def test_the_type_checker_finds_every_implementation_a_structural_jira_port() -> None:
+    checked = Path(__file__).with_name("jira_port_types.py")
+    report, errors, status = mypy.api.run(
+        [
+            "--follow-imports=silent",  # judge that file; what it imports is only read
+            "--ignore-missing-imports",
+            "--no-incremental",
+            f"--cache-dir={os.devnull}",
+            str(checked),
+        ]
+    )
+    assert status == 0, report + errors
 
 
 # ----------------------------------------------------------------------------------- reads

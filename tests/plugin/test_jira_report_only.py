@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plugin.jira.errors import JiraApiError
-from plugin.jira.port import Issue, IssueType, JiraPort, Status, User
+from plugin.jira.port import Issue, IssueType, Status, User
 from plugin.jira.report_only import PlannedWrite, ReportOnlyJira
 from testkit.fakejira import FakeJira
 
@@ -17,10 +17,6 @@ SNAPSHOT = Issue(
     status=Status("10002", "Deploying", "indeterminate"),
     fields={"customfield_10050": {"value": "Normal"}},
 )
-
-
-def test_report_only_implements_the_port() -> None:
-    assert isinstance(ReportOnlyJira(), JiraPort)
 
 
 def test_snapshot_reads_and_planned_writes() -> None:

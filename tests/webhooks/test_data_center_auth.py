@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from hindsight.config import load_settings
-from hindsight.wiring import Runtime, build_runtime
+from hindsight.wiring import Config, Runtime, build_runtime
 from hindsight.wsgi import create_app
 from plugin.dispatch import HandlerResult
 from tests.webhooks.helpers import issue_updated, post_delivery
@@ -37,7 +37,7 @@ def runtime(tmp_path: Path) -> Runtime:
         },
         overrides={"db": tmp_path / "hindsight.db"},
     )
-    runtime = build_runtime(settings, installers=[])
+    runtime = build_runtime(Config(settings), installers=[])
     runtime.dispatcher.register("jira:issue_updated", "noop", lambda e, k: HandlerResult("no-op"))
     return runtime
 

@@ -261,24 +261,24 @@ def test_chunked_delivery_over_the_limit_is_413_not_401(
     client: FlaskClient, runtime: Runtime
 ) -> None:
     payload = issue_updated()
-    payload["padding"] = "x" * 2 * runtime.settings.max_body_bytes
+    payload["padding"] = "x" * 2 * runtime.edge.max_body_bytes
     body = json.dumps(payload).encode()
     headers = {"X-Hub-Signature": sign(body, WEBHOOK_SECRET)}
 
     response = post_chunked(client, "/webhooks/jira", body, headers)
 
     assert response.status_code == 413
-    assert f"the limit is {runtime.settings.max_body_bytes} bytes" in response.json["reason"]
+    assert f"the limit is {runtime.edge.max_body_bytes} bytes" in response.json["reason"]
     assert runtime.deliveries.list() == []
 
 
 def test_chunked_delivery_at_the_limit_is_read_whole(client: FlaskClient, runtime: Runtime) -> None:
     payload = issue_updated()
     payload["padding"] = ""
-    room = runtime.settings.max_body_bytes - len(json.dumps(payload).encode())
+    room = runtime.edge.max_body_bytes - len(json.dumps(payload).encode())
     payload["padding"] = "x" * room
     body = json.dumps(payload).encode()
-    assert len(body) == runtime.settings.max_body_bytes
+    assert len(body) == runtime.edge.max_body_bytes
 
     response = post_chunked(
         client, "/webhooks/jira", body, {"X-Hub-Signature": sign(body, WEBHOOK_SECRET)}
@@ -291,7 +291,7 @@ def test_chunked_policy_over_the_limit_is_413_not_validated_truncated(
     client: FlaskClient, runtime: Runtime
 ) -> None:
     # valid YAML in its first megabyte, followed by a broken line
-    text = "version: 1\n" + "# padding\n" * (runtime.settings.max_body_bytes // 10) + "rules: [\n"
+    text = "version: 1\n" + "# padding\n" * (runtime.edge.max_body_bytes // 10) + "rules: [\n"
 
     response = post_chunked(client, "/api/policy/validate", text.encode())
 

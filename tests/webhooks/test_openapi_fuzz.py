@@ -24,10 +24,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance
 
 from hindsight.config import load_settings
-from hindsight.wiring import build_runtime
+from hindsight.wiring import Config, build_runtime
 from hindsight.wsgi import create_app
-from plugin.lessons.install import SERVICES_KEY
-from plugin.lessons.services import LessonsOptions, build_services
+from plugin.lessons.services import build_services
 from testkit.kb import HashingEmbedder
 from tests.conftest import examples
 from tests.webhooks.helpers import RETRO_WITH_SCRIPT
@@ -44,10 +43,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     settings_ = load_settings(
         environ={}, overrides={"db": tmp / "hindsight.db", "webhook_secret": ["fuzz-secret"]}
     )
-    runtime = build_runtime(settings_, installers=[])
-    services = build_services(
-        LessonsOptions.from_settings(settings_, report_only=True), embedder=HashingEmbedder()
-    )
+    config = Config(settings_)
+    services = build_services(config.lessons, embedder=HashingEmbedder())
     assert services.store is not None
     services.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)
     hit = services.store.search("rollback", limit=1)[0]
@@ -55,7 +52,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Flask:
         "PAY-1", "PAY", "c1", "b", services.clock(), [(hit.id, 0.7, 0.7)]
     )
     services.journal.record_feedback("PAY-1", hit.id, "helpful")
-    runtime.services[SERVICES_KEY] = services
+    runtime = build_runtime(config, installers=(), lessons=services)
     queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
     return create_app(runtime=runtime, queue=queue, test_config={"TESTING": True})
 

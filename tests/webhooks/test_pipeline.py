@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils.migrations import Migrations
 
-from hindsight.config import load_settings
-from hindsight.wiring import open_delivery_store
+from hindsight.wiring import load_config, open_delivery_store
 from plugin.dispatch import Dispatcher, HandlerResult
 from plugin.events import JiraEvent
 from plugin.jira.errors import JiraApiError
@@ -60,10 +59,10 @@ def clock() -> FakeClock:
 @pytest.fixture
 def store(store_location: str, tmp_path: Path, clock: FakeClock) -> Iterator[DeliveryStore]:
     """The delivery log on each engine, opened by the composition root as in production."""
-    settings = load_settings(
+    config = load_config(
         environ={}, overrides={"db": store_location, "queue": f"sqlite:///{tmp_path / 'q.db'}"}
     )
-    store = open_delivery_store(settings, clock=clock)
+    store = open_delivery_store(config, clock=clock)
     store.migrate()
     yield store
     store.close()

@@ -33,13 +33,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from hindsight.config import load_settings
-from hindsight.wiring import Runtime, build_runtime
+from hindsight.wiring import Config, Runtime, build_runtime
 from hindsight.wsgi import create_app
 from plugin.events import InvalidEvent, JiraEvent
-from plugin.lessons.install import SERVICES_KEY
-from plugin.lessons.install import install as install_lessons
-from plugin.lessons.services import LessonsOptions, build_services
-from plugin.policy.install import install as install_policy
+from plugin.lessons.services import build_services
 from testkit.kb import HashingEmbedder
 from tests.conftest import examples
 from tests.webhooks.helpers import RETRO_WITH_SCRIPT, issue_updated, post_delivery
@@ -181,14 +178,11 @@ def hindsight(tmp_path_factory: pytest.TempPathFactory) -> tuple[FlaskClient, Ru
             "policy_file": ROOT / "deploy" / "policies" / "itil-change.yaml",
         },
     )
-    runtime = build_runtime(settings_, installers=[install_policy])
-    services = build_services(
-        LessonsOptions.from_settings(settings_, report_only=True), embedder=HashingEmbedder()
-    )
+    config = Config(settings_)
+    services = build_services(config.lessons, embedder=HashingEmbedder())
     assert services.store is not None
     services.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)
-    runtime.services[SERVICES_KEY] = services
-    install_lessons(runtime)
+    runtime = build_runtime(config, lessons=services)
     queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
     app = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True})
     return app.test_client(), runtime

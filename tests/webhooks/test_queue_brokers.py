@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from hindsight.config import Settings
-from hindsight.wiring import build_runtime
+from hindsight.wiring import Config, build_runtime
 from hindsight.wsgi import create_app
 from plugin.dispatch import HandlerResult
 from plugin.events import JiraEvent
@@ -91,7 +91,7 @@ class FailsOnce:
 def test_a_consumer_processes_and_retries_through_the_broker(
     settings: Settings, broker_url: str
 ) -> None:
-    runtime = build_runtime(settings, installers=[])
+    runtime = build_runtime(Config(settings), installers=[])
     handler = FailsOnce()
     runtime.dispatcher.register("jira:issue_updated", "fails-once", handler)
     queue = build_delivery_queue(runtime, huey=build_huey(broker_url, name="test"))

@@ -13,12 +13,9 @@ from pathlib import Path
 import pytest
 
 from hindsight.config import load_settings
-from hindsight.wiring import build_runtime
+from hindsight.wiring import Config, build_runtime
 from hindsight.wsgi import create_app
-from plugin.lessons.install import SERVICES_KEY
-from plugin.lessons.install import install as install_lessons
-from plugin.lessons.services import LessonsOptions, build_services
-from plugin.policy.install import install as install_policy
+from plugin.lessons.services import build_services
 from testkit.kb import HashingEmbedder
 from tests.webhooks.helpers import RETRO_WITH_SCRIPT, post_delivery
 from webhooks.queue import build_delivery_queue, build_huey
@@ -42,15 +39,12 @@ def test_a_report_only_run_ends_every_real_delivery_without_retrying(tmp_path: P
             "policy_file": ROOT / "deploy" / "policies" / "itil-change.yaml",
         },
     )
-    runtime = build_runtime(settings, installers=[install_policy])
-    assert runtime.jira is None  # report-only: nothing is written anywhere
-    services = build_services(
-        LessonsOptions.from_settings(settings, report_only=True), embedder=HashingEmbedder()
-    )
+    config = Config(settings)
+    services = build_services(config.lessons, embedder=HashingEmbedder())
     assert services.store is not None
     services.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)
-    runtime.services[SERVICES_KEY] = services
-    install_lessons(runtime)
+    runtime = build_runtime(config, lessons=services)
+    assert runtime.jira is None  # report-only: nothing is written anywhere
     queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
     client = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True}).test_client()
 

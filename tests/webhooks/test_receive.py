@@ -149,7 +149,7 @@ def test_bad_body_is_400_with_reason(
 
 def test_body_over_the_limit_is_413(client: FlaskClient, runtime: Runtime) -> None:
     payload = issue_updated()
-    payload["padding"] = "x" * runtime.settings.max_body_bytes
+    payload["padding"] = "x" * runtime.edge.max_body_bytes
     response = post_delivery(client, payload)
 
     assert response.status_code == 413
@@ -175,11 +175,10 @@ def test_delivery_is_committed_before_the_answer(app: Flask, runtime: Runtime) -
     app.extensions["hindsight"] = app.extensions["hindsight"].__class__(
         runtime=runtime,
         queue=build_delivery_queue(runtime, huey=build_huey("memory://")),
-        credentials=app.extensions["hindsight"].credentials,
     )
     response = post_delivery(app.test_client(), issue_updated(), delivery_id="d-5")
 
     assert response.status_code == 202
-    other = connect(runtime.settings.db)
+    other = connect(runtime.config.db)
     row = other.execute("SELECT status FROM deliveries WHERE key = 'd-5'").fetchone()
     assert row == (RECEIVED,)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from hindsight.config import ConfigError, load_settings
-from hindsight.wiring import build_runtime
+from hindsight.config import ConfigError
+from hindsight.wiring import build_runtime, load_config, open_delivery_store
 from kb.postgres import PostgresConnection
 from webhooks.store import PROCESSING, RECEIVED, Claim
 from webhooks.store_postgres import MIGRATIONS, PostgresDeliveryStore
@@ -199,14 +199,16 @@ def test_readiness_asks_without_writing(stores: list[PostgresDeliveryStore]) -> 
 def test_the_composition_root_opens_the_delivery_log_on_postgresql(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    settings = load_settings(
+    config = load_config(
         environ={"HINDSIGHT_DB": postgres_url, "HINDSIGHT_QUEUE": f"sqlite:///{tmp_path}/q.db"}
     )
 
-    runtime = build_runtime(settings, installers=[])
+    store = open_delivery_store(config)
 
-    assert isinstance(runtime.deliveries, PostgresDeliveryStore)
+    assert isinstance(store, PostgresDeliveryStore)
+    store.migrate()
+    assert store.writable()
     assert not list(tmp_path.glob("*.db"))  # no SQLite file stands in for the database
+    store.close()
     with pytest.raises(ConfigError, match="cannot use PostgreSQL yet"):
-        build_runtime(settings)  # the areas whose stores are not on PostgreSQL yet refuse
-    runtime.deliveries.close()
+        build_runtime(config)  # the areas whose stores are not on PostgreSQL yet refuse

@@ -1,7 +1,7 @@
 """The project managers' pages and the lessons JSON API, over the lessons services.
 
-`register_lessons_web(app)` adds both blueprints; the web context (services, access settings,
-audit source) is built from the app's runtime on first use, or passed in by tests.
+`register_lessons_web(app, web)` adds both blueprints over their context (services, access rules,
+audit source), built once when the app is created.
 """
 
 from __future__ import annotations
@@ -9,16 +9,15 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from webhooks.web.context import LessonsWeb, lessons_web
+from webhooks.web.context import LessonsWeb, WebOptions, lessons_web
 
 
-def register_lessons_web(app: Flask, web: LessonsWeb | None = None) -> None:
-    """Add the pages and the JSON API to `app` (with `web` as their context, if given)."""
+def register_lessons_web(app: Flask, web: LessonsWeb) -> None:
+    """Add the pages and the JSON API to `app`, with `web` as their context."""
     from webhooks import api_lessons
     from webhooks.web import curation, forms, pages
 
-    if web is not None:
-        app.extensions[LessonsWeb.EXTENSION] = web
+    app.extensions[LessonsWeb.EXTENSION] = web
     app.register_blueprint(curation.blueprint)  # its /lessons/<id>/edit before pages' /lessons/<id>
     app.register_blueprint(pages.blueprint)
     forms.install_forms(app)
@@ -27,4 +26,4 @@ def register_lessons_web(app: Flask, web: LessonsWeb | None = None) -> None:
     app.register_error_handler(HTTPException, api_lessons.json_errors_for_api_paths)
 
 
-__all__ = ["LessonsWeb", "lessons_web", "register_lessons_web"]
+__all__ = ["LessonsWeb", "WebOptions", "lessons_web", "register_lessons_web"]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
 from flask import current_app
 
-from plugin.audit import SQLiteAuditLog
 from plugin.lessons.services import LessonsServices
-from webhooks.web.audit import AuditSource, PolicyAuditSource
+from webhooks.web.audit import AuditSource
 
 
 @dataclass(frozen=True)
@@ -31,18 +31,19 @@ class AccessRules:
     def editing_enabled(self) -> bool:
         return bool(self.editor_tokens or (self.editors and self.user_header))
 
-    @classmethod
-    def from_settings(cls, settings: Any) -> AccessRules:
-        public = getattr(settings, "public_url", None)
-        return cls(
-            tokens=tuple(t.get_secret_value() for t in getattr(settings, "web_token", ())),
-            user_header=getattr(settings, "web_user_header", None) or None,
-            editor_tokens=tuple(
-                t.get_secret_value() for t in getattr(settings, "editor_token", ())
-            ),
-            editors=frozenset(getattr(settings, "editors", ()) or ()),
-            allowed_origins=(str(public).rstrip("/"),) if public else (),
+    def __repr__(self) -> str:  # counts only: a token may not reach a log or a traceback
+        return (
+            f"AccessRules(tokens={len(self.tokens)}, user_header={self.user_header!r},"
+            f" editor_tokens={len(self.editor_tokens)}, editors={len(self.editors)})"
         )
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """What the pages and the API read from the settings (built by `hindsight.wiring`)."""
+
+    access: AccessRules = field(default_factory=AccessRules)
+    audit_db: Path | None = None  # the database the policy audit page reads; None: no page
 
 
 @dataclass
@@ -58,16 +59,5 @@ class LessonsWeb:
 
 
 def lessons_web() -> LessonsWeb:
-    """The current app's web context, built from its runtime the first time it is needed."""
-    web = current_app.extensions.get(LessonsWeb.EXTENSION)
-    if web is None:
-        from plugin.lessons.install import services_for
-
-        runtime = current_app.extensions["hindsight"].runtime
-        web = LessonsWeb(
-            services=services_for(runtime),
-            access=AccessRules.from_settings(runtime.settings),
-            audit=PolicyAuditSource(SQLiteAuditLog(runtime.settings.db)),
-        )
-        current_app.extensions[LessonsWeb.EXTENSION] = web
-    return web
+    """The current app's web context (set once, when the app is created)."""
+    return current_app.extensions[LessonsWeb.EXTENSION]

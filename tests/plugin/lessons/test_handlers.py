@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from plugin.dispatch import Dispatcher
+import pytest
+
+from plugin.dispatch import Dispatcher, HandlerFailed
 from plugin.events import JiraEvent
+from plugin.jira.errors import JiraApiError
 from plugin.jira.port import IssueType, Project
 from plugin.lessons.capture import RetrospectiveCapturer
 from plugin.lessons.config import LessonsSettings, SeedSettings
@@ -55,6 +58,25 @@ def test_a_new_issue_gets_suggestions_once(jira, index, journal, suggester) -> N
     second = results(dispatcher, payload)["lessons.suggest"]
     assert second.outcome == "no-op"
     assert jira.operations() == [("add_comment", "PAY-1")]
+
+
+def test_a_refused_suggestion_comment_is_made_once_when_the_delivery_is_retried(
+    jira, index, journal, suggester
+) -> None:
+    dispatcher = make_dispatcher(jira, index, journal, suggester)
+    jira.put("PAY-1", summary=MIGRATION, description="rollback plan for the schema migration")
+    payload = issue_payload("jira:issue_created", "PAY-1", MIGRATION)
+    jira.fail("add_comment", status=503, message="busy")
+
+    with pytest.raises(HandlerFailed) as failed:
+        results(dispatcher, payload)
+    assert isinstance(failed.value.cause, JiraApiError) and failed.value.cause.retryable
+    assert jira.issues["PAY-1"].comments == ()
+
+    retried = results(dispatcher, payload)["lessons.suggest"]
+    assert retried.outcome == "acted"
+    assert len(jira.issues["PAY-1"].comments) == 1
+    assert results(dispatcher, payload)["lessons.suggest"].outcome == "no-op"
 
 
 def test_report_only_runs_say_reported(jira, index, journal, suggester) -> None:

@@ -70,6 +70,33 @@ def test_a_decision_is_recorded_with_everything_an_auditor_asks_for(audit):
     }
 
 
+def test_a_decision_keeps_its_findings_as_data_beside_the_words(audit):
+    audit.record([_decision()], Trigger("sweep"))
+    [entry] = audit.query()
+    assert entry.findings == {
+        "headline": {"code": "requirements-unmet", "target": "Done", "count": 1},
+        "reasons": [{"code": "field-empty", "field": "Impact"}],
+    }
+    assert entry.to_dict()["findings"] == entry.findings
+
+
+def test_a_row_written_before_findings_were_kept_still_reads_and_shows(audit):
+    from webhooks.web.audit import PolicyAuditSource
+
+    with audit._db.write() as conn:
+        conn.execute(
+            "INSERT INTO policy_audit (project, at, delivery, event, issue_key, rule, kind, mode,"
+            " outcome, summary, reasons, actions) VALUES ('PAY', '2026-03-01T09:00:00.000+00:00',"
+            " 'd', 'e', 'PAY-9', 'r', 'k', 'enforce', 'fail', 'moved to Done without meeting 1"
+            " requirement(s)', '[\"missing: ''Impact'' is empty (fill in ''Impact'')\"]', '[]')"
+        )
+    [old] = audit.query()
+    assert old.findings is None
+    assert old.reasons == ["missing: 'Impact' is empty (fill in 'Impact')"]
+    [row] = PolicyAuditSource(audit).entries().rows
+    assert row.reasons == ("missing: 'Impact' is empty (fill in 'Impact')",)
+
+
 def test_the_log_is_append_only(audit, tmp_path):
     audit.record([_decision()], Trigger("sweep"))
     conn = sqlite3.connect(tmp_path / "hindsight.db")
