@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -24,3 +25,8 @@ def shared_folder(name: str) -> Path | None:
 def cache_dir() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     return CACHE
+
+
+def model_slug(model: str) -> str:
+    """A file-name-safe form of a model name, for caches kept per model."""
+    return re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")

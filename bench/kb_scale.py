@@ -1,9 +1,12 @@
 """Search latency, memory and ingest speed with 100,000 lessons.
 
 The 100,000 lessons are synthesised from the real post-mortems: each recombines sentences of
-real paragraphs. Embedding 100k texts with MiniLM takes hours on 2 cores, so the synthetic
-lessons get the real-model vector of the paragraph they mostly come from, slightly perturbed
-(`PoolEmbedder`). Every query is embedded by the real model inside the timed `search()` call.
+real paragraphs. Embedding 100k texts with MiniLM takes over half an hour on 2 cores, so the
+synthetic lessons get the real-model vector of the paragraph they mostly come from, slightly
+perturbed (`PoolEmbedder`). Every query is embedded by the real model inside the timed
+`search()` call. Two stores are measured in the same run: the shipped models (MiniLM and the
+multilingual USE side by side) and MiniLM alone (what shipped before), so the hybrid p95 ratio
+between them holds on the same machine at the same time.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.kb_common import cache_dir, shared_folder
-from kb import LessonStore, SentenceTransformerEmbedder
+from bench.kb_common import cache_dir, model_slug, shared_folder
+from kb import LessonStore
+from kb.embedding import MINILM_MODEL_NAME, Embedder, VectorPart, load_embedder, vector_parts
 
 LESSONS = 100_000
 PER_FILE = 200
@@ -77,9 +81,10 @@ class PoolEmbedder:
     is the real embedding of the text it was built from.
     """
 
-    def __init__(self, name: str, pool: np.ndarray) -> None:
+    def __init__(self, name: str, pool: np.ndarray, parts: tuple[VectorPart, ...]) -> None:
         self._name = name
         self._pool = pool
+        self.parts = parts  # as the real embedder's: each part a unit vector of its own
         self._rng = np.random.default_rng(7)
 
     @property
@@ -104,11 +109,16 @@ class PoolEmbedder:
             rows.append(self._pool[int(marker) % len(self._pool)])
         vectors = np.array(rows, dtype=np.float32)
         vectors += self._rng.normal(0, 0.02, vectors.shape).astype(np.float32)
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        start = 0
+        for part in self.parts:
+            block = vectors[:, start : start + part.dimensions]
+            block /= np.linalg.norm(block, axis=1, keepdims=True)
+            start += part.dimensions
+        return vectors
 
 
-def _pool(folder: Path, embedder: SentenceTransformerEmbedder) -> tuple[list[str], np.ndarray]:
-    store = LessonStore(cache_dir() / "postmortems.db", embedder)
+def _pool(folder: Path, embedder: Embedder) -> tuple[list[str], np.ndarray]:
+    store = LessonStore(cache_dir() / f"postmortems-{model_slug(embedder.name)}.db", embedder)
     store.ingest_paths([folder])
     rows = store.conn.execute(
         "SELECT l.title, l.text, c.vector FROM lessons l JOIN chunks c ON c.lesson_pk = l.pk "
@@ -156,24 +166,15 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1]
 
 
-def main() -> int:
-    folder = shared_folder("postmortems-icco")
-    if folder is None:
-        return 0
-    real = SentenceTransformerEmbedder()
-    texts, vectors = _pool(folder, real)
+def _measure(label: str, real: Embedder, vectors: np.ndarray) -> float:
+    """Ingest the corpus into a fresh store with `real`'s pool vectors, time searches with
+    `real` embedding every query; returns the hybrid p95 (ms)."""
     corpus = cache_dir() / "scale-corpus"
-    _write_corpus(corpus, texts)
-    db = cache_dir() / "scale.db"
+    db = cache_dir() / f"scale-{model_slug(real.name)}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    print(
-        f"corpus: {LESSONS:,} synthetic lessons in {LESSONS // PER_FILE} JSONL files, built "
-        f"from {len(texts)} real post-mortem paragraphs; their vectors are real-model vectors "
-        "of the source paragraph with N(0, 0.02) noise; queries use the real model"
-    )
-
-    pool_store = LessonStore(db, PoolEmbedder(real.name, vectors))
+    print(f"--- {label}: {real.name}")
+    pool_store = LessonStore(db, PoolEmbedder(real.name, vectors, vector_parts(real)))
     started = time.perf_counter()
     cold = pool_store.ingest_paths([corpus])
     cold_s = time.perf_counter() - started
@@ -200,15 +201,18 @@ def main() -> int:
         f"{(time.perf_counter() - started) * 1000:.0f} ms"
     )
     queries = _distinct_queries()
+    hybrid_p95 = 0.0
     for mode in ("hybrid", "keyword", "semantic"):
         timings = []
         for query in queries:
             started = time.perf_counter()
             store.search(query, limit=10, mode=mode)
             timings.append((time.perf_counter() - started) * 1000)
+        p95 = _percentile(timings, 95)
+        hybrid_p95 = p95 if mode == "hybrid" else hybrid_p95
         print(
             f"{mode:8s} search over {LESSONS:,} lessons: p50 {_percentile(timings, 50):.1f} ms, "
-            f"p95 {_percentile(timings, 95):.1f} ms ({len(timings)} distinct queries, limit 10)"
+            f"p95 {p95:.1f} ms ({len(timings)} distinct queries, limit 10)"
         )
     filtered = []
     for query in QUERIES:
@@ -219,11 +223,37 @@ def main() -> int:
         f"hybrid + project/since filters: p50 {_percentile(filtered, 50):.1f} ms, "
         f"p95 {_percentile(filtered, 95):.1f} ms"
     )
+    vectors_mb = store.stats().vectors * real.dimensions * 2 / 1e6  # float16 in memory
     print(
-        f"resident memory: {_rss_mb():.0f} MB (model + vectors; {rss_before:.0f} MB before the "
-        f"vector matrix was loaded); database {db.stat().st_size / 1e6:.0f} MB"
+        f"resident memory: {_rss_mb():.0f} MB ({rss_before:.0f} MB before the vector matrix was "
+        f"loaded; the matrix {vectors_mb:.0f} MB); database {db.stat().st_size / 1e6:.0f} MB"
     )
     store.close()
+    return hybrid_p95
+
+
+def main() -> int:
+    folder = shared_folder("postmortems-icco")
+    if folder is None:
+        return 0
+    shipped, before = load_embedder(), load_embedder(MINILM_MODEL_NAME)
+    texts, shipped_vectors = _pool(folder, shipped)
+    before_texts, before_vectors = _pool(folder, before)
+    if texts != before_texts:
+        raise RuntimeError("the two pools hold different paragraphs")
+    _write_corpus(cache_dir() / "scale-corpus", texts)
+    print(
+        f"corpus: {LESSONS:,} synthetic lessons in {LESSONS // PER_FILE} JSONL files, built "
+        f"from {len(texts)} real post-mortem paragraphs; their vectors are real-model vectors "
+        "of the source paragraph with N(0, 0.02) noise; queries use the real model"
+    )
+    # The shipped models first: the process's memory then is theirs alone.
+    shipped_p95 = _measure("shipped", shipped, shipped_vectors)
+    before_p95 = _measure("before (same run, for comparison)", before, before_vectors)
+    print(
+        f"hybrid p95: shipped {shipped_p95:.1f} ms vs MiniLM alone {before_p95:.1f} ms = "
+        f"{shipped_p95 / before_p95:.2f}x (target <= 1.5x)"
+    )
     return 0
 
 

@@ -26,12 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.kb_common import cache_dir, shared_folder
-from kb import LessonStore, SentenceTransformerEmbedder
+from bench.kb_common import cache_dir, model_slug, shared_folder
+from kb import LessonStore
+from kb.embedding import DEFAULT_MODEL_NAME, load_embedder, related_similarity
 from plugin.events import JiraEvent
 from plugin.jira.port import Issue, IssueType, Status
 from plugin.lessons.capture import RetrospectiveCapturer
-from plugin.lessons.config import DEFAULT_LIMIT, DEFAULT_THRESHOLD, LessonsSettings
+from plugin.lessons.config import DEFAULT_LIMIT, LessonsSettings
 from plugin.lessons.handlers import LessonsHandlers
 from plugin.lessons.index import KbLessonIndex
 from plugin.lessons.journal import SQLiteLessonsJournal
@@ -41,7 +42,10 @@ from plugin.lessons.suggest import Suggester
 
 TARGET_LESSONS = 100_000
 LATENCY_RUNS = 200
-THRESHOLDS = sorted({0.45, 0.5, DEFAULT_THRESHOLD, 0.6, 0.65, 0.7, 0.75, 0.8})
+# The shipped models' calibrated threshold (kb.embedding.RELATED_SIMILARITY) and its neighbours.
+DEFAULT_THRESHOLD = related_similarity(DEFAULT_MODEL_NAME)
+THRESHOLDS = sorted({0.2, 0.25, DEFAULT_THRESHOLD, 0.4, 0.5, 0.6, 0.7})
+SLUG = model_slug(DEFAULT_MODEL_NAME)
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -99,7 +103,7 @@ def issue_for(key: str, row: dict[str, str]) -> Issue:
 
 
 def quality(bugs, pairs) -> None:
-    store = LessonStore(cache_dir() / "gitbugs-hadoop.db", SentenceTransformerEmbedder())
+    store = LessonStore(cache_dir() / f"gitbugs-hadoop-{SLUG}.db", load_embedder())
     store.ingest_paths([reports_jsonl(bugs, cache_dir() / "gitbugs-hadoop.jsonl")])
     journal = SQLiteLessonsJournal(":memory:")
     signer = FeedbackSigner("bench")
@@ -138,8 +142,8 @@ def quality(bugs, pairs) -> None:
 def big_store(bugs) -> LessonStore:
     """100,000 embedded lessons: a copy of the kb scale benchmark's store when it is cached
     (embedding 100k texts takes a quarter of an hour on two cores), else built here."""
-    path = cache_dir() / "suggest-100k.db"
-    scale = cache_dir() / "scale.db"
+    path = cache_dir() / f"suggest-100k-{SLUG}.db"
+    scale = cache_dir() / f"scale-{SLUG}.db"
     if not path.exists() and scale.exists():
         source = sqlite3.connect(f"file:{scale}?mode=ro", uri=True)
         if source.execute("SELECT count(*) FROM lessons").fetchone()[0] >= TARGET_LESSONS:
@@ -147,7 +151,7 @@ def big_store(bugs) -> LessonStore:
                 source.backup(copy)
             print(f"copied the 100k store of bench.kb_scale from {scale}")
         source.close()
-    store = LessonStore(path, SentenceTransformerEmbedder())
+    store = LessonStore(path, load_embedder())
     if store.stats().lessons < TARGET_LESSONS:
         started = time.perf_counter()
         reports = reports_jsonl(bugs, cache_dir() / "gitbugs-hadoop.jsonl")

@@ -179,7 +179,10 @@ class Settings(BaseModel):
         " before switching it on)",
     )
     embed_model: str | None = Field(
-        None, description="sentence-transformers model path; empty for the packaged MiniLM"
+        None,
+        description="empty: the packaged MiniLM and multilingual USE side by side;"
+        " all-MiniLM-L6-v2 or universal-sentence-encoder-multilingual-3 for one of them alone;"
+        " else a sentence-transformers model name or path",
     )
     ingest_max_file_bytes: int = Field(
         MAX_FILE_BYTES,

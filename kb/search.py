@@ -6,7 +6,9 @@ found in a large share of the lessons are dropped when rarer ones remain: bm25 g
 weight, yet every lesson they match must be scored (most of a keyword query's time at 100k).
 A multi-line query (an issue's summary then its description) also gets a keyword ranking of
 its first line alone, where its problem is stated most densely.
-Hybrid: weighted reciprocal rank fusion (RRF) of those rankings and the semantic one.
+Hybrid: weighted reciprocal rank fusion (RRF) of those rankings and the semantic ones (one per
+model of the embedder), then ordered by evidence: the lessons whose calibrated similarity clears
+the model's bar come first (see `order_by_evidence`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from kb.errors import InvalidQueryError
 from kb.text import cjk_bigrams, dedupe, significant_terms
 
 KEYWORD_RANKINGS = ("keyword", "headline")  # both reported as "keyword" in found_by
+# Every other ranking comes from an embedding model and is reported as "semantic".
+
 # The longest query searched, in characters: an issue's summary and the start of its
 # description. Embedding costs ~0.1-0.4 s per 256 word pieces on 2 cores, and a 50 KB query took
 # 35-52 s and 500 MB; 2,000 characters is 1-2 chunks of English (bench/bounded_paths.py).
@@ -46,8 +50,17 @@ class SearchSettings:
     # A small k trusts the top of each ranking more; 10 beat the customary 60 on GitBugs.
     rrf_k: int = 10
     # "headline": the keyword ranking of a multi-line query's first line (see `headline`).
+    # The similarity from which a hit is a strong match (`order_by_evidence`); None: the one
+    # calibrated for the store's model (kb.embedding.RELATED_SIMILARITY).
+    related_similarity: float | None = None
+    # "semantic" and "multilingual": the two models' rankings (kb.embedding.SideBySideEmbedder).
     weights: dict[str, float] = field(
-        default_factory=lambda: {"keyword": 1.0, "headline": 1.0, "semantic": 1.0}
+        default_factory=lambda: {
+            "keyword": 1.0,
+            "headline": 1.0,
+            "semantic": 1.0,
+            "multilingual": 1.0,
+        }
     )
 
 
@@ -128,27 +141,45 @@ def keyword_query(
 
 
 def fuse(
-    rankings: Mapping[str, list[int]], settings: SearchSettings, limit: int
+    rankings: Mapping[str, list[int]], settings: SearchSettings, limit: int | None = None
 ) -> list[tuple[int, float]]:
-    """The `limit` best (pk, score) by weighted reciprocal rank fusion of `rankings`."""
+    """The `limit` (default: all) best (pk, score) by weighted reciprocal rank fusion."""
     scores: dict[int, float] = {}
     for name, ranking in rankings.items():
         weight = settings.weights.get(name, 1.0)
         for rank, pk in enumerate(ranking, start=1):
             scores[pk] = scores.get(pk, 0.0) + weight / (settings.rrf_k + rank)
     ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    return ordered[:limit]
+    return ordered if limit is None else ordered[:limit]
+
+
+def order_by_evidence(
+    fused: Sequence[tuple[int, float]], similarity: Mapping[int, float], bar: float
+) -> tuple[list[tuple[int, float]], int]:
+    """`fused` with the lessons whose similarity clears `bar` first, in fused order, then the
+    rest by similarity; and how many cleared it.
+
+    Rank fusion counts a place in every ranking, evidence or not: a lesson sharing one common
+    word with the query, or read by a model that cannot read the query's language, gets votes
+    that would outrank the lesson in another language that means the same. The calibrated
+    similarity (kb.embedding.RELATED_SIMILARITY) says whether the meaning is there.
+    """
+    strong = [item for item in fused if similarity.get(item[0], -1.0) >= bar]
+    weak = [item for item in fused if similarity.get(item[0], -1.0) < bar]
+    weak.sort(key=lambda item: -similarity.get(item[0], -1.0))  # stable: fused order on ties
+    return strong + weak, len(strong)
 
 
 def found_by(pks: Sequence[int], rankings: Mapping[str, list[int]]) -> list[dict[str, int]]:
     """For each pk, the 1-based rank each kind of ranking gave it ("keyword", "semantic").
 
-    A pk found by both keyword rankings (whole query and headline) reports the better rank.
+    A pk found by both keyword rankings (whole query and headline), or by several models,
+    reports the better rank.
     """
     wanted = set(pks)
     best: dict[int, dict[str, int]] = {pk: {} for pk in pks}
     for name, ranking in rankings.items():
-        kind = "keyword" if name in KEYWORD_RANKINGS else name
+        kind = "keyword" if name in KEYWORD_RANKINGS else "semantic"
         for rank, pk in enumerate(ranking, start=1):
             if pk in wanted and rank < best[pk].get(kind, rank + 1):
                 best[pk][kind] = rank

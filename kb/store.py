@@ -23,7 +23,13 @@ import numpy as np
 
 from kb.chunking import embedding_inputs
 from kb.database import StoreConnection
-from kb.embedding import Embedder, torch_threads, vector_to_blob
+from kb.embedding import (
+    Embedder,
+    related_similarity,
+    torch_threads,
+    vector_parts,
+    vector_to_blob,
+)
 from kb.errors import IngestError, InvalidQueryError, LessonNotFoundError, ModelMismatchError
 from kb.readers import EXTENSIONS, FORMATS, ParsedSource, detect_format, read_bytes, read_text
 from kb.records import (
@@ -42,6 +48,7 @@ from kb.search import (
     fuse,
     headline,
     keyword_query,
+    order_by_evidence,
 )
 from kb.snippets import make_snippet
 from kb.text import cjk_index_text
@@ -681,6 +688,16 @@ class LessonStore:
 
     # ------------------------------------------------------------------ search
 
+    @property
+    def related_similarity(self) -> float | None:
+        """The similarity from which a lesson is related to a text: the settings' when given,
+        else the one calibrated for the store's model (None without a model)."""
+        if self.embedder is None:
+            return None
+        if self.settings.related_similarity is not None:
+            return self.settings.related_similarity
+        return related_similarity(self.embedder.name)
+
     def search(
         self,
         query: str,
@@ -691,12 +708,15 @@ class LessonStore:
         tag: str | None = None,
         kind: str | None = None,
         since: str | dt.date | None = None,
+        strong_only: bool = False,
     ) -> list[SearchHit]:
         """The `limit` lessons that best match `query`, best first.
 
         mode "keyword" ranks with FTS5 bm25, "semantic" by cosine similarity of embeddings,
         "hybrid" fuses both ranks. Filters: project (case-insensitive), tag, kind, and `since`
-        (lessons dated on or after it).
+        (lessons dated on or after it). When the semantic side runs, the lessons whose
+        similarity clears `related_similarity` (strong matches) come first; `strong_only`
+        leaves the others out (keyword mode has no similarity: every hit counts).
         """
         check_query_length(query, self.settings)
         if mode not in MODES:
@@ -726,7 +746,7 @@ class LessonStore:
             keyword_job = self._background().submit(
                 self._keyword_rankings, query, depth, filter_sql, filter_args
             )
-        semantic: list[int] = []
+        semantic: dict[str, list[int]] = {}
         scores: np.ndarray | None = None
         try:
             if matrix is not None:
@@ -734,15 +754,21 @@ class LessonStore:
                 # Beside the keyword ranking one thread is faster (the product is memory-bound
                 # and a second thread only contends with SQLite); alone, every thread helps.
                 with torch_threads(1 if keyword_job is not None else None):
-                    semantic, scores = _semantic_ranking(matrix, query_vector, depth, allowed)
+                    semantic, scores = self._semantic_rankings(matrix, query_vector, depth, allowed)
         finally:
             keyword = keyword_job.result() if keyword_job is not None else {}
-        rankings = {**keyword, "semantic": semantic}
-        fused = fuse(rankings, self.settings, limit)
+        rankings = {**keyword, **semantic}
+        fused = fuse(rankings, self.settings)
+        similarity: dict[int, float] = {}
+        if matrix is not None and scores is not None:
+            similarity = _similarities(matrix, scores, [pk for pk, _ in fused])
+            bar = self.related_similarity
+            assert bar is not None
+            fused, strong = order_by_evidence(fused, similarity, bar)
+            if strong_only:
+                fused = fused[:strong]
+        fused = fused[:limit]
         pks = [pk for pk, _ in fused]
-        similarity = (
-            _similarities(matrix, scores, pks) if matrix is not None and scores is not None else {}
-        )
         with self._lock:
             rows = self._rows_by_pk(pks)
         hits = []
@@ -770,6 +796,25 @@ class LessonStore:
                 )
             )
         return hits
+
+    def _semantic_rankings(
+        self,
+        matrix: VectorMatrix,
+        query_vector: np.ndarray,
+        depth: int,
+        allowed: np.ndarray | None,
+    ) -> tuple[dict[str, list[int]], np.ndarray]:
+        """Each model's ranking (by the name its vector part gives it) and the calibrated
+        part's similarity of every lesson."""
+        assert self.embedder is not None
+        parts = vector_parts(self.embedder)
+        all_scores = matrix.similarities(query_vector)
+        rankings = {
+            part.ranking: _semantic_ranking(matrix, row, depth, allowed)
+            for part, row in zip(parts, all_scores, strict=True)
+        }
+        calibrated = next(i for i, part in enumerate(parts) if part.similarity)
+        return rankings, all_scores[calibrated]
 
     def _embed_query(self, query: str) -> np.ndarray:
         """Unit vectors of the query's model-sized chunks; a lesson scores by its best pair.
@@ -823,7 +868,8 @@ class LessonStore:
         generation = self._meta("generation") or "0"
         matrix = self._matrix
         if matrix is None or matrix.generation != generation or matrix.model != self.embedder.name:
-            matrix = VectorMatrix.load(self.conn, self.embedder.name, generation)
+            widths = tuple(part.dimensions for part in vector_parts(self.embedder))
+            matrix = VectorMatrix.load(self.conn, self.embedder.name, generation, widths)
             self._matrix = matrix
         return matrix
 
@@ -854,22 +900,21 @@ def _read_at_most(display: str, path: Path, limit: int) -> bytes:
 
 
 def _semantic_ranking(
-    matrix: VectorMatrix, query_vector: np.ndarray, depth: int, allowed: np.ndarray | None
-) -> tuple[list[int], np.ndarray]:
-    """The `depth` lesson pks most similar to the query, best first, and every lesson's score.
+    matrix: VectorMatrix, scores: np.ndarray, depth: int, allowed: np.ndarray | None
+) -> list[int]:
+    """The `depth` lesson pks with the highest `scores` (one per lesson), best first.
 
     `allowed` (pks passing the filters) leaves the others out; None allows all.
     """
-    scores = matrix.similarities(query_vector)
     if len(scores) == 0:
-        return [], scores
+        return []
     if allowed is not None:
         scores = np.where(np.isin(matrix.lesson_pks, allowed), scores, -np.inf)
     count = min(depth, len(scores))
     top = np.argpartition(-scores, count - 1)[:count]
     top = top[np.argsort(-scores[top], kind="stable")]
     top = top[np.isfinite(scores[top])]
-    return [int(pk) for pk in matrix.lesson_pks[top]], scores
+    return [int(pk) for pk in matrix.lesson_pks[top]]
 
 
 def _similarities(matrix: VectorMatrix, scores: np.ndarray, pks: list[int]) -> dict[int, float]:

@@ -7,7 +7,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -56,6 +56,28 @@ class HashingEmbedder:
         return out
 
 
+class GlossaryEmbedder(HashingEmbedder):
+    """A fake multilingual model: Chinese words in its glossary read as their English words, so
+    a Chinese text and an English one on the same problem get similar vectors."""
+
+    GLOSSARY: ClassVar[dict[str, str]] = {
+        "证书": "certificate",
+        "过期": "expired",
+        "数据库": "database",
+        "迁移": "migration",
+        "回滚": "rollback",
+        "入职": "onboarding",
+    }
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        translated = []
+        for text in texts:
+            for chinese, english in self.GLOSSARY.items():
+                text = text.replace(chinese, f" {english} ")
+            translated.append(text)
+        return super().embed(translated)
+
+
 def bag(text: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for word in significant_terms(text):
@@ -76,6 +98,7 @@ class FakeIndex:
 
     lessons: list[Lesson] = field(default_factory=list)
     searches: list[str] = field(default_factory=list)
+    related_similarity: float = 0.5  # the "calibrated" bar a None threshold falls back to
 
     def add(self, lesson_id: str, title: str, text: str, **extra: Any) -> Lesson:
         lesson = Lesson(

@@ -85,6 +85,7 @@ def search() -> Response | tuple[Response, int]:
             kind=text_param("kind") or None,
             tag=text_param("tag") or None,
             since=since,
+            strong_only=True,  # weak matches are not results: an empty list means none
         )
     except (InvalidQueryError, ValueError) as exc:
         raise BadParameter(str(exc)) from None

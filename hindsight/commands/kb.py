@@ -12,7 +12,8 @@ import click
 from hindsight.commands.service import config_from, config_option
 from hindsight.terminal import json_line, printable
 from hindsight.wiring import KbOptions
-from kb import LessonStore, SentenceTransformerEmbedder
+from kb import LessonStore
+from kb.embedding import load_embedder
 from kb.errors import InvalidQueryError, KnowledgeBaseError
 from kb.readers import EXTENSIONS, FORMATS
 from kb.search import SearchSettings, check_query_length
@@ -34,7 +35,7 @@ def kb_options(config_file: Path | None, **overrides: object) -> KbOptions:
 @contextmanager
 def _store(options: KbOptions, *, with_model: bool = True) -> Iterator[LessonStore]:
     try:
-        embedder = SentenceTransformerEmbedder(options.embed_model) if with_model else None
+        embedder = load_embedder(options.embed_model) if with_model else None
         store = LessonStore(options.db, embedder)
     except KnowledgeBaseError as error:
         raise click.ClickException(str(error)) from error

@@ -17,19 +17,21 @@ from plugin.strict_model import StrictModel, TextList
 
 SeedMode = Literal["issue", "epic"]
 
-# Cosine similarity of all-MiniLM-L6-v2 between an issue's text and a lesson. Measured on the
-# gitbugs-hadoop duplicate pairs (bench/suggest_latency.py); see README for the trade-off.
-DEFAULT_THRESHOLD = 0.55
 DEFAULT_LIMIT = 3
 MAX_LIMIT = 20
 
 
 @dataclass(frozen=True)
 class ProjectSuggestions:
-    """The suggestion settings that apply to one project, its overrides merged in."""
+    """The suggestion settings that apply to one project, its overrides merged in.
+
+    `threshold` is a cosine similarity; None means the knowledge base's threshold calibrated
+    for its embedding model (`LessonIndex.related_similarity`), so the bar moves with the model
+    instead of holding one model's number for another.
+    """
 
     enabled: bool
-    threshold: float
+    threshold: float | None
     limit: int
 
 
@@ -64,8 +66,8 @@ class SeedSettings(StrictModel):
     enabled: bool = True
     mode: SeedMode = "issue"
     limit: int = Field(default=10, ge=1, le=50)  # as `seed-project --limit`: a list people read
-    # a project's description is short and generic: a lower bar than for an issue
-    threshold: float = Field(default=0.25, ge=0.0, le=1.0)
+    # unset: the model's calibrated threshold, as for suggestions
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     issue_type: str = Field(default="Task", min_length=1)  # the issue listing the lessons
     epic_type: str = Field(default="Epic", min_length=1)  # mode: epic
 
@@ -74,7 +76,8 @@ class LessonsSettings(StrictModel):
     """Lesson suggestions in Jira, with per-project overrides; capture and seeding."""
 
     enabled: bool = True
-    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)  # cosine similarity
+    # cosine similarity; unset: the threshold calibrated for the knowledge base's model
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     projects: dict[str, SuggestionOverride] = Field(default_factory=dict)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)

@@ -34,6 +34,11 @@ class LessonIndex(Protocol):
         """Hybrid search; every hit carries its cosine `similarity` to the query."""
         ...
 
+    @property
+    def related_similarity(self) -> float:
+        """The similarity from which a lesson is related to a text, calibrated for the model."""
+        ...
+
     def get(self, lesson_id: str) -> Lesson:
         """The lesson, or `kb.errors.LessonNotFoundError`."""
         ...
@@ -48,6 +53,11 @@ class KbLessonIndex:
 
     def __init__(self, store: LessonStore) -> None:
         self.store = store
+
+    @property
+    def related_similarity(self) -> float:
+        # A store without a model yields no similarities: nothing can clear any threshold.
+        return self.store.related_similarity or 1.0
 
     def search(self, query: str, *, limit: int) -> Sequence[SearchHit]:
         if self.store.is_empty():

@@ -16,6 +16,7 @@ from plugin.lessons.config import LessonsSettings, SeedSettings
 from plugin.lessons.index import LessonIndex
 from plugin.lessons.journal import LessonsJournal
 from plugin.lessons.ranking import feedback_boost
+from plugin.lessons.suggest import threshold_for
 
 SEED_LABEL = "hindsight-lessons"
 SEED_SUMMARY = "Lessons to apply"
@@ -71,9 +72,8 @@ class ProjectSeeder:
     def choose(self, project: Project, settings: SeedSettings, limit: int) -> list[SeededLesson]:
         """The lessons closest to the project's description, helpful ones first among equals."""
         hits = self.index.search(project_query(project), limit=max(limit * 3, 20))
-        relevant = [
-            h for h in hits if h.similarity is not None and h.similarity >= settings.threshold
-        ]
+        threshold = threshold_for(settings.threshold, self.index)
+        relevant = [h for h in hits if h.similarity is not None and h.similarity >= threshold]
         tallies = self.journal.tallies(h.id for h in relevant)
         relevant.sort(key=lambda h: -(float(h.similarity or 0) + feedback_boost(tallies.get(h.id))))
         return [

@@ -16,7 +16,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
-from kb.embedding import Embedder, SentenceTransformerEmbedder
+from kb.embedding import Embedder, load_embedder
 from kb.store import LessonStore
 from plugin.lessons.capture import RetrospectiveCapturer
 from plugin.lessons.config import LessonsSettings
@@ -120,9 +120,7 @@ def build_services(
     clock: Clock = utc_now,
 ) -> LessonsServices:
     """Open the knowledge base and the journal in the database file and wire the features."""
-    store = store or LessonStore(
-        options.db, embedder or SentenceTransformerEmbedder(options.embed_model)
-    )
+    store = store or LessonStore(options.db, embedder or load_embedder(options.embed_model))
     return LessonsServices(
         options=options,
         index=KbLessonIndex(store),

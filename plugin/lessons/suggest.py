@@ -100,12 +100,13 @@ class Suggester:
         if not query:
             return []
         hits = self.index.search(query, limit=max(CANDIDATES, settings.limit * 5))
+        threshold = threshold_for(settings.threshold, self.index)
         own_source = browse_suffix(issue.key)
         relevant = [
             hit
             for hit in hits
             if hit.similarity is not None
-            and hit.similarity >= settings.threshold
+            and hit.similarity >= threshold
             and hit.id not in exclude
             and not hit.source.endswith(own_source)  # never the issue's own captured text
         ]
@@ -178,6 +179,15 @@ class Suggester:
             dismissed=dismissed,
             body=body,
         )
+
+
+def threshold_for(configured: float | None, index: LessonIndex) -> float:
+    """The policy's threshold, else the one calibrated for the knowledge base's model.
+
+    The similarity is the multilingual model's, so one bar holds for English, Chinese and
+    mixed text alike: below it, no comment, whatever the language.
+    """
+    return index.related_similarity if configured is None else configured
 
 
 def browse_suffix(issue_key: str) -> str:

@@ -5,8 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from kb import LessonStore, SearchSettings
-from kb.search import found_by, fuse, headline, keyword_query, selective_terms
+from kb.embedding import SideBySideEmbedder, vector_parts
+from kb.errors import ModelMismatchError
+from kb.search import (
+    found_by,
+    fuse,
+    headline,
+    keyword_query,
+    order_by_evidence,
+    selective_terms,
+)
+from testkit.kb import GlossaryEmbedder, HashingEmbedder
 
 # Lessons each term matches in a store of 100 lessons.
 COUNTS = {"outage": 60, "caused": 30, "certificate": 1, "expired": 2, "tls": 0, "renewal": 9}
@@ -152,3 +165,80 @@ def test_term_counts_follow_the_store_as_it_changes(store: LessonStore, tmp_path
         hits = strict.search("deploy rollback", mode="keyword", limit=20)
         assert [hit.id for hit in hits] == ["r"]
         assert len(strict.search("deploy", mode="keyword", limit=20)) == 11
+
+
+def test_order_by_evidence_puts_strong_matches_first_then_the_rest_by_meaning() -> None:
+    fused = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6), (5, 0.5)]
+    similarity = {1: 0.1, 2: 0.5, 3: 0.2, 4: 0.6, 5: 0.3}
+    ordered, strong = order_by_evidence(fused, similarity, bar=0.4)
+    assert [pk for pk, _ in ordered] == [2, 4, 5, 3, 1]
+    assert strong == 2
+    assert order_by_evidence(fused, {}, bar=0.4) == (fused, 0)  # no vectors: fused order kept
+
+
+def _bilingual_store(tmp_path: Path) -> LessonStore:
+    embedder = SideBySideEmbedder(
+        {"semantic": HashingEmbedder("english"), "multilingual": GlossaryEmbedder("glossary")},
+        similarity="multilingual",
+    )
+    store = LessonStore(
+        tmp_path / "kb.db", embedder, settings=SearchSettings(related_similarity=0.3)
+    )
+    store.ingest_source(
+        "retro:tls",
+        "## Lessons\n- The certificate expired at night: automate renewal and alert early.\n",
+    )
+    store.ingest_source("retro:zh", "## 经验教训\n- 证书过期前一个月必须提醒负责人。\n")
+    for n in range(6):  # same-script lessons that share a word or two with the query
+        store.ingest_source(f"retro:noise{n}", f"## 经验教训\n- 过期的会议纪要第{n}版要归档。\n")
+    return store
+
+
+def test_a_chinese_query_finds_the_english_lesson_first_among_strong_matches(
+    tmp_path: Path,
+) -> None:
+    with _bilingual_store(tmp_path) as store:
+        hits = store.search("证书过期", limit=10)
+        strong = [h for h in hits if h.similarity is not None and h.similarity >= 0.3]
+        assert {h.source for h in strong} == {"retro:tls", "retro:zh"}
+        assert {h.source for h in hits[:2]} == {"retro:tls", "retro:zh"}
+        assert hits[0].found_by.keys() <= {"keyword", "semantic"}
+        only = store.search("证书过期", limit=10, strong_only=True)
+        assert [h.id for h in only] == [h.id for h in strong]
+        assert store.search("入职", limit=10, strong_only=True) == []
+        # keyword mode has no similarity to judge by: every match counts
+        assert store.search("过期", mode="keyword", strong_only=True)
+
+
+def test_side_by_side_vectors_keep_one_unit_vector_per_model(tmp_path: Path) -> None:
+    embedder = SideBySideEmbedder(
+        {"semantic": HashingEmbedder("a", 16), "multilingual": HashingEmbedder("b", 24)},
+        similarity="multilingual",
+    )
+    assert embedder.name == "a+b" and embedder.dimensions == 40
+    assert [(p.ranking, p.dimensions, p.similarity) for p in vector_parts(embedder)] == [
+        ("semantic", 16, False),
+        ("multilingual", 24, True),
+    ]
+    vectors = embedder.embed(["rollback rehearsal", "证书过期"])
+    np.testing.assert_allclose(np.linalg.norm(vectors[:, :16], axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(vectors[:, 16:], axis=1), 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="similarity must name one of"):
+        SideBySideEmbedder({"semantic": HashingEmbedder()}, similarity="multilingual")
+
+
+def test_a_store_of_one_model_refuses_the_side_by_side_one_until_reindexed(
+    tmp_path: Path, examples: Path
+) -> None:
+    with LessonStore(tmp_path / "kb.db", HashingEmbedder("english")) as store:
+        store.ingest_paths([examples])
+    both = SideBySideEmbedder(
+        {"semantic": HashingEmbedder("english"), "multilingual": GlossaryEmbedder("glossary")},
+        similarity="multilingual",
+    )
+    with LessonStore(tmp_path / "kb.db", both) as store:
+        with pytest.raises(ModelMismatchError, match="run `hindsight reindex`"):
+            store.search("证书过期")
+        store.reindex()
+        assert store.stats().model == "english+glossary"
+        assert store.search("证书过期")[0].similarity is not None

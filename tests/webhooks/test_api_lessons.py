@@ -137,3 +137,9 @@ def test_responses_match_the_openapi_schemas(web) -> None:
         builder = EnvironBuilder(path=url, method=method, json=body, base_url="http://localhost")
         request = WerkzeugOpenAPIRequest(Request(builder.get_environ()))
         openapi.validate_response(request, WerkzeugOpenAPIResponse(response))
+
+
+def test_search_lists_no_weak_matches(web) -> None:
+    app, _ = web
+    body = app.test_client().get("/api/lessons/search?q=choir singing timetable").get_json()
+    assert body["count"] == 0 and body["results"] == []

@@ -201,3 +201,13 @@ def test_a_trusted_proxy_header_grants_access(tmp_path) -> None:
 def test_pages_are_read_only(web) -> None:
     app, _ = web
     assert app.test_client().post("/lessons?q=x").status_code == 405
+
+
+def test_search_says_no_strong_match_instead_of_listing_weak_ones(web) -> None:
+    app, _ = web
+    page = app.test_client().get("/lessons?q=choir+singing+timetable").get_data(as_text=True)
+    assert "No strong match for “choir singing timetable”" in page
+    assert 'class="result"' not in page
+    found = app.test_client().get("/lessons?q=rollback").get_data(as_text=True)
+    shown = found.count('class="result"')
+    assert shown and f"{shown} strong match" in found  # the count is what is listed

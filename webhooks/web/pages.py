@@ -77,6 +77,9 @@ def home() -> Response:
     return redirect(url_for("pages.search"))
 
 
+PAGE_RESULTS = 25
+
+
 def why(hit: SearchHit, helpful: int = 0, not_relevant: int = 0) -> list[str]:
     """Plain reasons a hit is in the list: matched words, each ranking's verdict, feedback."""
     reasons = []
@@ -99,6 +102,7 @@ def search() -> tuple[str, int]:
     form = {key: text_param(key) for key in ("q", "project", "kind", "tag", "since")}
     form["mode"] = text_param("mode") or "hybrid"
     hits: list[SearchHit] = []
+    more = False
     error = None
     status = 200
     tallies: dict[str, Any] = {}
@@ -110,15 +114,20 @@ def search() -> tuple[str, int]:
         error, status = exc.description, 400
     if form["q"] and store is not None and error is None:
         try:
+            # Strong matches only (a similarity the model's calibration trusts), and one more
+            # than shown, so the page can say truly whether there are more.
             hits = store.search(
                 form["q"],
-                limit=25,
+                limit=PAGE_RESULTS + 1,
                 mode=mode,
                 project=form["project"] or None,
                 kind=form["kind"] or None,
                 tag=form["tag"] or None,
                 since=since,
+                strong_only=True,
             )
+            more = len(hits) > PAGE_RESULTS
+            hits = hits[:PAGE_RESULTS]
             tallies = web.services.journal.tallies(hit.id for hit in hits)
         except (InvalidQueryError, ValueError) as exc:
             error, status = str(exc), 400
@@ -140,6 +149,7 @@ def search() -> tuple[str, int]:
         "search.html",
         form=form,
         results=results,
+        more=more,
         error=error,
         kinds=sorted(set(KINDS) | set(stats.by_kind if stats else ())),
         projects=sorted(p for p in (stats.by_project if stats else {}) if p),

@@ -147,3 +147,17 @@ def test_substantial_change_detection() -> None:
     assert text_changed_substantially("Fix the login bug", "Migrate billing to the new database")
     assert text_changed_substantially("", "Something new")
     assert not text_changed_substantially("", "")
+
+
+def test_an_unset_threshold_is_the_one_calibrated_for_the_model(
+    jira, index, journal, signer, clock
+) -> None:
+    policy = LessonsSettings(threshold=None)
+    suggester = Suggester(index, journal, policy, signer, base_url=BASE, clock=clock)
+    jira.put("PAY-1", **MIGRATION_ISSUE)
+    index.related_similarity = 0.2
+    chosen = suggester.suggest(jira, "PAY-1").suggestions
+    assert chosen and all(s.similarity >= 0.2 for s in chosen)
+    index.related_similarity = 0.99  # the model's bar moved: nothing clears it any more
+    jira.put("PAY-2", **MIGRATION_ISSUE)
+    assert suggester.suggest(jira, "PAY-2").action == "none"
