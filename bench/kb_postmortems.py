@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 
 from bench.kb_common import shared_folder
-from kb import LessonStore, SentenceTransformerEmbedder
+from kb import LessonStore, load_embedder
 
 
 def main() -> int:
     folder = shared_folder("postmortems-icco")
     if folder is None:
         return 0
-    embedder = SentenceTransformerEmbedder()
+    embedder = load_embedder()
     embedder.embed(["warm up: load the model before timing"])
     with tempfile.TemporaryDirectory() as scratch:
         store = LessonStore(Path(scratch) / "kb.db", embedder)

