@@ -809,8 +809,9 @@ class LessonStore:
         assert self.embedder is not None
         parts = vector_parts(self.embedder)
         all_scores = matrix.similarities(query_vector)
+        passing = None if allowed is None else np.isin(matrix.lesson_pks, allowed)
         rankings = {
-            part.ranking: _semantic_ranking(matrix, row, depth, allowed)
+            part.ranking: _semantic_ranking(matrix, row, depth, passing)
             for part, row in zip(parts, all_scores, strict=True)
         }
         calibrated = next(i for i, part in enumerate(parts) if part.similarity)
@@ -900,16 +901,16 @@ def _read_at_most(display: str, path: Path, limit: int) -> bytes:
 
 
 def _semantic_ranking(
-    matrix: VectorMatrix, scores: np.ndarray, depth: int, allowed: np.ndarray | None
+    matrix: VectorMatrix, scores: np.ndarray, depth: int, passing: np.ndarray | None
 ) -> list[int]:
     """The `depth` lesson pks with the highest `scores` (one per lesson), best first.
 
-    `allowed` (pks passing the filters) leaves the others out; None allows all.
+    `passing` (a mask of the lessons that pass the filters) leaves the others out; None: all.
     """
     if len(scores) == 0:
         return []
-    if allowed is not None:
-        scores = np.where(np.isin(matrix.lesson_pks, allowed), scores, -np.inf)
+    if passing is not None:
+        scores = np.where(passing, scores, -np.inf)
     count = min(depth, len(scores))
     top = np.argpartition(-scores, count - 1)[:count]
     top = top[np.argsort(-scores[top], kind="stable")]
