@@ -64,4 +64,5 @@ def test_the_seed_section_reads_its_issue_types_from_the_file() -> None:
     seed = parse_policy(
         MINIMAL_POLICY + "suggestions:\n  seed: {issue_type: Story, epic_type: Initiative}\n"
     ).suggestions.seed
-    assert (seed.issue_type, seed.epic_type, seed.threshold) == ("Story", "Initiative", 0.25)
+    # an unset threshold is the model's calibrated one (kb.embedding.RELATED_SIMILARITY)
+    assert (seed.issue_type, seed.epic_type, seed.threshold) == ("Story", "Initiative", None)
