@@ -149,7 +149,7 @@ class Config:
         """Report-only unless Jira is configured (`build_runtime` says so for an injected Jira)."""
         s = self._settings
         return LessonsOptions(
-            db=s.db,
+            db=_refuse_postgres_for_lessons(s.db),
             base_url=(s.public_url or DEFAULT_BASE_URL).rstrip("/"),
             browse_base=(s.jira_url or s.public_url or DEFAULT_BASE_URL).rstrip("/"),
             feedback_secrets=feedback_secrets(
@@ -169,7 +169,9 @@ class Config:
     def kb(self) -> KbOptions:
         s = self._settings
         return KbOptions(
-            db=s.db, embed_model=s.embed_model, ingest_max_file_bytes=s.ingest_max_file_bytes
+            db=_refuse_postgres_for_lessons(s.db),
+            embed_model=s.embed_model,
+            ingest_max_file_bytes=s.ingest_max_file_bytes,
         )
 
     @functools.cached_property
@@ -200,6 +202,17 @@ def load_config(
     """The one loading path of every command and app: defaults < TOML file < HINDSIGHT_*
     variables < `overrides` (the command line). Raises `ConfigError` naming each bad setting."""
     return Config(load_settings(config_file, environ=environ, overrides=overrides))
+
+
+def _refuse_postgres_for_lessons(db: Path | PostgresURL) -> Path:
+    """The lesson store and the suggestion journal have no PostgreSQL implementation yet
+    (issue 14): refuse rather than split the data between a database and a stray file."""
+    if isinstance(db, PostgresURL):
+        raise ConfigError(
+            "db is a PostgreSQL URL, but the lesson store and the suggestion journal cannot use"
+            " PostgreSQL yet (issue 14): use a SQLite file for now"
+        )
+    return db
 
 
 def _unwrapped(values: Sequence[SecretStr]) -> tuple[str, ...]:
@@ -290,11 +303,6 @@ def build_runtime(
     """Open the database (migrating it), connect Jira when configured, build the lessons
     services and install the handlers. Tests pass their own `jira` or `lessons`."""
     settings = config._settings
-    if isinstance(config.db, PostgresURL) and (installers or lessons is None):
-        raise ConfigError(
-            "db is a PostgreSQL URL, but the policy audit log, the suggestion journal and the"
-            " lesson store cannot use PostgreSQL yet (issue 14): use a SQLite file for now"
-        )
     store = deliveries or open_delivery_store(config)
     store.migrate()
     if jira is None and config.jira is not None:

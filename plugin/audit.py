@@ -24,6 +24,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from kb.database import StoreConnection, run_script
+from kb.postgres import PostgresConnection, PostgresURL
 from plugin.jira.port import User
 from plugin.policy.decision import PolicyDecision, Trigger, exemption_dict
 
@@ -194,16 +195,14 @@ class AuditLog(Protocol):
     def close(self) -> None: ...
 
 
-class SQLiteAuditLog:
-    """The audit log in the shared SQLite file (see the module docstring)."""
+class SQLAuditLog:
+    """The audit log's reads and writes, in SQL both engines run (`?` placeholders).
 
-    def __init__(self, db: str | Path | StoreConnection) -> None:
-        self._db = db if isinstance(db, StoreConnection) else StoreConnection(db)
-        self.migrate()
+    Subclasses open the connection (a `StoreConnection` or a `kb.postgres.PostgresConnection`)
+    and own the schema: `SQLiteAuditLog` here, `PostgresAuditLog` in plugin.audit_postgres.
+    """
 
-    def migrate(self) -> int:
-        """Apply the audit schema steps not applied yet; returns how many ran."""
-        return len(self._db.migrate(MIGRATIONS))
+    _db: StoreConnection | PostgresConnection
 
     def record(
         self,
@@ -260,7 +259,7 @@ class SQLiteAuditLog:
         where, params = _where(AuditFilter(issue=issue, rule=rule, since=since))
         sql = f"SELECT {', '.join(COLUMNS)} FROM policy_audit {where} ORDER BY id"
         if limit:
-            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) AS newest ORDER BY id"
         with self._db.read() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [_entry(row) for row in rows]
@@ -295,6 +294,31 @@ class SQLiteAuditLog:
 
     def close(self) -> None:
         self._db.close()
+
+
+class SQLiteAuditLog(SQLAuditLog):
+    """The audit log in the shared SQLite file (see the module docstring)."""
+
+    def __init__(self, db: str | Path | StoreConnection) -> None:
+        self._db = db if isinstance(db, StoreConnection) else StoreConnection(db)
+        self.migrate()
+
+    def migrate(self) -> int:
+        """Apply the audit schema steps not applied yet; returns how many ran."""
+        return len(self._db.migrate(MIGRATIONS))
+
+
+def open_audit_log(location: str | Path | PostgresURL) -> AuditLog:
+    """The audit log where `HINDSIGHT_DB` says: a SQLite file, or a PostgreSQL database.
+
+    The one place that names the implementations: the composition root, pages and commands
+    pass the configured location here.
+    """
+    if isinstance(location, PostgresURL):
+        from plugin.audit_postgres import PostgresAuditLog
+
+        return PostgresAuditLog(location)
+    return SQLiteAuditLog(location)
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:

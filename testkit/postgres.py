@@ -7,8 +7,9 @@ not on PATH; `dev.py test` installs the package in CI as it does Redis and Chrom
 as root, so under root the cluster belongs to the unprivileged `postgres` user.
 
 Pytest fixtures (registered in tests/conftest.py): `postgres_server` (one per session),
-`postgres_url` (a fresh database per test, dropped after) and `store_location`, the one
-parametrised fixture that runs a store's tests on both engines.
+`postgres_url` (a fresh database per test, dropped after), `store_location`, the one
+parametrised fixture that runs a store's tests on both engines, and `store_config`, the
+configuration with the database there (tests open stores from it as the service does).
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from hindsight.wiring import Config
 
 USER = "hindsight"
 
@@ -216,3 +221,13 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "hindsight.db")
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def store_config(store_location: str, tmp_path: Path) -> Config:
+    """The service's configuration with `HINDSIGHT_DB` at `store_location` (queue: a file)."""
+    from hindsight.wiring import load_config
+
+    return load_config(
+        environ={}, overrides={"db": store_location, "queue": f"sqlite:///{tmp_path / 'q.db'}"}
+    )

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, jsonify
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from plugin.audit import SQLiteAuditLog
+from plugin.audit import open_audit_log
 from webhooks.queue import DeliveryQueue, build_delivery_queue
 from webhooks.request_body import BodyTooLarge
 from webhooks.state import EXTENSION, AppState, WebhookRuntime
@@ -44,7 +44,7 @@ def create_app(
     lessons_web = LessonsWeb(
         services=runtime.lessons,
         access=web.access,
-        audit=PolicyAuditSource(SQLiteAuditLog(web.audit_db)) if web.audit_db is not None else None,
+        audit=PolicyAuditSource(open_audit_log(web.audit_db)) if web.audit_db is not None else None,
     )
 
     from webhooks import ops, policy_api, receive

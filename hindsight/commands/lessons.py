@@ -106,7 +106,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
 
     from hindsight.wiring import build_runtime
     from hindsight.wsgi import create_app
-    from plugin.audit import SQLiteAuditLog
+    from plugin.audit import open_audit_log
     from plugin.policy.render import action_text
     from webhooks.queue import build_delivery_queue, build_huey
 
@@ -140,7 +140,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
     thread = threading.Thread(target=server.serve_forever, name="hindsight-demo", daemon=True)
     thread.start()
     base = f"http://{host}:{server.port}"
-    audit = SQLiteAuditLog(config.policy.audit_db)
+    audit = open_audit_log(config.policy.audit_db)
     click.echo(f"  service: {base} (webhooks at {base}/webhooks/jira)\n")
     try:
         for path in deliveries:

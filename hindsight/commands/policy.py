@@ -12,7 +12,7 @@ import click
 from hindsight.commands.service import config_from, config_option
 from hindsight.terminal import echo_line, printable
 from hindsight.wiring import Config, ConfigError, JiraOptions, connect_jira
-from plugin.audit import BadAuditQuery, SQLiteAuditLog, to_csv
+from plugin.audit import BadAuditQuery, open_audit_log, to_csv
 from plugin.events import InvalidEvent, JiraEvent
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import JiraPort
@@ -254,7 +254,7 @@ def audit(
         hindsight audit --issue CHG-42
         hindsight audit --rule change-control --since 7d --csv > audit.csv
     """
-    log = SQLiteAuditLog(config_from(config_file).policy.audit_db)
+    log = open_audit_log(config_from(config_file).policy.audit_db)
     try:
         entries = log.query(issue=issue, rule=rule, since=since, limit=limit)
     except BadAuditQuery as exc:
@@ -309,7 +309,7 @@ def sweep(
         result = run_sweep(loaded, jira, report_only=report_only or config.policy.report_only)
     except JiraApiError as exc:
         raise click.ClickException(f"the sweep stopped: {exc}") from None
-    log = SQLiteAuditLog(config.policy.audit_db)
+    log = open_audit_log(config.policy.audit_db)
     for trigger, decision in result.decisions:
         if decision.noteworthy:
             log.record([decision], trigger)

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from plugin.audit import SQLiteAuditLog
+from kb.postgres import PostgresURL
+from plugin.audit import open_audit_log
 from plugin.dispatch import Dispatcher
 from plugin.events import JiraEvent
 from plugin.jira.port import JiraPort, User
@@ -19,7 +20,7 @@ class PolicyOptions:
 
     policy_file: Path | None  # None: no rules, every event is a no-op
     report_only: bool  # judge and audit every rule, write nothing to Jira
-    audit_db: Path  # the database file the audit log lives in
+    audit_db: Path | PostgresURL  # where the audit log lives (HINDSIGHT_DB)
 
 
 def install(
@@ -37,7 +38,7 @@ def install(
     handler = PolicyHandler(
         PolicySource(options.policy_file),
         jira_for,
-        SQLiteAuditLog(options.audit_db),
+        open_audit_log(options.audit_db),
         service_account=service_account,
         report_only=options.report_only,
         offline=lambda: offline,

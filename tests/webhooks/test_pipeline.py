@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils.migrations import Migrations
 
-from hindsight.wiring import load_config, open_delivery_store
+from hindsight.wiring import Config, open_delivery_store
 from plugin.dispatch import Dispatcher, HandlerResult
 from plugin.events import JiraEvent
 from plugin.jira.errors import JiraApiError
@@ -57,12 +57,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(store_location: str, tmp_path: Path, clock: FakeClock) -> Iterator[DeliveryStore]:
+def store(store_config: Config, clock: FakeClock) -> Iterator[DeliveryStore]:
     """The delivery log on each engine, opened by the composition root as in production."""
-    config = load_config(
-        environ={}, overrides={"db": store_location, "queue": f"sqlite:///{tmp_path / 'q.db'}"}
-    )
-    store = open_delivery_store(config, clock=clock)
+    store = open_delivery_store(store_config, clock=clock)
     store.migrate()
     yield store
     store.close()

@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from flask import current_app
 
+from kb.postgres import PostgresURL
 from plugin.lessons.services import LessonsServices
 from webhooks.web.audit import AuditSource
 
@@ -43,7 +44,7 @@ class WebOptions:
     """What the pages and the API read from the settings (built by `hindsight.wiring`)."""
 
     access: AccessRules = field(default_factory=AccessRules)
-    audit_db: Path | None = None  # the database the policy audit page reads; None: no page
+    audit_db: Path | PostgresURL | None = None  # where the audit page reads; None: no page
 
 
 @dataclass

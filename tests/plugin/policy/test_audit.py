@@ -5,16 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlite_utils.migrations import Migrations
 
+from hindsight.wiring import Config
 from plugin.audit import (
     AuditFilter,
     AuditLog,
     BadAuditQuery,
     SQLiteAuditLog,
+    open_audit_log,
     parse_since,
     to_csv,
 )
@@ -39,8 +42,25 @@ def _decision(issue: str = "CHG-1", rule: str = "change-control", **extra) -> Po
 
 
 @pytest.fixture
-def audit(tmp_path) -> AuditLog:
+def audit(store_config: Config) -> Iterator[AuditLog]:
+    """The audit log on each engine, where the configuration puts it."""
+    log = open_audit_log(store_config.policy.audit_db)
+    yield log
+    log.close()
+
+
+@pytest.fixture
+def sqlite_audit(tmp_path) -> SQLiteAuditLog:
     return SQLiteAuditLog(tmp_path / "hindsight.db")
+
+
+def _integrity_errors() -> tuple[type[Exception], ...]:
+    """What each engine raises when a trigger refuses a change."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.IntegrityError,)
+    return (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
 def test_a_decision_is_recorded_with_everything_an_auditor_asks_for(audit):
@@ -97,13 +117,15 @@ def test_a_row_written_before_findings_were_kept_still_reads_and_shows(audit):
     assert row.reasons == ("missing: 'Impact' is empty (fill in 'Impact')",)
 
 
-def test_the_log_is_append_only(audit, tmp_path):
+@pytest.mark.parametrize(
+    "statement", ["UPDATE policy_audit SET outcome = 'pass'", "DELETE FROM policy_audit"]
+)
+def test_the_log_is_append_only(audit, statement):
     audit.record([_decision()], Trigger("sweep"))
-    conn = sqlite3.connect(tmp_path / "hindsight.db")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("UPDATE policy_audit SET outcome = 'pass'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("DELETE FROM policy_audit")
+    with pytest.raises(_integrity_errors(), match="append-only"), audit._db.write() as conn:
+        conn.execute(statement)
+    [entry] = audit.query()
+    assert entry.outcome == "fail"
 
 
 def test_filters_by_issue_rule_and_time(audit):
@@ -117,10 +139,11 @@ def test_filters_by_issue_rule_and_time(audit):
     assert [e.issue_key for e in audit.query(limit=1)] == ["CHG-2"]
 
 
-def test_migrations_run_once(tmp_path):
-    SQLiteAuditLog(tmp_path / "db.sqlite").close()
-    again = SQLiteAuditLog(tmp_path / "db.sqlite")
-    assert again.migrate() == 0
+def test_migrations_run_once(store_config: Config):
+    open_audit_log(store_config.policy.audit_db).close()
+    again = open_audit_log(store_config.policy.audit_db)
+    assert again.migrate() == 0  # type: ignore[attr-defined]
+    again.close()
 
 
 def test_since_accepts_dates_and_relative_ages_and_explains_bad_input():
@@ -207,13 +230,13 @@ def test_outcome_counts_are_grouped_by_sql_per_day_project_rule_and_outcome(audi
         (AuditFilter(issue="PAY-1"), "policy_audit_issue"),
     ],
 )
-def test_every_filter_reads_through_an_index_in_id_order(audit, where, index):
+def test_every_filter_reads_through_an_index_in_id_order(sqlite_audit, where, index):
     from plugin.audit import COLUMNS, _where
 
     clause, params = _where(where, before=10)
     plan = " | ".join(
         row[3]
-        for row in audit._db.conn.execute(
+        for row in sqlite_audit._db.conn.execute(
             f"EXPLAIN QUERY PLAN SELECT {', '.join(COLUMNS)} FROM policy_audit {clause}"
             " ORDER BY id DESC LIMIT 5",
             params,
@@ -224,10 +247,10 @@ def test_every_filter_reads_through_an_index_in_id_order(audit, where, index):
         assert "TEMP B-TREE" not in plan
 
 
-def test_the_dashboard_counts_read_only_the_covering_index(audit):
+def test_the_dashboard_counts_read_only_the_covering_index(sqlite_audit):
     plan = " | ".join(
         row[3]
-        for row in audit._db.conn.execute(
+        for row in sqlite_audit._db.conn.execute(
             "EXPLAIN QUERY PLAN SELECT substr(at, 1, 10) AS day, project, rule, outcome, count(*)"
             " FROM policy_audit WHERE at >= ? GROUP BY day, project, rule, outcome",
             ("2026-03-01",),
