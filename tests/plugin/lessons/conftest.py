@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from plugin.lessons.config import LessonsSettings
@@ -18,9 +20,17 @@ def clock() -> StepClock:
     return StepClock()
 
 
-@pytest.fixture
-def journal(clock: StepClock) -> LessonsJournal:
-    return SQLiteLessonsJournal(":memory:", clock=clock)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def journal(request: pytest.FixtureRequest, clock: StepClock) -> Iterator[LessonsJournal]:
+    """The suggestion journal on each engine (an in-memory SQLite file, a PostgreSQL database)."""
+    if request.param == "sqlite":
+        yield SQLiteLessonsJournal(":memory:", clock=clock)
+        return
+    from plugin.lessons.journal_postgres import PostgresLessonsJournal
+
+    opened = PostgresLessonsJournal(request.getfixturevalue("postgres_url"), clock=clock)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 import sqlite_utils
 
 from kb.database import StoreConnection
-from plugin.lessons.journal import SQLiteLessonsJournal
+from plugin.lessons.journal import FeedbackTally, SQLiteLessonsJournal
 from plugin.lessons.schema import MIGRATIONS
 
 
@@ -128,7 +128,8 @@ def test_daily_totals_start_from_what_an_older_database_holds(tmp_path) -> None:
     ]
 
 
-def test_a_lessons_issues_are_read_through_an_index(journal, clock) -> None:
+def test_a_lessons_issues_are_read_through_an_index(clock) -> None:
+    journal = SQLiteLessonsJournal(":memory:", clock=clock)  # SQLite's query plan
     journal.record_suggestions("PAY-1", "PAY", "c1", "b", clock(), [("L-1", 0.7, 0.7)])
     clock.advance(days=1)
     journal.record_suggestions("OPS-2", "OPS", "c2", "b", clock(), [("L-1", 0.6, 0.6)])
@@ -143,3 +144,21 @@ def test_a_lessons_issues_are_read_through_an_index(journal, clock) -> None:
 
     assert journal.issues_suggested("L-1") == ["OPS-2", "PAY-1"]
     assert "USING INDEX lessons_suggestions_by_lesson" in plan and "TEMP B-TREE" not in plan
+
+
+def test_merging_lessons_moves_rows_once_and_keeps_the_daily_totals(journal, clock) -> None:
+    journal.record_suggestions(
+        "PAY-1", "PAY", "c1", "b", clock(), [("L-a", 0.7, 0.7), ("L-b", 0.6, 0.6)]
+    )
+    journal.record_suggestions("PAY-2", "PAY", "c2", "b", clock(), [("L-a", 0.7, 0.7)])
+    journal.record_feedback("PAY-2", "L-a", "helpful")
+    journal.record_feedback("PAY-1", "L-b", "not_relevant")  # fmt: skip
+
+    assert journal.move_lesson("L-a", "L-b") == 2  # PAY-1 already had L-b: that row is kept
+    assert journal.move_lesson("L-a", "L-b") == 0
+
+    assert [s.lesson_id for s in journal.suggestions("PAY-1")] == ["L-b"]
+    assert journal.issues_suggested("L-a") == []
+    assert journal.tallies(["L-a", "L-b"]) == {"L-b": FeedbackTally(1, 1)}
+    [total] = journal.helpful_rates(by_day=False)
+    assert (total.suggested, total.helpful, total.not_relevant) == (2, 1, 1)
