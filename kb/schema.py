@@ -127,3 +127,42 @@ def m003_curation(db: Database) -> None:
         BEGIN SELECT RAISE(ABORT, 'lesson revisions are append-only'); END;
         """,
     )
+
+
+@MIGRATIONS(name="m004_action_items")
+def m004_action_items(db: Database) -> None:
+    """Action items as records: read from retrospectives at ingest or added on the web.
+
+    `jira_request` is the idempotency key of "Create in Jira", stored before Jira is called
+    (the label the issue carries, so a retry finds the issue again); `jira_lease` keeps two
+    pushes of one item from calling Jira at once.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE action_items (
+            id TEXT PRIMARY KEY,
+            text TEXT NOT NULL,
+            owner TEXT,
+            due TEXT,                                   -- YYYY-MM-DD
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'in_progress', 'done', 'dropped')),
+            lesson_id TEXT,                             -- the lesson it came from
+            source_uri TEXT,                            -- the retrospective it came from
+            project TEXT,
+            origin TEXT NOT NULL CHECK (origin IN ('ingest', 'web')),
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            jira_request TEXT,
+            jira_lease TEXT,
+            jira_key TEXT UNIQUE,
+            jira_plan TEXT                              -- what report-only mode would create
+        );
+        CREATE UNIQUE INDEX action_items_lesson ON action_items(lesson_id)
+            WHERE origin = 'ingest';
+        CREATE INDEX action_items_open ON action_items(status, due);
+        CREATE INDEX action_items_project ON action_items(project COLLATE NOCASE);
+        """,
+    )

@@ -55,6 +55,7 @@ from kb.text import cjk_index_text
 from kb.vectors import VectorMatrix
 
 if TYPE_CHECKING:
+    from kb.actions import ActionItems
     from kb.curation import LessonCuration
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -141,6 +142,13 @@ class LessonStore:
         from kb.curation import LessonCuration
 
         return LessonCuration(self)
+
+    @cached_property
+    def actions(self) -> ActionItems:
+        """The action items read from retrospectives or added on the web (see kb.actions)."""
+        from kb.actions import ActionItems
+
+        return ActionItems(self)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -486,6 +494,7 @@ class LessonStore:
                 )
             for row in prepared.rows:
                 self._insert_lesson(conn, row, vectors.get(row["embed_hash"]), model)
+            self.actions.record_from_lessons(conn, prepared.rows, prepared.uri)
         return "updated" if existed else "added"
 
     @staticmethod

@@ -21,7 +21,7 @@ from kb.readers.sections import section_kind
 from kb.records import LessonDraft
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_BULLET = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?(.*)$")
+_BULLET = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(?:\[([ xX])\]\s+)?(.*)$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
 _FRONT_MATTER_KEYS = {"title", "project", "date", "tags", "categories", "url", "summary"}
@@ -42,6 +42,7 @@ class _Block:
     line: int
     lines: list[str] = field(default_factory=list)
     is_list: bool = False
+    checkbox: str | None = None  # "open" or "done" for a task list item
 
 
 def _split_front_matter(source: str, text: str) -> tuple[dict[str, Any], str, int]:
@@ -147,7 +148,7 @@ def read_markdown(source: str, text: str) -> ParsedSource:
             after_blank = True
             continue
         if match := _BULLET.match(line):
-            indent, item = len(match.group(1).expandtabs(4)), match.group(2)
+            indent, item = len(match.group(1).expandtabs(4)), match.group(3)
             nested = block is not None and block.is_list and indent >= 2
             if kind is not None and not nested:
                 flush()  # one lesson per top-level bullet of a recognised section
@@ -157,6 +158,8 @@ def read_markdown(source: str, text: str) -> ParsedSource:
                 block = _Block(number, is_list=True)
             if kind is not None and not nested:
                 block.lines.append(item)
+                if match.group(2) is not None:  # a task list item: "- [ ]" or "- [x]"
+                    block.checkbox = "open" if match.group(2) == " " else "done"
             else:  # keep list structure inside one narrative block or a nested bullet
                 block.lines.append("  " * (indent // 2) + "- " + item)
             after_blank = False
@@ -191,6 +194,7 @@ def read_markdown(source: str, text: str) -> ParsedSource:
                 kind=section_kind_ or "narrative",
                 section=section,
                 line=found.line,
+                metadata={"checkbox": found.checkbox} if found.checkbox else {},
                 **common,
             )
         )

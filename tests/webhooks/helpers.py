@@ -122,6 +122,8 @@ def make_web_app(
     access: AccessRules | None = None,
     audit: FakeAudit | None = None,
     clock: Clock = utc_now,
+    jira: Any = None,
+    report_only: bool = False,
 ) -> tuple[Flask, LessonsServices]:
     """A Flask app with only the lessons pages and API over a real store with a fake embedder."""
     options = LessonsOptions(
@@ -141,7 +143,12 @@ def make_web_app(
     services.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)
     app = Flask("lessons-test")
     app.config["TESTING"] = True
-    register_lessons_web(
-        app, LessonsWeb(services=services, access=access or AccessRules(), audit=audit)
+    web = LessonsWeb(
+        services=services,
+        access=access or AccessRules(),
+        audit=audit,
+        jira=(lambda: jira) if jira is not None else None,  # the port "Create in Jira" uses
+        report_only=report_only,
     )
+    register_lessons_web(app, web)
     return app, services

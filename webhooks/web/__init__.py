@@ -15,13 +15,16 @@ from webhooks.web.context import LessonsWeb, WebOptions, lessons_web
 def register_lessons_web(app: Flask, web: LessonsWeb) -> None:
     """Add the pages and the JSON API to `app`, with `web` as their context."""
     from webhooks import api_lessons
-    from webhooks.web import curation, forms, pages
+    from webhooks.web import actions, curation, forms, pages
 
     app.extensions[LessonsWeb.EXTENSION] = web
     app.register_blueprint(curation.blueprint)  # its /lessons/<id>/edit before pages' /lessons/<id>
     app.register_blueprint(pages.blueprint)
     forms.install_forms(app)
+    app.register_blueprint(actions.blueprint)
     app.add_template_global(curation.lesson_curation, "lesson_curation")
+    app.add_template_global(curation.lesson_action_items, "lesson_action_items")
+    app.add_template_global(actions.overdue_action_items, "overdue_action_items")
     app.register_blueprint(api_lessons.blueprint)
     app.register_error_handler(HTTPException, api_lessons.json_errors_for_api_paths)
 

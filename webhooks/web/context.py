@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -10,6 +10,8 @@ from typing import ClassVar
 from flask import current_app
 
 from kb.postgres import PostgresURL
+from plugin.jira.port import JiraPort
+from plugin.lessons.actions import ActionItemPusher
 from plugin.lessons.services import LessonsServices
 from webhooks.web.audit import AuditSource
 
@@ -57,6 +59,20 @@ class LessonsWeb:
     access: AccessRules = field(default_factory=AccessRules)
     audit: AuditSource | None = None
     projects: Sequence[str] = ()
+    # The Jira "Create in Jira" writes to: the real port, or a report-only one that only plans.
+    jira: Callable[[], JiraPort] | None = None
+    report_only: bool = True
+
+    def action_pusher(self) -> ActionItemPusher | None:
+        """"Create in Jira" for action items; None without a knowledge base or a Jira port."""
+        if self.services.store is None or self.jira is None:
+            return None
+        return ActionItemPusher(
+            self.services.store.actions,
+            self.jira(),
+            base_url=self.services.options.base_url,
+            report_only=self.report_only,
+        )
 
 
 def lessons_web() -> LessonsWeb:

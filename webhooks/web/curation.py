@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
+from kb.actions import ActionItem
 from kb.curation import CurationError, StaleEditError
 from kb.errors import LessonNotFoundError
 from kb.records import KINDS, Lesson
@@ -198,3 +199,9 @@ def lesson_curation(lesson_id: str) -> dict[str, Any]:
         "merged_from": store.curation.merged_from(lesson_id),
         "editor": editor(web.access),
     }
+
+
+def lesson_action_items(lesson_id: str) -> list[ActionItem]:
+    """The action items that came from (or were added to) this lesson."""
+    store = lessons_web().services.store
+    return store.actions.for_lesson(lesson_id) if store is not None else []
