@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, jsonify
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from plugin.audit import open_audit_log
+from plugin.jira.report_only import ReportOnlyJira
 from webhooks.queue import DeliveryQueue, build_delivery_queue
 from webhooks.request_body import BodyTooLarge
 from webhooks.state import EXTENSION, AppState, WebhookRuntime
@@ -45,6 +46,9 @@ def create_app(
         services=runtime.lessons,
         access=web.access,
         audit=PolicyAuditSource(open_audit_log(web.audit_db)) if web.audit_db is not None else None,
+        # "Create in Jira" for action items: the real port, else one that only plans the write
+        jira=(lambda: jira) if (jira := runtime.jira) is not None else ReportOnlyJira,
+        report_only=runtime.jira is None,
     )
 
     from webhooks import ops, policy_api, receive

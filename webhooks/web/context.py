@@ -64,7 +64,7 @@ class LessonsWeb:
     report_only: bool = True
 
     def action_pusher(self) -> ActionItemPusher | None:
-        """"Create in Jira" for action items; None without a knowledge base or a Jira port."""
+        """ "Create in Jira" for action items; None without a knowledge base or a Jira port."""
         if self.services.store is None or self.jira is None:
             return None
         return ActionItemPusher(
