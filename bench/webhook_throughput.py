@@ -1,12 +1,17 @@
 """How many signed Jira deliveries per second gunicorn accepts, and how fast it answers.
 
     .venv/bin/python -m bench.webhook_throughput [--deliveries 20000] [--connections 4]
+    .venv/bin/python -m bench.webhook_throughput --engine postgresql   # or: both
 
 Starts gunicorn (deploy/gunicorn.conf.py) on 127.0.0.1 with a fresh database, sends signed
 deliveries from an asyncio load generator on loopback (keep-alive connections, a fixed number
 of requests in flight), prints deliveries/s and p50/p99 time to the 2xx, then checks that every
 accepted delivery is in the database. Workers are not running: this measures the edge alone.
 Target: >= 1,000 deliveries/s with p99 <= 25 ms.
+
+`--engine postgresql` keeps the delivery log in a throwaway PostgreSQL server on this machine
+(testkit/postgres.py, durable: fsync and synchronous commit on, as in production); `both` runs
+SQLite and then PostgreSQL in the same invocation. The queue is a SQLite file in every case.
 """
 
 from __future__ import annotations
@@ -150,11 +155,12 @@ def free_port() -> int:
 
 
 def start_gunicorn(
-    port: int, db: Path, workers: int, threads: int, synchronous: str
+    port: int, db: str, queue: str, workers: int, threads: int, synchronous: str
 ) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HINDSIGHT_")}
     env.update(
-        HINDSIGHT_DB=str(db),
+        HINDSIGHT_DB=db,
+        HINDSIGHT_QUEUE=queue,
         HINDSIGHT_WEBHOOK_SECRET=SECRET,
         HINDSIGHT_LOG_LEVEL="WARNING",
         HINDSIGHT_DB_SYNCHRONOUS=synchronous,
@@ -206,10 +212,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument("--synchronous", choices=["normal", "full"], default="normal")
     parser.add_argument("--max-seconds", type=float, default=120.0)
+    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="sqlite")
     args = parser.parse_args(argv if argv is not None else [])
+    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
+    return max(run(args, engine) for engine in engines)
 
+
+def run(args: argparse.Namespace, engine: str) -> int:
+    """One measured run with the delivery log on `engine`; 0 when every delivery was stored."""
+    server_db = None
+    if engine == "postgresql":
+        from testkit.postgres import ThrowawayPostgres
+
+        server_db = ThrowawayPostgres(durable=True)
+        server_db.start()
+    try:
+        return _measure(args, engine, server_db)
+    finally:
+        if server_db is not None:
+            server_db.stop()
+
+
+def _stored(db: str, keys: list[str]) -> int:
+    """How many of `keys` the delivery log holds as received."""
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            return conn.execute(
+                "SELECT count(*) FROM deliveries WHERE key = ANY(%s) AND status = 'received'",
+                (keys,),
+            ).fetchone()[0]
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TEMP TABLE sent (key TEXT PRIMARY KEY)")
+    conn.executemany("INSERT INTO temp.sent VALUES (?)", [(k,) for k in keys])
+    stored = conn.execute(
+        "SELECT count(*) FROM deliveries JOIN temp.sent USING (key) WHERE status = 'received'"
+    ).fetchone()[0]
+    conn.close()
+    return stored
+
+
+def _measure(args: argparse.Namespace, engine: str, server_db: object) -> int:
     with tempfile.TemporaryDirectory(prefix="hindsight-bench-") as tmp:
-        db = Path(tmp) / "hindsight.db"
+        db = (
+            server_db.create_database()  # type: ignore[attr-defined]
+            if server_db is not None
+            else str(Path(tmp) / "hindsight.db")
+        )
+        queue = f"sqlite:///{Path(tmp) / 'queue.db'}"
         port = free_port()
         run_id = os.urandom(4).hex()
         warmup = [(f"warm-{run_id}-{n}", delivery_body(n)) for n in range(500)]
@@ -218,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         prepared_warmup = [(k, http_request(port, k, b)) for k, b in warmup]
         prepared = [(k, http_request(port, k, b)) for k, b in measured]
-        server = start_gunicorn(port, db, args.workers, args.threads, args.synchronous)
+        server = start_gunicorn(port, db, queue, args.workers, args.threads, args.synchronous)
         try:
             asyncio.run(generate_load(port, prepared_warmup, args.connections, 30))
             server_cpu, client_cpu = process_tree_cpu(server.pid), time.process_time()
@@ -228,21 +279,21 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
-        conn = sqlite3.connect(db)
-        conn.execute("CREATE TEMP TABLE sent (key TEXT PRIMARY KEY)")
-        conn.executemany("INSERT INTO temp.sent VALUES (?)", [(k,) for k in result.accepted])
-        durable = conn.execute(
-            "SELECT count(*) FROM deliveries JOIN temp.sent USING (key) WHERE status = 'received'"
-        ).fetchone()[0]
-        conn.close()
+        durable = _stored(db, result.accepted)
 
     sent = len(result.latencies)
     rate = sent / result.seconds
     p50 = percentile(result.latencies, 0.50) * 1000
     p99 = percentile(result.latencies, 0.99) * 1000
+    log = (
+        "PostgreSQL 15 on this machine (fsync, synchronous_commit on)"
+        if engine == "postgresql"
+        else f"SQLite WAL synchronous={args.synchronous}"
+    )
+    print(f"== delivery log: {log}")
     print(
         f"gunicorn gthread {args.workers} workers x {args.threads} threads on {os.cpu_count()} "
-        f"cores; {args.connections} keep-alive connections; synchronous={args.synchronous}"
+        f"cores; {args.connections} keep-alive connections"
     )
     print(f"deliveries sent       {sent} in {result.seconds:.2f} s   statuses {result.statuses}")
     print(f"accepted per second   {rate:,.0f}   (target >= {TARGET_RATE:,.0f})")

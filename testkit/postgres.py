@@ -3,8 +3,8 @@
 Uses the server programs of Debian's `postgresql` package (`/usr/lib/postgresql/<version>/bin`,
 not on PATH; `dev.py test` installs the package in CI as it does Redis and Chromium), or any
 `initdb` on PATH. The cluster lives in a temporary folder, listens on a free loopback port with
-`trust` authentication, and runs with fsync off: it holds test data only. `initdb` refuses to run
-as root, so under root the cluster belongs to the unprivileged `postgres` user.
+`trust` authentication, and runs with fsync off unless asked to be `durable` (benchmarks).
+`initdb` refuses to run as root, so under root the cluster belongs to the `postgres` user.
 
 Pytest fixtures (registered in tests/conftest.py): `postgres_server` (one per session),
 `postgres_url` (a fresh database per test, dropped after), `store_location`, the one
@@ -56,7 +56,10 @@ class NoServer(Exception):
 class ThrowawayPostgres:
     """One PostgreSQL cluster in a temporary folder, for one test session or benchmark."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """`durable`: fsync and synchronous commit on, as a production server runs (for
+        benchmarks); by default both are off, for tests."""
+        self.durable = durable
         programs = server_programs()
         if programs is None:
             raise NoServer(
@@ -125,13 +128,19 @@ class ThrowawayPostgres:
                 "-c",
                 f"unix_socket_directories={self.folder}",
                 "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
                 "max_connections=200",
+                *(
+                    []
+                    if self.durable
+                    else [
+                        "-c",
+                        "fsync=off",
+                        "-c",
+                        "synchronous_commit=off",
+                        "-c",
+                        "full_page_writes=off",
+                    ]
+                ),
             ],
             stdout=subprocess.DEVNULL,
             stderr=open(self.folder / "server.log", "wb"),  # noqa: SIM115 - lives with the server
