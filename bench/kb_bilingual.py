@@ -5,7 +5,9 @@ Data: `bench/data/bilingual.yaml` (32 lessons, 48 question -> lesson pairs in fo
 bug reports; tuning half = even-numbered queries, held-out half = odd-numbered ones).
 
 Every tuning choice is made on tuning data only and reported on the rest:
-1. Fusion (keyword weight, RRF k): chosen on the fixture's tune split plus GitBugs' tuning half.
+1. Fusion (the multilingual ranking's weight on English queries, keyword weight, RRF k): the
+   best on GitBugs' tuning half among the settings that keep the fixture tune split's
+   cross-language R@3 at the target.
 2. Suggestion threshold (cosine similarity): the lowest at which no unrelated tune-split issue
    would get a comment, plus a margin; reported on the test split and on GitBugs.
 Then prints cross-language R@3 (target >= 0.8), the share of unrelated issues that would get a
@@ -42,10 +44,11 @@ from plugin.lessons.suggest import Suggester
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "bilingual.yaml"
 TOP = 3  # R@3: the lesson is among the first three results
+TARGET_CROSS = 0.8  # cross-language R@3 the fusion must keep on the tune split
 LANGUAGES = ("en", "zh")
-# Fusion candidates: the shipped settings and one change at a time from them (each ranking's
-# weight halved, the headline ranking going with the keyword one; RRF k at its customary 60).
-# Rankings a model does not have ("semantic" for USE alone) are simply absent.
+# Fusion candidates: the shipped settings and one change at a time from them: the multilingual
+# ranking's weight on English queries, the keyword rankings' weight halved, RRF k at its
+# customary 60.
 # The calibrated threshold sits this far above the most similar unrelated tuning issue: the
 # test split and other corpora hold texts the tuning split did not, a little more similar.
 MARGIN = 0.03
@@ -178,31 +181,38 @@ class SuggestionProbe:
 def tune_fusion(
     store: LessonStore, fixture: Fixture, gitbugs: GitBugs | None, gb_store: LessonStore | None
 ) -> SearchSettings:
-    """The fusion settings that do best on the tune split plus GitBugs' tuning half.
+    """The fusion settings that do best on GitBugs' tuning half (R@5 + R@10) among those whose
+    cross-language R@3 on the fixture's tune split meets the target (0.8).
 
-    The objective adds the fixture's R@3 to GitBugs' R@5 and R@10; ties keep the earlier
-    candidate, and the shipped settings come first.
+    GitBugs is real text and ranks finely; the small fixture is a floor, not a score to
+    maximise. Ties keep the earlier candidate, and the shipped settings come first.
     """
     tune_questions, _ = fixture.split("tune")
-    print("fusion, chosen on tuning data (fixture tune split R@3; GitBugs tuning half R@5/R@10):")
+    print(
+        "fusion, chosen on tuning data (best GitBugs tuning half R@5 + R@10 among the settings "
+        f"keeping the fixture tune split's cross-language R@3 >= {TARGET_CROSS}):"
+    )
     shipped = SearchSettings()
-    halved = [{"keyword", "headline"}, {"semantic"}, {"multilingual"}]
-    candidates = [shipped, replace(shipped, rrf_k=60)] + [
-        replace(
-            shipped,
-            weights={
-                name: weight / 2 if name in names else weight
-                for name, weight in shipped.weights.items()
-            },
-        )
-        for names in halved
+    keyword_halved = {
+        name: weight / 2 if name in ("keyword", "headline") else weight
+        for name, weight in shipped.weights.items()
+    }
+    candidates = [
+        shipped,
+        *(replace(shipped, multilingual_weight_for_english=weight) for weight in (0.25, 0.5, 1.0)),
+        replace(shipped, weights=keyword_halved),
+        replace(shipped, rrf_k=60),
     ]
     best: tuple[float, SearchSettings] | None = None
     for settings in candidates:
         store.settings = settings
-        fixture_r3 = share(every(recall_at(store, tune_questions)))
-        score = fixture_r3
-        line = f"  {describe(settings)}: fixture R@3 {fixture_r3:.3f}"
+        found = recall_at(store, tune_questions)
+        crossing = share(cross(found))
+        score = crossing if crossing < TARGET_CROSS else 1.0  # a floor: past it, no more credit
+        line = (
+            f"  {describe(settings)}: fixture cross-language R@3 {crossing:.3f}, "
+            f"all {share(every(found)):.3f}"
+        )
         if gitbugs is not None and gb_store is not None:
             gb = recalls(found_ranks(gb_store, gitbugs, gitbugs.tuning, "hybrid", settings))
             score += gb[5] + gb[10]
@@ -218,8 +228,8 @@ def tune_fusion(
 def describe(settings: SearchSettings) -> str:
     weights = settings.weights
     return (
-        f"k {settings.rrf_k:2d}, weights keyword {weights['keyword']:.1f} "
-        f"semantic {weights['semantic']:.1f} multilingual {weights['multilingual']:.1f}"
+        f"k {settings.rrf_k:2d}, keyword weight {weights['keyword']:.1f}, multilingual weight "
+        f"on English queries {settings.multilingual_weight_for_english:.2f}"
     )
 
 

@@ -49,6 +49,7 @@ from kb.search import (
     headline,
     keyword_query,
     order_by_evidence,
+    weights_for,
 )
 from kb.snippets import make_snippet
 from kb.text import cjk_index_text
@@ -767,7 +768,7 @@ class LessonStore:
         finally:
             keyword = keyword_job.result() if keyword_job is not None else {}
         rankings = {**keyword, **semantic}
-        fused = fuse(rankings, self.settings)
+        fused = fuse(rankings, self.settings, weights=weights_for(query, rankings, self.settings))
         similarity: dict[int, float] = {}
         if matrix is not None and scores is not None:
             similarity = _similarities(matrix, scores, [pk for pk, _ in fused])

@@ -16,8 +16,10 @@ from kb.search import (
     fuse,
     headline,
     keyword_query,
+    mostly_english,
     order_by_evidence,
     selective_terms,
+    weights_for,
 )
 from testkit.kb import GlossaryEmbedder, HashingEmbedder
 
@@ -242,3 +244,16 @@ def test_a_store_of_one_model_refuses_the_side_by_side_one_until_reindexed(
         store.reindex()
         assert store.stats().model == "english+glossary"
         assert store.search("证书过期")[0].similarity is not None
+
+
+def test_the_model_that_reads_the_query_speaks_for_it() -> None:
+    both = {"keyword": [1], "semantic": [1], "multilingual": [1]}
+    settings = SearchSettings()
+    english = weights_for("database migration rollback", both, settings)
+    assert english["semantic"] == 1.0
+    assert english["multilingual"] == settings.multilingual_weight_for_english
+    chinese = weights_for("数据库迁移回滚 MySQL", both, settings)
+    assert chinese["semantic"] == 0.0 and chinese["multilingual"] == 1.0
+    alone = weights_for("数据库迁移回滚", {"keyword": [1], "semantic": [1]}, settings)
+    assert alone["semantic"] == 1.0  # one model: it always speaks
+    assert mostly_english("Résumé of the café outage") and not mostly_english("证书过期 TLS")
