@@ -2,17 +2,17 @@
 migrates and writes there.
 
 The counterpart of `kb.database` for several machines (issue 14, docs/storage.md): one
-`PostgresConnection` per store object, guarded by one lock, with the same `write()` / `read()` /
-`migrate()` / `can_write()` shape as `StoreConnection`, so a store's PostgreSQL implementation
-reads like its SQLite one. psycopg (v3) is an optional dependency (`hindsight[postgres]`),
-imported only when a connection is opened.
+`PostgresConnection` per store object (a small pool: a connection per thread for the length of a
+transaction), with the same `write()` / `read()` / `migrate()` / `can_write()` shape as
+`StoreConnection`, so a store's PostgreSQL implementation reads like its SQLite one. psycopg
+(v3) is an optional dependency (`hindsight[postgres]`), imported only when a connection opens.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -104,65 +104,91 @@ class PostgresMigrations:
 
 
 class PostgresConnection:
-    """One store object's connection to the shared PostgreSQL database; one thread at a time.
+    """One store object's connections to the shared PostgreSQL database, for any thread.
 
-    `write()` is a READ COMMITTED transaction (callers lock what they change: `FOR UPDATE`,
-    advisory locks); `read()` is a REPEATABLE READ, READ ONLY transaction, so every statement
-    inside sees one snapshot. Both nest as `StoreConnection`'s do, and a write may not start
-    inside a read. A broken connection (server restart, failover) is opened again on next use.
+    Unlike SQLite's single writer, PostgreSQL lets transactions run side by side, so each thread
+    takes a connection of its own from a small pool (`max_connections`, opened when first
+    needed) for the length of one transaction. `write()` is a READ COMMITTED transaction
+    (callers lock what they change: `FOR UPDATE`, advisory locks); `read()` is a REPEATABLE
+    READ, READ ONLY transaction, so every statement inside sees one snapshot. Both nest within
+    a thread as `StoreConnection`'s do, and a write may not start inside a read. A connection
+    that broke (server restart, failover) is dropped when its transaction ends; the next
+    transaction opens a fresh one.
     """
 
-    def __init__(self, url: str, *, lock_timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = 30.0, max_connections: int = 8) -> None:
         self.url = PostgresURL(url)
-        self.lock = threading.RLock()
         self._lock_timeout = lock_timeout
-        self._conn: psycopg.Connection | None = None
-        self._mode: str | None = None
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._idle: list[psycopg.Connection] = []
+        self._idle_lock = threading.Lock()
+        self._local = threading.local()
+        self._closed = False
 
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.broken or self._conn.closed:
-            import psycopg
+    def _open(self) -> psycopg.Connection:
+        import psycopg
 
-            self._conn = psycopg.connect(
-                self.url.dsn, autocommit=True, connect_timeout=10, application_name="hindsight"
-            )
-            # Waiting for a row or advisory lock longer than this is a fault, as SQLite's busy
-            # timeout is: the transaction fails instead of hanging.
-            self._conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
-        return self._conn
+        conn = psycopg.connect(
+            self.url.dsn, autocommit=True, connect_timeout=10, application_name="hindsight"
+        )
+        # Waiting for a row or advisory lock longer than this is a fault, as SQLite's busy
+        # timeout is: the transaction fails instead of hanging.
+        conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
+        return conn
+
+    def _checkout(self) -> psycopg.Connection:
+        if self._closed:
+            raise RuntimeError("this store's connections are closed")
+        if not self._slots.acquire(timeout=self._lock_timeout):
+            raise TimeoutError(f"no database connection free within {self._lock_timeout:.0f} s")
+        try:
+            with self._idle_lock:
+                while self._idle:
+                    conn = self._idle.pop()
+                    if not (conn.closed or conn.broken):
+                        return conn
+            return self._open()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _checkin(self, conn: psycopg.Connection) -> None:
+        try:
+            if self._closed or conn.closed or conn.broken:
+                conn.close()
+            else:
+                with self._idle_lock:
+                    self._idle.append(conn)
+        finally:
+            self._slots.release()
 
     @contextmanager
-    def write(self) -> Iterator[QmarkConnection]:
-        """A write transaction: committed on leaving, rolled back on any exception."""
-        with self.lock:
-            if self._mode is not None:
-                if self._mode != "write":
-                    raise RuntimeError("a write cannot start inside a read transaction")
-                yield QmarkConnection(self._connection())
-                return
-            conn = self._connection()
-            self._mode = "write"
-            try:
-                with conn.transaction():
-                    yield QmarkConnection(conn)
-            finally:
-                self._mode = None
-
-    @contextmanager
-    def read(self) -> Iterator[QmarkConnection]:
-        """A read transaction: one snapshot for every statement inside; writes nothing."""
-        with self.lock:
-            if self._mode is not None:
-                yield QmarkConnection(self._connection())
-                return
-            conn = self._connection()
-            self._mode = "read"
-            try:
-                with conn.transaction():
+    def _transaction(self, mode: str) -> Iterator[QmarkConnection]:
+        local = self._local
+        current: psycopg.Connection | None = getattr(local, "conn", None)
+        if current is not None:
+            if mode == "write" and local.mode != "write":
+                raise RuntimeError("a write cannot start inside a read transaction")
+            yield QmarkConnection(current)
+            return
+        conn = self._checkout()
+        local.conn, local.mode = conn, mode
+        try:
+            with conn.transaction():
+                if mode == "read":
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    yield QmarkConnection(conn)
-            finally:
-                self._mode = None
+                yield QmarkConnection(conn)
+        finally:
+            local.conn = local.mode = None
+            self._checkin(conn)
+
+    def write(self) -> AbstractContextManager[QmarkConnection]:
+        """A write transaction: committed on leaving, rolled back on any exception."""
+        return self._transaction("write")
+
+    def read(self) -> AbstractContextManager[QmarkConnection]:
+        """A read transaction: one snapshot for every statement inside; writes nothing."""
+        return self._transaction("read")
 
     def migrate(self, migrations: PostgresMigrations) -> list[str]:
         """Apply the steps of `migrations` not applied yet; returns their names.
@@ -210,7 +236,9 @@ class PostgresConnection:
         return row is not None and not row[0]
 
     def close(self) -> None:
-        with self.lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Close the idle connections; one in use closes when its transaction ends."""
+        self._closed = True
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()

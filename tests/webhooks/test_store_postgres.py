@@ -212,3 +212,42 @@ def test_the_composition_root_opens_the_delivery_log_on_postgresql(
     store.close()
     with pytest.raises(ConfigError, match="cannot use PostgreSQL yet"):
         build_runtime(config)  # the areas whose stores are not on PostgreSQL yet refuse
+
+
+def test_threads_of_one_process_run_transactions_side_by_side(
+    stores: list[PostgresDeliveryStore],
+) -> None:
+    store = stores[0]
+    _receive(store, "k1", "OPS-1")
+    inside, release = threading.Event(), threading.Event()
+
+    def long_write() -> None:
+        with store.db.write():
+            inside.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=long_write)
+    writer.start()
+    assert inside.wait(10)
+    started = time.monotonic()
+    read = store.get("k1")  # another thread: its own connection, not queued behind the write
+    waited = time.monotonic() - started
+    release.set()
+    writer.join()
+
+    assert read is not None and waited < 5
+
+
+def test_a_connection_the_server_dropped_is_replaced(
+    stores: list[PostgresDeliveryStore], postgres_url: str
+) -> None:
+    store = stores[0]
+    _receive(store, "k1", "OPS-1")
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'hindsight' AND pid != pg_backend_pid()"
+        )
+    with pytest.raises(psycopg.OperationalError):
+        store.get("k1")  # the transaction that finds the connection gone fails...
+    assert store.get("k1") is not None  # ...and the next one opens a fresh connection
