@@ -12,8 +12,6 @@ commands show of the stored deliveries, for each secret in each spelling.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -33,6 +31,7 @@ from pydantic import SecretStr
 
 from hindsight.config import Settings, env_name, load_settings
 from hindsight.logs import SecretRedactor
+from plugin.jira.signature import sign
 from plugin.lessons.signing import FeedbackSigner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,9 +123,7 @@ def _drive(base: str, values: dict[str, str]) -> None:
     """Requests that carry every secret, valid and wrong, in queries, headers and paths."""
     web_token = values["web_token"]
     body = json.dumps(DELIVERY).encode()
-    signature = (
-        "sha256=" + hmac.new(values["webhook_secret"].encode(), body, hashlib.sha256).hexdigest()
-    )
+    signature = sign(body, values["webhook_secret"])
     json_type = {"Content-Type": "application/json"}
     basic = base64.b64encode(values["webhook_basic_auth"].encode()).decode()
     signer = FeedbackSigner(values["feedback_secret"])

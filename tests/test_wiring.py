@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hindsight.config import load_settings
+from hindsight.jira_metrics import CountingJira
 from hindsight.wiring import Config, build_runtime
+from plugin.jira.errors import JiraApiError
+from testkit.memory_jira import MemoryJira
 
 
 def _config(tmp_path: Path, **overrides: object) -> Config:
@@ -56,3 +61,21 @@ def test_the_runtime_is_built_once_with_its_lessons_services(tmp_path: Path) -> 
     assert runtime.lessons.options.report_only  # no Jira configured
     assert runtime.lessons.options.feedback_secrets  # derived from the webhook secrets
     assert runtime.edge is runtime.config.edge  # options are built once per process
+
+
+@pytest.mark.parametrize("method", ["get_issue", "search"])
+def test_jira_errors_are_counted_then_raised(method: str) -> None:
+    """Also an error raised while a search's pages are read, not only when it is called."""
+    inner = MemoryJira()
+    inner.put("CHG-1", summary="x")
+    counted: list[int | None] = []
+    jira = CountingJira(inner, counted.append)
+    inner.fail(method, status=503)
+    with pytest.raises(JiraApiError):
+        if method == "search":
+            list(jira.search("project = CHG"))
+        else:
+            jira.get_issue("CHG-1")
+    assert counted == [503]
+    assert jira.get_issue("CHG-1").key == "CHG-1"  # the next call goes through, uncounted
+    assert counted == [503]

@@ -8,24 +8,15 @@ rotated without dropping deliveries. Reasons given back are short and never incl
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-SIGNATURE_HEADER = "X-Hub-Signature"
-# Jira signs with HMAC-SHA256; the prefix names the algorithm, so we read it rather than assume.
-ALGORITHMS: Mapping[str, Callable[..., hashlib._Hash]] = {"sha256": hashlib.sha256}
+from plugin.jira.signature import ALGORITHMS, SIGNATURE_HEADER
 
 
 class Unauthenticated(Exception):
     """The delivery's credentials are missing or wrong; the message is the short reason."""
-
-
-def sign(body: bytes, secret: str, algorithm: str = "sha256") -> str:
-    """The `X-Hub-Signature` value Jira sends for `body` signed with `secret`."""
-    digest = hmac.new(secret.encode(), body, ALGORITHMS[algorithm]).hexdigest()
-    return f"{algorithm}={digest}"
 
 
 def verify_signature(body: bytes, header: str, secrets: Sequence[str]) -> None:

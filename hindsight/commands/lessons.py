@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import socket
@@ -18,6 +16,7 @@ import click
 from hindsight.commands.service import config_from, config_option, runtime_from
 from hindsight.terminal import echo_line, printable
 from hindsight.wiring import Config, ConfigError, load_config
+from plugin.jira.signature import SIGNATURE_HEADER, sign
 
 # The demo's data ships inside the package (package data), so `hindsight demo` works from an
 # installed wheel as well as from a checkout: retrospectives/, deliveries/ and policy.yaml.
@@ -29,10 +28,6 @@ def _free_port(host: str) -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
-
-
-def _sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
@@ -152,7 +147,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
                 body,
                 {
                     "Content-Type": "application/json",
-                    "X-Hub-Signature": _sign(body, DEMO_SECRET),
+                    SIGNATURE_HEADER: sign(body, DEMO_SECRET),
                     "X-Atlassian-Webhook-Identifier": key,
                 },
             )

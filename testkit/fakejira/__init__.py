@@ -7,7 +7,7 @@ fixtures (`fake_jira`, `fake_jira_server`, `jira_adapter`...).
 from testkit.fakejira.fake import FakeJira, JiraRestError, RecordedRequest
 from testkit.fakejira.faults import RESOLUTION_NOT_ON_SCREEN, Fault
 from testkit.fakejira.model import FakeIssue, FakeUser
-from testkit.fakejira.webhooks import Webhook, sign
+from testkit.fakejira.webhooks import Webhook
 
 __all__ = [
     "RESOLUTION_NOT_ON_SCREEN",
@@ -18,5 +18,4 @@ __all__ = [
     "JiraRestError",
     "RecordedRequest",
     "Webhook",
-    "sign",
 ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from plugin.jira.signature import SIGNATURE_HEADER, sign
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,6 @@ class Webhook:
 WebhookCallback = Callable[[Webhook], Any]
 
 
-def sign(secret: str, raw: bytes) -> str:
-    """`X-Hub-Signature` value: HMAC-SHA256 of the raw body, as Jira admin webhooks send it."""
-    return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-
-
 def build_webhook(
     body: Mapping[str, Any], identifier: str, *, secret: str | None, flavour: str
 ) -> Webhook:
@@ -47,7 +42,7 @@ def build_webhook(
     else:
         headers["User-Agent"] = "Atlassian HttpClient 3.0.0 / JIRA-9.12.0 (9120000) / Default"
     if secret is not None:
-        headers["X-Hub-Signature"] = sign(secret, raw)
+        headers[SIGNATURE_HEADER] = sign(raw, secret)
     return Webhook(str(body["webhookEvent"]), body, raw, headers, identifier)
 
 

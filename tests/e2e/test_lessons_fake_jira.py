@@ -16,6 +16,7 @@ from hindsight.config import load_settings
 from hindsight.wiring import Config, Runtime, build_runtime, install_lessons
 from hindsight.wsgi import create_app
 from plugin.jira.port import COMMENT_PROPERTY
+from plugin.jira.signature import sign
 from plugin.lessons.comment import MARKER
 from plugin.lessons.config import LessonsSettings, SeedSettings
 from plugin.lessons.services import LessonsServices, build_services
@@ -187,8 +188,4 @@ def _answer(site: Site, url: str) -> str:
 
 
 def _sign(body: str | bytes) -> str:
-    import hashlib
-    import hmac
-
-    raw = body.encode() if isinstance(body, str) else body
-    return "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    return sign(body.encode() if isinstance(body, str) else body, SECRET)

@@ -6,6 +6,7 @@ whose parameters or return type drifted from the Protocol, fails it with the mem
 
 from __future__ import annotations
 
+from hindsight.jira_metrics import CountingJira
 from plugin.jira.adapter import JiraAdapter
 from plugin.jira.port import JiraPort
 from plugin.jira.report_only import ReportOnlyJira
@@ -21,4 +22,8 @@ def report_only(jira: ReportOnlyJira) -> JiraPort:
 
 
 def in_memory(jira: MemoryJira) -> JiraPort:
+    return jira
+
+
+def counting(jira: CountingJira) -> JiraPort:
     return jira

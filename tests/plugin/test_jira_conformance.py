@@ -19,6 +19,7 @@ from pathlib import Path
 import mypy.api
 import pytest
 
+from hindsight.jira_metrics import CountingJira
 from plugin.jira.adapter import JiraAdapter
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import Comment, JiraPort, User, without_markers
@@ -101,13 +102,15 @@ def _memory_site() -> Site:
     return Site("memory", jira, ALICE, new_change, move, comment, fail)
 
 
-@pytest.fixture(params=["cloud", "data-center", "report-only", "memory"])
+@pytest.fixture(params=["cloud", "data-center", "report-only", "memory", "counting"])
 def site(request: pytest.FixtureRequest, fake_jira_factory: Callable[..., FakeJira]) -> Site:
     if request.param == "memory":
         return _memory_site()
     fake = fake_jira_factory("server" if request.param == "data-center" else "cloud")
     if request.param == "report-only":
         return _fake_site("report-only", fake, ReportOnlyJira(reads=adapter_for(fake)))
+    if request.param == "counting":  # the runtime's wrapper that counts errors for /metrics
+        return _fake_site("counting", fake, CountingJira(adapter_for(fake), lambda status: None))
     return _fake_site(request.param, fake)
 
 
@@ -120,7 +123,9 @@ def _status_moves(site: Site, key: str) -> list[tuple[str | None, str | None]]:
 
 
 @pytest.mark.parametrize(
-    "implementation", [JiraAdapter, ReportOnlyJira, MemoryJira], ids=lambda c: c.__name__
+    "implementation",
+    [JiraAdapter, ReportOnlyJira, MemoryJira, CountingJira],
+    ids=lambda c: c.__name__,
 )
 def test_every_implementation_has_the_ports_methods_with_its_signatures(implementation) -> None:
     """A structural match: same methods, same parameters (names, kinds, defaults, types)."""

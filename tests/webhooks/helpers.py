@@ -13,13 +13,13 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from kb.search import SearchSettings
+from plugin.jira.signature import sign
 from plugin.lessons.config import LessonsSettings
 from plugin.lessons.services import LessonsOptions, LessonsServices, build_services
 from plugin.lessons.signing import Clock, utc_now
 from testkit.audit import FakeAudit
 from testkit.kb import HashingEmbedder
 from tests.conftest import WEBHOOK_SECRET
-from webhooks.signature import sign
 from webhooks.web import LessonsWeb, register_lessons_web
 from webhooks.web.context import AccessRules
 

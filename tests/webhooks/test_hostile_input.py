@@ -17,11 +17,11 @@ from flask.testing import FlaskClient
 from hindsight.wiring import Runtime
 from plugin.dispatch import Dispatcher, HandlerResult
 from plugin.events import JiraEvent
+from plugin.jira.signature import sign
 from testkit.audit import FakeAudit
 from tests.conftest import WEBHOOK_SECRET
 from tests.webhooks.helpers import issue_updated, make_web_app, post_chunked, post_delivery
 from webhooks.pipeline import DeliveryProcessor, RetryPolicy
-from webhooks.signature import sign
 from webhooks.store import DEAD
 from webhooks.web.audit import OutcomeCount
 

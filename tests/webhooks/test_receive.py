@@ -60,8 +60,8 @@ def test_wrong_secret_is_401_and_stores_nothing(
 
 
 def test_tampered_body_is_401(client: FlaskClient, runtime: Runtime) -> None:
+    from plugin.jira.signature import sign
     from tests.conftest import WEBHOOK_SECRET
-    from webhooks.signature import sign
 
     signed = json.dumps(issue_updated()).encode()
     tampered = signed.replace(b"OPS-7", b"OPS-8")

@@ -6,11 +6,11 @@ import base64
 
 import pytest
 
+from plugin.jira.signature import sign
 from webhooks.signature import (
     Unauthenticated,
     WebhookCredentials,
     authenticate,
-    sign,
     verify_signature,
 )
 
