@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kb.chunking import embedding_inputs
+from kb.clock import SYSTEM_CLOCK, Clock
 from kb.database import StoreConnection
 from kb.embedding import (
     Embedder,
@@ -65,17 +66,6 @@ MODES = ("hybrid", "keyword", "semantic")
 # files are refused by size, before they are read.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 _EMBED_BATCH_SOURCES = 64
-
-
-class Clock(Protocol):
-    def now(self) -> dt.datetime: ...
-
-
-class SystemClock:
-    """The real clock, in UTC."""
-
-    def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -126,7 +116,7 @@ class LessonStore:
     ) -> None:
         self.path = str(path)
         self.embedder = embedder
-        self.clock = clock or SystemClock()
+        self.clock = clock or SYSTEM_CLOCK
         self.settings = settings or SearchSettings()
         # The storage convention (docs/storage.md): one connection shared by threads, one lock.
         self._db = StoreConnection(self.path, timeout=60)

@@ -1,4 +1,4 @@
-"""A clock for tests: time stands still until the test moves it."""
+"""A clock for tests: time stands still until the test moves it (a `kb.clock.Clock`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ class StepClock:
     """A clock that stands still until moved."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        self.at = start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
-    def __call__(self) -> datetime:
-        return self.now
+    def now(self) -> datetime:
+        return self.at
 
     def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+        self.at += timedelta(**delta)

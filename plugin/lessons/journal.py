@@ -20,9 +20,10 @@ from typing import Protocol, TypeVar
 
 import sqlite_utils
 
+from kb.clock import SYSTEM_CLOCK, Clock
 from kb.database import StoreConnection
 from plugin.lessons.schema import MIGRATIONS
-from plugin.lessons.signing import Answer, Clock, utc_now
+from plugin.lessons.signing import Answer
 
 T = TypeVar("T")
 
@@ -138,14 +139,14 @@ class LessonsJournal(Protocol):
 class SQLiteLessonsJournal:
     """The journal in the shared SQLite file; every write is one short write transaction."""
 
-    def __init__(self, db: str | Path | StoreConnection, *, clock: Clock = utc_now) -> None:
+    def __init__(self, db: str | Path | StoreConnection, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._db = db if isinstance(db, StoreConnection) else StoreConnection(db)
         self._sql = sqlite_utils.Database(self._db.conn)  # dict rows over the same connection
         self._clock = clock
         self._db.migrate(MIGRATIONS)
 
     def _now(self) -> str:
-        return self._clock().isoformat(timespec="seconds")
+        return self._clock.now().isoformat(timespec="seconds")
 
     # -- the suggestion comment ------------------------------------------------------------
 

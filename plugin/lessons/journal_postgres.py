@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from kb.clock import SYSTEM_CLOCK, Clock
 from kb.postgres import PostgresConnection, PostgresMigrations
 from plugin.lessons.journal import (
     FeedbackTally,
@@ -21,7 +22,7 @@ from plugin.lessons.journal import (
     SuggestionComment,
     sha256,
 )
-from plugin.lessons.signing import Answer, Clock, utc_now
+from plugin.lessons.signing import Answer
 
 MIGRATIONS = PostgresMigrations(
     "hindsight.lessons",
@@ -138,7 +139,7 @@ MIGRATIONS = PostgresMigrations(
 class PostgresLessonsJournal:
     """The journal in a PostgreSQL database every process shares."""
 
-    def __init__(self, url: str, *, clock: Clock = utc_now) -> None:
+    def __init__(self, url: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._db = PostgresConnection(url)
         self._clock = clock
         self._db.migrate(MIGRATIONS)
@@ -147,7 +148,7 @@ class PostgresLessonsJournal:
         self._db.close()
 
     def _now(self) -> str:
-        return self._clock().isoformat(timespec="seconds")
+        return self._clock.now().isoformat(timespec="seconds")
 
     # -- the suggestion comment
 

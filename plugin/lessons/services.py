@@ -16,6 +16,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
+from kb.clock import SYSTEM_CLOCK, Clock
 from kb.embedding import Embedder, load_embedder
 from kb.store import LessonStore
 from plugin.lessons.capture import RetrospectiveCapturer
@@ -23,7 +24,7 @@ from plugin.lessons.config import LessonsSettings
 from plugin.lessons.index import KbLessonIndex, LessonIndex
 from plugin.lessons.journal import LessonsJournal, SQLiteLessonsJournal
 from plugin.lessons.seed import ProjectSeeder
-from plugin.lessons.signing import Clock, FeedbackSigner, utc_now
+from plugin.lessons.signing import FeedbackSigner
 from plugin.lessons.suggest import Suggester
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class LessonsServices:
     signer: FeedbackSigner
     policy: LessonsSettings
     store: LessonStore | None = None
-    clock: Clock = field(default=utc_now)
+    clock: Clock = field(default=SYSTEM_CLOCK)
 
     @cached_property
     def suggester(self) -> Suggester:
@@ -117,7 +118,7 @@ def build_services(
     embedder: Embedder | None = None,
     policy: LessonsSettings | None = None,
     store: LessonStore | None = None,
-    clock: Clock = utc_now,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> LessonsServices:
     """Open the knowledge base and the journal in the database file and wire the features."""
     store = store or LessonStore(options.db, embedder or load_embedder(options.embed_model))

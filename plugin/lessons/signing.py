@@ -11,14 +11,14 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 
+from kb.clock import SYSTEM_CLOCK, Clock
+
 Answer = Literal["helpful", "not_relevant"]
 ANSWERS: tuple[Answer, ...] = ("helpful", "not_relevant")
-Clock = Callable[[], datetime]
 
 
 class InvalidFeedbackToken(ValueError):
@@ -33,10 +33,6 @@ class FeedbackClaim:
     lesson_id: str
     answer: Answer
     expires: datetime
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _b64(data: bytes) -> str:
@@ -56,7 +52,7 @@ class FeedbackSigner:
         *,
         ttl: timedelta = timedelta(days=90),
         previous_secrets: tuple[str | bytes, ...] = (),
-        clock: Clock = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if not secret:
             raise ValueError("the feedback signing secret is empty; set HINDSIGHT_FEEDBACK_SECRET")
@@ -70,7 +66,7 @@ class FeedbackSigner:
         """A token valid until `issued` (default now) plus the time-to-live."""
         if answer not in ANSWERS:
             raise ValueError(f"answer must be one of {ANSWERS}, got {answer!r}")
-        expires = (issued or self._clock()) + self._ttl
+        expires = (issued or self._clock.now()) + self._ttl
         claim = {"i": issue_key, "l": lesson_id, "a": answer, "e": int(expires.timestamp())}
         body = _b64(json.dumps(claim, separators=(",", ":"), sort_keys=True).encode())
         return f"{body}.{self._mac(self._keys[0], body)}"
@@ -94,7 +90,7 @@ class FeedbackSigner:
             raise InvalidFeedbackToken(f"this feedback link is malformed ({error})") from error
         if answer not in ANSWERS:
             raise InvalidFeedbackToken(f"unknown answer {answer!r} in feedback link")
-        if self._clock() >= expires:
+        if self._clock.now() >= expires:
             raise InvalidFeedbackToken(
                 "this feedback link has expired; the lessons comment on the issue is refreshed "
                 "with new links when the issue changes"

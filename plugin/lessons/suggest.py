@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kb.clock import SYSTEM_CLOCK, Clock
 from kb.records import SearchHit
 from kb.search import MAX_QUERY_CHARS
 from plugin.jira.port import Issue, JiraPort, without_markers
@@ -20,7 +21,7 @@ from plugin.lessons.config import LessonsSettings
 from plugin.lessons.index import LessonIndex
 from plugin.lessons.journal import LessonsJournal, sha256
 from plugin.lessons.ranking import context_boost, feedback_boost
-from plugin.lessons.signing import Clock, FeedbackSigner, utc_now
+from plugin.lessons.signing import FeedbackSigner
 
 SuggestAction = Literal["created", "edited", "unchanged", "none", "disabled"]
 _WIKI_MACRO = re.compile(r"\{(?:code|noformat|quote|panel|color)[^}]*\}")
@@ -84,7 +85,7 @@ class Suggester:
         signer: FeedbackSigner,
         *,
         base_url: str,
-        clock: Clock = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.index = index
         self.journal = journal
@@ -139,7 +140,7 @@ class Suggester:
         existing = existing or find_marked(issue.comments)
         if not chosen and existing is None:
             return SuggestOutcome(issue_key, "none", dismissed=dismissed)
-        issued = recorded.first_at if recorded else self._clock()
+        issued = recorded.first_at if recorded else self._clock.now()
         body = render_suggestions(
             issue_key,
             [

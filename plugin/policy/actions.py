@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from kb.clock import Clock
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import (
     ChangeItem,
@@ -30,7 +31,7 @@ from plugin.jira.port import (
     without_markers,
 )
 from plugin.jira.transitions import fields_for_screen, transition_to
-from plugin.policy.decision import ActionRecord, Clock
+from plugin.policy.decision import ActionRecord
 from plugin.policy.fields import FieldResolver, UnknownField, is_filled, user_in
 from plugin.policy.model import Defaults, ReviewTask
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from kb.clock import Clock
 from plugin.jira.port import ChangeEntry, Issue, JiraPort, Status, StatusCategory
-from plugin.policy.decision import Clock, PolicyDecision, Trigger
+from plugin.policy.decision import PolicyDecision, Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.fields import UnknownField
 from plugin.policy.model import Policy

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from kb.clock import Clock
 from plugin.jira.port import ChangeItem, Issue, JiraPort
 from plugin.policy.actions import ActionRunner
-from plugin.policy.decision import Clock, DecisionStatus, PolicyDecision, Trigger
+from plugin.policy.decision import DecisionStatus, PolicyDecision, Trigger
 from plugin.policy.fields import FieldResolver
 from plugin.policy.model import AnyRule, Policy
 from plugin.policy.predicates import guarded_move

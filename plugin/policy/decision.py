@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from plugin.jira.port import ChangeItem, User
 from plugin.policy.reasons import ExemptionApplied, Reason, Unmet, Waived
 from plugin.policy.render import exemption_why, text
 
 DecisionStatus = Literal["pass", "fail", "skipped", "error"]
-
-
-class Clock(Protocol):
-    """The time source (tests pass a fixed one)."""
-
-    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True)

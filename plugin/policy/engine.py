@@ -8,25 +8,17 @@ registered for its kind (`plugin.policy.evaluators`) and yields a `PolicyDecisio
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from kb.clock import SYSTEM_CLOCK, Clock
 from plugin.jira.errors import JiraApiError, JiraNotConfigured
 from plugin.jira.port import Issue, JiraPort
 from plugin.policy.actions import ActionRunner
 from plugin.policy.context import IssueEvaluation, PolicyEnvironment, RuleContext
-from plugin.policy.decision import Clock, PolicyDecision, Trigger
+from plugin.policy.decision import PolicyDecision, Trigger
 from plugin.policy.evaluators import evaluator_for
 from plugin.policy.fields import FieldResolver, UnknownField
 from plugin.policy.model import Policy
 from plugin.policy.predicates import out_of_scope
 from plugin.policy.reasons import CouldNotEvaluate, EvaluationError
-
-
-class SystemClock:
-    """The real clock, in UTC."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class PolicyEngine:
@@ -43,7 +35,7 @@ class PolicyEngine:
     ) -> None:
         self.policy = policy
         self.jira = jira
-        self.clock = clock or SystemClock()
+        self.clock = clock or SYSTEM_CLOCK
         # offline: no Jira, only the delivery's snapshot; implies report-only
         self.offline = offline
         self.report_only = report_only or offline

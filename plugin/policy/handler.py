@@ -12,12 +12,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from kb.clock import Clock
 from plugin.audit import AuditLog
 from plugin.dispatch import HandlerResult
 from plugin.events import JiraEvent
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import JiraPort, User
-from plugin.policy.decision import Clock, PolicyDecision, Trigger
+from plugin.policy.decision import PolicyDecision, Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.loader import PolicyError, PolicyProblem, load_policy
 from plugin.policy.model import Policy

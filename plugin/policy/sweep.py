@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from kb.clock import SYSTEM_CLOCK, Clock
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import ChangeItem, Issue, JiraPort
 from plugin.policy.actions import ActionRunner, drop_label, ensure_label, marker, upsert_comment
-from plugin.policy.decision import Clock, PolicyDecision, Trigger
-from plugin.policy.engine import PolicyEngine, SystemClock
+from plugin.policy.decision import PolicyDecision, Trigger
+from plugin.policy.engine import PolicyEngine
 from plugin.policy.fields import FieldResolver, texts
 from plugin.policy.model import Policy, RiskReviewRule, Scope
 from plugin.policy.predicates import out_of_scope
@@ -39,7 +40,7 @@ def run_sweep(
     report_only: bool = False,
     run_id: str = "",
 ) -> SweepResult:
-    clock = clock or SystemClock()
+    clock = clock or SYSTEM_CLOCK
     result = SweepResult()
     engine = PolicyEngine(policy, jira, clock=clock, report_only=report_only)
     run_id = run_id or f"sweep:{clock.now().isoformat(timespec='seconds')}"

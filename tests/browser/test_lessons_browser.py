@@ -51,7 +51,7 @@ def server(tmp_path) -> Iterator[tuple[str, object]]:
     )  # fmt: skip
     app, services = make_web_app(tmp_path, audit=audit)
     services.journal.record_suggestions(
-        "OPS-104", "OPS", "c1", "b", services.clock(), [("L-1", 0.7, 0.7), ("L-2", 0.6, 0.6)]
+        "OPS-104", "OPS", "c1", "b", services.clock.now(), [("L-1", 0.7, 0.7), ("L-2", 0.6, 0.6)]
     )
     services.journal.record_feedback("OPS-104", "L-1", "helpful")
     httpd = make_server("127.0.0.1", 0, app, threaded=True)

@@ -15,6 +15,7 @@ from plugin.policy.decision import PolicyDecision, Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.loader import parse_policy
 from plugin.policy.sweep import last_status_change
+from testkit.clock import StepClock
 from testkit.fakejira import FakeJira
 from testkit.fakejira.fixtures import adapter_for
 from testkit.fakejira.workflows import SUBTASK_TYPE
@@ -36,11 +37,6 @@ rules:
 """
 
 
-class FixedClock:
-    def now(self) -> datetime:
-        return datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
 @pytest.fixture(params=["cloud", "server"])
 def fake(request, fake_jira_factory) -> FakeJira:
     fake = fake_jira_factory(request.param)
@@ -50,7 +46,11 @@ def fake(request, fake_jira_factory) -> FakeJira:
 
 
 def _judge(fake: FakeJira, key: str) -> PolicyDecision:
-    engine = PolicyEngine(parse_policy(POLICY), adapter_for(fake), clock=FixedClock())
+    engine = PolicyEngine(
+        parse_policy(POLICY),
+        adapter_for(fake),
+        clock=StepClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)),
+    )
     issue = engine.jira.get_issue(key)
     trigger = Trigger("jira:issue_updated", "test", None, last_status_change(issue))
     [decision] = engine.evaluate_issue(issue, trigger)
@@ -143,7 +143,11 @@ def test_guard_revert_false_never_moves_back_and_flags_instead(fake) -> None:
         fields={"Change type": {"value": "Normal"}},
     )  # fmt: skip
     fake.move(key, "Deploying", as_user="bob")  # "Emergency deploy": no way back either
-    engine = PolicyEngine(parse_policy(policy), adapter_for(fake), clock=FixedClock())
+    engine = PolicyEngine(
+        parse_policy(policy),
+        adapter_for(fake),
+        clock=StepClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)),
+    )
     issue = engine.jira.get_issue(key)
     [decision] = engine.evaluate_issue(
         issue, Trigger("jira:issue_updated", "t", None, last_status_change(issue))

@@ -12,11 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from kb.clock import SYSTEM_CLOCK, Clock
 from kb.search import SearchSettings
 from plugin.jira.signature import sign
 from plugin.lessons.config import LessonsSettings
 from plugin.lessons.services import LessonsOptions, LessonsServices, build_services
-from plugin.lessons.signing import Clock, utc_now
 from testkit.audit import FakeAudit
 from testkit.kb import HashingEmbedder
 from tests.conftest import WEBHOOK_SECRET
@@ -121,7 +121,7 @@ def make_web_app(
     *,
     access: AccessRules | None = None,
     audit: FakeAudit | None = None,
-    clock: Clock = utc_now,
+    clock: Clock = SYSTEM_CLOCK,
     jira: Any = None,
     report_only: bool = False,
 ) -> tuple[Flask, LessonsServices]:

@@ -66,7 +66,7 @@ def test_feedback_with_a_signed_token_and_its_effect(web) -> None:
 def test_suggestions_and_stats(web) -> None:
     app, services = web
     services.journal.record_suggestions(
-        "PAY-1", "PAY", "c", "b", services.clock(), [("L-1", 0.8, 0.8)]
+        "PAY-1", "PAY", "c", "b", services.clock.now(), [("L-1", 0.8, 0.8)]
     )
     services.journal.record_feedback("PAY-1", "L-1", "helpful")
     client = app.test_client()

@@ -49,7 +49,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     services.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)
     hit = services.store.search("rollback", limit=1)[0]
     services.journal.record_suggestions(
-        "PAY-1", "PAY", "c1", "b", services.clock(), [(hit.id, 0.7, 0.7)]
+        "PAY-1", "PAY", "c1", "b", services.clock.now(), [(hit.id, 0.7, 0.7)]
     )
     services.journal.record_feedback("PAY-1", hit.id, "helpful")
     runtime = build_runtime(config, installers=(), lessons=services)

@@ -143,7 +143,7 @@ def test_audit_page_refuses_a_malformed_filter_with_400(web, query: str) -> None
 def test_dashboard_draws_outcomes_and_helpful_rate_as_svg(web) -> None:
     app, services = web
     services.journal.record_suggestions(
-        "PAY-1", "PAY", "c1", "b", services.clock(), [("L-1", 0.7, 0.7)]
+        "PAY-1", "PAY", "c1", "b", services.clock.now(), [("L-1", 0.7, 0.7)]
     )
     services.journal.record_feedback("PAY-1", "L-1", "helpful")
     page = app.test_client().get("/dashboard").get_data(as_text=True)

@@ -33,7 +33,7 @@ def test_feedback_keeps_the_latest_answer_per_issue_and_lesson(journal) -> None:
 
 def test_helpful_rate_per_day(journal, clock) -> None:
     journal.record_suggestions(
-        "PAY-1", "PAY", "c1", "body", clock(), [("L-1", 0.7, 0.7), ("L-2", 0.6, 0.6)]
+        "PAY-1", "PAY", "c1", "body", clock.now(), [("L-1", 0.7, 0.7), ("L-2", 0.6, 0.6)]
     )
     journal.record_feedback("PAY-1", "L-1", "helpful")
     clock.advance(days=1)
@@ -61,11 +61,11 @@ def test_daily_totals_follow_changed_answers_and_match_a_count(clock) -> None:
     journal = SQLiteLessonsJournal(":memory:", clock=clock)
     for n in range(1, 5):
         journal.record_suggestions(
-            f"PAY-{n}", "PAY", f"c{n}", "b", clock(), [("L-1", 0.7, 0.7), ("L-2", 0.6, 0.6)]
+            f"PAY-{n}", "PAY", f"c{n}", "b", clock.now(), [("L-1", 0.7, 0.7), ("L-2", 0.6, 0.6)]
         )
         journal.record_feedback(f"PAY-{n}", "L-1", "helpful" if n % 2 else "not_relevant")
         clock.advance(days=1)
-    journal.record_suggestions("PAY-1", "PAY", "c1", "again", clock(), [("L-3", 0.6, 0.6)])
+    journal.record_suggestions("PAY-1", "PAY", "c1", "again", clock.now(), [("L-3", 0.6, 0.6)])
     journal.record_feedback("PAY-1", "L-1", "not_relevant")  # changes its mind days later
     journal.record_feedback("PAY-2", "L-1", "not_relevant")  # the same answer: nothing moves
 
@@ -82,8 +82,8 @@ def test_daily_totals_follow_changed_answers_and_match_a_count(clock) -> None:
 
 
 def test_recording_new_suggestions_retires_the_old_ones(journal, clock) -> None:
-    journal.record_suggestions("PAY-1", "PAY", "c1", "one", clock(), [("L-1", 0.7, 0.7)])
-    journal.record_suggestions("PAY-1", "PAY", "c1", "two", clock(), [("L-2", 0.6, 0.6)])
+    journal.record_suggestions("PAY-1", "PAY", "c1", "one", clock.now(), [("L-1", 0.7, 0.7)])
+    journal.record_suggestions("PAY-1", "PAY", "c1", "two", clock.now(), [("L-2", 0.6, 0.6)])
     assert [s.lesson_id for s in journal.suggestions("PAY-1")] == ["L-2"]
     assert [s.lesson_id for s in journal.suggestions("PAY-1", active_only=False)] == ["L-2", "L-1"]
     assert journal.was_suggested("PAY-1", "L-1")
@@ -130,9 +130,9 @@ def test_daily_totals_start_from_what_an_older_database_holds(tmp_path) -> None:
 
 def test_a_lessons_issues_are_read_through_an_index(clock) -> None:
     journal = SQLiteLessonsJournal(":memory:", clock=clock)  # SQLite's query plan
-    journal.record_suggestions("PAY-1", "PAY", "c1", "b", clock(), [("L-1", 0.7, 0.7)])
+    journal.record_suggestions("PAY-1", "PAY", "c1", "b", clock.now(), [("L-1", 0.7, 0.7)])
     clock.advance(days=1)
-    journal.record_suggestions("OPS-2", "OPS", "c2", "b", clock(), [("L-1", 0.6, 0.6)])
+    journal.record_suggestions("OPS-2", "OPS", "c2", "b", clock.now(), [("L-1", 0.6, 0.6)])
     plan = " ".join(
         row[3]
         for row in journal._db.conn.execute(
@@ -148,9 +148,9 @@ def test_a_lessons_issues_are_read_through_an_index(clock) -> None:
 
 def test_merging_lessons_moves_rows_once_and_keeps_the_daily_totals(journal, clock) -> None:
     journal.record_suggestions(
-        "PAY-1", "PAY", "c1", "b", clock(), [("L-a", 0.7, 0.7), ("L-b", 0.6, 0.6)]
+        "PAY-1", "PAY", "c1", "b", clock.now(), [("L-a", 0.7, 0.7), ("L-b", 0.6, 0.6)]
     )
-    journal.record_suggestions("PAY-2", "PAY", "c2", "b", clock(), [("L-a", 0.7, 0.7)])
+    journal.record_suggestions("PAY-2", "PAY", "c2", "b", clock.now(), [("L-a", 0.7, 0.7)])
     journal.record_feedback("PAY-2", "L-a", "helpful")
     journal.record_feedback("PAY-1", "L-b", "not_relevant")  # fmt: skip
 

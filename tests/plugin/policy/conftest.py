@@ -8,6 +8,7 @@ import pytest
 
 from plugin.policy.loader import parse_policy
 from plugin.policy.model import Policy
+from testkit.clock import StepClock
 from testkit.memory_jira import MemoryJira
 
 POLICY_YAML = """\
@@ -69,17 +70,9 @@ rules:
 """
 
 
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
-
-
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+def clock() -> StepClock:
+    return StepClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
 
 
 @pytest.fixture
