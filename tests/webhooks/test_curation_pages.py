@@ -196,6 +196,16 @@ def test_a_cross_site_post_is_refused_even_with_the_token(web, headers) -> None:
     assert services.store.curation.state(lesson_id).status == "active"
 
 
+def test_chromiums_null_origin_under_no_referrer_is_judged_by_sec_fetch_site(web) -> None:
+    app, services = web
+    client = app.test_client()
+    lesson_id = _lesson_id(services, "rollback")
+    token = _csrf(client, f"/lessons/{lesson_id}", EDITOR)
+    headers = {**EDITOR, "Sec-Fetch-Site": "same-origin", "Origin": "null"}
+    response = client.post(f"/lessons/{lesson_id}/archive", data={"csrf": token}, headers=headers)
+    assert response.status_code == 303
+
+
 def test_a_post_without_the_session_token_is_refused(web) -> None:
     app, services = web
     client = app.test_client()

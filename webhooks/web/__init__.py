@@ -23,6 +23,7 @@ def register_lessons_web(app: Flask, web: LessonsWeb) -> None:
     forms.install_forms(app)
     app.register_blueprint(actions.blueprint)
     app.add_template_global(curation.lesson_curation, "lesson_curation")
+    app.add_template_filter(curation.revision_value, "revision_value")
     app.add_template_global(curation.lesson_action_items, "lesson_action_items")
     app.add_template_global(actions.overdue_action_items, "overdue_action_items")
     app.register_blueprint(api_lessons.blueprint)

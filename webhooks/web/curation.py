@@ -205,3 +205,12 @@ def lesson_action_items(lesson_id: str) -> list[ActionItem]:
     """The action items that came from (or were added to) this lesson."""
     store = lessons_web().services.store
     return store.actions.for_lesson(lesson_id) if store is not None else []
+
+
+def revision_value(value: Any) -> str:
+    """A field's value as the history shows it: lists joined, nothing as a dash."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "—"
+    return str(value)

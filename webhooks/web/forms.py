@@ -3,8 +3,8 @@
 No script runs on these pages, so protection is plain HTML and headers: every form carries a
 hidden `csrf` field equal to a random per-session cookie (HttpOnly, SameSite=Strict, `__Host-`
 over HTTPS, so another site can neither read nor plant it); a POST is refused unless the two
-match, and also when the browser says it comes from elsewhere (`Sec-Fetch-Site` other than
-same-origin/none, or an `Origin` that is not this site's).
+match, and also when the browser says it comes from elsewhere: `Sec-Fetch-Site` other than
+same-origin/none or, from a browser that does not send it, an `Origin` that is not this site's.
 """
 
 from __future__ import annotations
@@ -55,8 +55,12 @@ def set_csrf_cookie(response: Response) -> Response:
 def cross_site_reason(rules: AccessRules) -> str | None:
     """Why this POST looks cross-site, or None when it is the site's own form."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None and fetch_site not in {"same-origin", "none"}:
-        return f"a form posted from another site ({fetch_site}) is refused"
+    if fetch_site is not None:
+        # The browser's own word, which no page can set. It decides alone: under this site's
+        # `Referrer-Policy: no-referrer` Chromium sends `Origin: null` even on its own forms.
+        if fetch_site not in {"same-origin", "none"}:
+            return f"a form posted from another site ({fetch_site}) is refused"
+        return None
     origin = request.headers.get("Origin")
     if origin is not None:
         own = {request.host.lower()} | {urlsplit(o).netloc.lower() for o in rules.allowed_origins}
