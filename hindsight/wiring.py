@@ -325,8 +325,12 @@ def build_runtime(
 Clock = Callable[[], float]
 
 
-def open_delivery_store(config: Config, *, clock: Clock = time.time) -> DeliveryStore:
-    """The delivery log where `db` says: a SQLite file, or a PostgreSQL database (not migrated)."""
+def open_delivery_store(config: Config, *, clock: Clock | None = None) -> DeliveryStore:
+    """The delivery log where `db` says: a SQLite file, or a PostgreSQL database (not migrated).
+
+    Its clock is this machine's for SQLite, the database server's for PostgreSQL (machines'
+    clocks may disagree); tests pass their own.
+    """
     settings = config._settings
     if isinstance(settings.db, PostgresURL):
         if importlib.util.find_spec("psycopg") is None:
@@ -337,7 +341,9 @@ def open_delivery_store(config: Config, *, clock: Clock = time.time) -> Delivery
         from webhooks.store_postgres import PostgresDeliveryStore
 
         return PostgresDeliveryStore(settings.db, clock=clock)
-    return SQLiteDeliveryStore(settings.db, synchronous=settings.db_synchronous, clock=clock)
+    return SQLiteDeliveryStore(
+        settings.db, synchronous=settings.db_synchronous, clock=clock or time.time
+    )
 
 
 def connect_jira(options: JiraOptions) -> JiraPort:

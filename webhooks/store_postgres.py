@@ -11,7 +11,6 @@ issue are never processed at once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,12 +93,24 @@ MIGRATIONS = PostgresMigrations(
 class PostgresDeliveryStore:
     """The delivery log in a PostgreSQL database shared by every web and worker process."""
 
-    def __init__(self, url: str, *, clock: Clock = time.time) -> None:
+    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+        """`clock` defaults to the database server's: see `server_time`."""
         self.url = url
         self.db = PostgresConnection(url)
-        self._clock = clock
-        self.workers = WorkerRegistry(self.db, clock)  # type: ignore[arg-type]
+        self._clock = clock or self.server_time
+        self.workers = WorkerRegistry(self.db, self._clock)  # type: ignore[arg-type]
         self.counters = MetricCounters(self.db)  # type: ignore[arg-type]
+
+    def server_time(self) -> float:
+        """The database server's time (Unix seconds): every machine's one clock.
+
+        Heartbeats, claims and retry times written by several machines are compared with each
+        other; with each machine's own clock, one running 30 s behind would look dead to the
+        others and have its deliveries handed back while it works on them.
+        """
+        with self.db.read() as conn:
+            row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        return float(row[0])
 
     def now(self) -> float:
         return self._clock()

@@ -7,7 +7,6 @@ The behaviour both engines share is tested once, on both, in test_pipeline.py (`
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -150,7 +149,7 @@ def test_a_claim_is_released_when_its_worker_process_dies(postgres_url: str) -> 
         ],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=os.getcwd(),
+        cwd=Path(__file__).resolve().parents[2],  # the project root, for its imports
     )
     try:
         assert worker.stdout is not None and worker.stdout.readline().strip() == "claimed"
@@ -251,3 +250,19 @@ def test_a_connection_the_server_dropped_is_replaced(
     with pytest.raises(psycopg.OperationalError):
         store.get("k1")  # the transaction that finds the connection gone fails...
     assert store.get("k1") is not None  # ...and the next one opens a fresh connection
+
+
+def test_every_machine_reads_the_database_servers_clock(postgres_url: str) -> None:
+    """Heartbeats from machines whose clocks disagree are compared on one clock: the server's."""
+    config = load_config(
+        environ={"HINDSIGHT_DB": postgres_url, "HINDSIGHT_QUEUE": "redis://127.0.0.1:6379/0"}
+    )
+    store = open_delivery_store(config)  # as the service opens it: the server's clock
+    store.migrate()
+    with psycopg.connect(postgres_url) as other:
+        server = float(other.execute("SELECT extract(epoch FROM now())::float8").fetchone()[0])
+    store.workers.heartbeat("w1")
+
+    assert abs(store.now() - server) < 5
+    assert store.workers.live_workers() == ["w1"]
+    store.close()
