@@ -9,7 +9,13 @@ from typing import cast
 
 import click
 
-from hindsight.commands.policy import configured_policy, jira_options, json_option, live_jira
+from hindsight.commands.policy import (
+    configured_policy,
+    jira_options,
+    json_option,
+    live_jira,
+    policy_option,
+)
 from hindsight.commands.service import config_from, config_option
 from hindsight.terminal import printable
 from plugin.doctor import Doctor, DoctorJira, DoctorReport
@@ -35,12 +41,7 @@ def render_report(report: DoctorReport) -> str:
 
 
 @click.command()
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Policy file (default: the configured one).",
-)
+@policy_option
 @json_option
 @config_option
 def doctor(policy_path: Path | None, as_json: bool, config_file: Path | None) -> None:

@@ -29,6 +29,12 @@ policy_file_argument = click.argument(
     "policy_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path)
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+policy_option = click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Policy file (default: the configured one).",
+)
 
 
 def _invalid(exc: PolicyError) -> click.ClickException:
@@ -153,12 +159,7 @@ def check(policy_file: Path, event_file: Path, as_json: bool) -> None:
 
 @policy.command()
 @click.argument("issue_key", metavar="KEY")
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Policy file (default: the configured one).",
-)
+@policy_option
 @json_option
 @config_option
 def explain(
@@ -280,12 +281,7 @@ def audit(
 
 
 @click.command()
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Policy file (default: the configured one).",
-)
+@policy_option
 @click.option("--report-only", is_flag=True, help="Judge and audit, but write nothing to Jira.")
 @json_option
 @config_option

@@ -67,15 +67,9 @@ class FieldResolver:
         else:
             try:
                 resolved = self._jira.field_id(name_or_id)
-            except KeyError:
-                if not self.offline:
+            except (KeyError, JiraNotConfigured) as exc:
+                if isinstance(exc, KeyError) and not self.offline:
                     raise UnknownField(name_or_id) from None
-                raise UnknownField(
-                    name_or_id,
-                    f"field '{name_or_id}' cannot be resolved without Jira; map it to its id "
-                    "under 'fields:' in the policy, or name it by id",
-                ) from None
-            except JiraNotConfigured:
                 raise UnknownField(
                     name_or_id,
                     f"field '{name_or_id}' cannot be resolved without Jira; map it to its id "
