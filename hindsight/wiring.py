@@ -135,6 +135,7 @@ class Config:
                 allowed_origins=(s.public_url,) if s.public_url else (),
             ),
             audit_db=s.db,
+            jira_url=s.jira_url,
         )
 
     @functools.cached_property

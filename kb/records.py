@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,11 +58,46 @@ class Lesson:
     url: str | None
     ingested_at: str
     metadata: dict[str, Any]
+    retrospective_id: str = ""  # see `retrospective_id`; '' for lessons built outside a store
+
+    @property
+    def headline(self) -> str:
+        return headline_of(self.text)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["tags"] = list(self.tags)
+        data["headline"] = self.headline
         return data
+
+
+HEADLINE_CHARS = 160
+
+
+def headline_of(text: str, width: int = HEADLINE_CHARS) -> str:
+    """A lesson's own words as a one-line heading: its first sentence (or line), shortened.
+
+    Many lessons of one retrospective share its title; their text is what tells them apart.
+    """
+    head = text[: width * 12]  # the first sentence is near the start; bounds the work
+    plain = re.sub(r"<(script|style)\b.*?</\1\s*>", "", head, flags=re.I | re.S)
+    plain = re.sub(r"<[^>]*>", "", plain)  # HTML is not words (the page escapes it anyway)
+    plain = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", plain)  # a Markdown link: its words
+    plain = re.sub(r"[*`]|^[#>\s]+", "", plain).strip()
+    first = re.split(r"(?<=[.!?。！？])\s|\n", plain, maxsplit=1)[0].strip()
+    if len(first) <= width:
+        return first
+    cut = first[: width - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut[width // 2 :] else cut) + "…"
+
+
+def retrospective_id(source_uri: str) -> str:
+    """The stable public id of a retrospective (an ingested source), from its internal uri.
+
+    The uri may be a local file path, which pages and exports never show; re-ingesting the same
+    source keeps the id, so links to it last.
+    """
+    return "R" + hashlib.sha256(source_uri.encode("utf-8", "surrogatepass")).hexdigest()[:15]
 
 
 @dataclass(frozen=True)
@@ -119,10 +156,16 @@ class SearchHit:
     score: float
     found_by: dict[str, int]
     similarity: float | None
+    retrospective_id: str = ""
+
+    @property
+    def headline(self) -> str:
+        return headline_of(self.text)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; the snippet appears as text, highlight spans and marked text."""
         data = asdict(self)
+        data["headline"] = self.headline
         data["tags"] = list(self.tags)
         data["snippet"] = self.snippet.text
         data["highlights"] = [list(span) for span in self.snippet.highlights]
@@ -191,3 +234,63 @@ class StoreStats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+SORTS = ("relevance", "date", "votes")  # how a result list may be ordered
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a result list and the truth about the whole list.
+
+    `total` is how many results there are (after every filter and threshold), unless `capped`:
+    then there are more than `total`, the deepest a list goes (`SearchSettings.max_results`).
+    `hits` are results `offset + 1` to `offset + len(hits)` in `sort` order.
+    """
+
+    hits: list[SearchHit]
+    total: int
+    capped: bool
+    offset: int
+    limit: int
+    sort: str = "relevance"
+
+
+@dataclass(frozen=True)
+class LessonPage:
+    """One page of lessons chosen by filters alone (no query), and how many match in all."""
+
+    lessons: list[Lesson]
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class RetrospectiveSummary:
+    """An ingested retrospective (one source) as a project manager sees it, never its path.
+
+    `url` is the retrospective's own address (front matter `url:`, or the Jira issue it was
+    captured from); `participants` come from front matter (`participants:`, `attendees:`) or,
+    for a Parabol export, the reflections' authors. `kinds` counts its lessons per kind.
+    """
+
+    id: str
+    title: str
+    url: str | None
+    date: str | None
+    projects: tuple[str, ...]
+    team: str | None
+    facilitator: str | None
+    author: str | None
+    participants: tuple[str, ...]
+    lessons: int
+    kinds: dict[str, int]
+    format: str
+    ingested_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["projects"] = list(self.projects)
+        data["participants"] = list(self.participants)
+        return data

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kb.errors import InvalidQueryError
+from kb.records import SearchHit
 from kb.text import cjk_bigrams, dedupe, significant_terms
 
 KEYWORD_RANKINGS = ("keyword", "headline")  # both reported as "keyword" in found_by
@@ -33,6 +34,8 @@ class SearchSettings:
     """Tuning knobs of search; the defaults are what the benchmarks measure."""
 
     candidates: int = 100  # depth of each ranking fed to the fusion
+    # The deepest a paged result list goes (`LessonStore.search_page`): ten pages of 25.
+    max_results: int = 250
     max_query_chars: int = MAX_QUERY_CHARS  # a longer query is refused (InvalidQueryError)
     max_query_terms: int = 64  # long queries (a whole bug report) keep their first terms
     # Chunks of the query embedded (~256 word pieces each); 2,000 Chinese characters make ~9.
@@ -216,3 +219,14 @@ def found_by(pks: Sequence[int], rankings: Mapping[str, list[int]]) -> list[dict
             if pk in wanted and rank < best[pk].get(kind, rank + 1):
                 best[pk][kind] = rank
     return [best[pk] for pk in pks]
+
+
+def sort_hits(hits: Sequence[SearchHit], sort: str) -> list[SearchHit]:
+    """`hits` (best first) in `sort` order: "relevance" as they are, "date" newest first
+    (undated last), "votes" most first; ties keep their relevance order."""
+    if sort == "date":
+        dated = sorted((h for h in hits if h.date), key=lambda h: h.date or "", reverse=True)
+        return dated + [h for h in hits if not h.date]
+    if sort == "votes":
+        return sorted(hits, key=lambda h: -h.votes)
+    return list(hits)

@@ -34,12 +34,17 @@ from kb.embedding import (
 from kb.errors import IngestError, InvalidQueryError, LessonNotFoundError, ModelMismatchError
 from kb.readers import EXTENSIONS, FORMATS, ParsedSource, detect_format, read_bytes, read_text
 from kb.records import (
+    SORTS,
     IngestReport,
     Lesson,
     LessonDraft,
+    LessonPage,
+    RetrospectiveSummary,
     SearchHit,
+    SearchPage,
     SourceOutcome,
     StoreStats,
+    retrospective_id,
 )
 from kb.schema import MIGRATIONS
 from kb.search import (
@@ -50,6 +55,7 @@ from kb.search import (
     headline,
     keyword_query,
     order_by_evidence,
+    sort_hits,
     weights_for,
 )
 from kb.snippets import make_snippet
@@ -124,6 +130,7 @@ class LessonStore:
         self._lock = self._db.lock
         self._matrix: VectorMatrix | None = None
         self._term_counts = _TermCounts()
+        self._retrospective_uris: tuple[str, dict[str, str]] = ("", {})  # generation, id -> uri
         self._executor: ThreadPoolExecutor | None = None
         self._db.migrate(MIGRATIONS)
 
@@ -644,9 +651,146 @@ class LessonStore:
             raise LessonNotFoundError(f"no lesson has id {lesson_id!r}; check the id from search")
         return found[0]
 
-    def lessons_from(self, source: str) -> list[Lesson]:
-        """Every lesson whose shown source (path, URL or given source) is `source`, in order."""
-        return self._lessons("WHERE source = ? ORDER BY source_uri, position", (source,))
+    def browse(
+        self,
+        *,
+        project: str | None = None,
+        tag: str | None = None,
+        kind: str | None = None,
+        since: str | dt.date | None = None,
+        sort: str = "date",
+        offset: int = 0,
+        limit: int = 25,
+    ) -> LessonPage:
+        """Lessons chosen by filters alone, newest (or most voted) first, a page at a time.
+
+        What a tag or project link lists. Counting and ordering are SQL over the filter
+        columns' indexes; OFFSET reads past the skipped rows, so callers bound `offset`.
+        """
+        if sort not in SORTS:
+            raise InvalidQueryError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
+        filter_sql, args = _filters(project, tag, kind, since)
+        where = f"WHERE pk IN ({filter_sql})" if filter_sql else ""
+        order = "votes DESC, " if sort == "votes" else ""
+        with self._lock:
+            (total,) = self.conn.execute(f"SELECT count(*) FROM lessons {where}", args).fetchone()
+        lessons = self._lessons(
+            f"{where} ORDER BY {order}date IS NULL, date DESC, source_uri, position "
+            "LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return LessonPage(lessons, int(total), offset, limit)
+
+    # ------------------------------------------------------------------ retrospectives
+
+    def retrospectives(
+        self, *, project: str | None = None, offset: int = 0, limit: int = 50
+    ) -> tuple[list[RetrospectiveSummary], int]:
+        """Retrospectives newest first (by their lessons' latest date), a page, and the total.
+
+        `project` keeps those with a lesson of that project (case-insensitive). One grouped
+        query over the lessons' source index: its cost grows with the lessons it counts.
+        """
+        where, args = "", []
+        if project:
+            where = (
+                "WHERE s.uri IN (SELECT source_uri FROM lessons WHERE project = ? COLLATE NOCASE)"
+            )
+            args = [project]
+        with self._lock:
+            (total,) = self.conn.execute(f"SELECT count(*) FROM sources s {where}", args).fetchone()
+        found = self._summaries(where, args, limit=limit, offset=offset)
+        return found, int(total)
+
+    def retrospective(self, retro_id: str) -> tuple[RetrospectiveSummary, list[Lesson]]:
+        """A retrospective by its public id and its lessons in document order.
+
+        Raises LessonNotFoundError when no ingested source has that id.
+        """
+        uri = self._retrospective_uri(retro_id)
+        found = self._summaries("WHERE s.uri = ?", [uri], limit=1) if uri else []
+        if not found:
+            raise LessonNotFoundError(
+                f"no retrospective has id {retro_id!r}; pick one from the retrospectives list"
+            )
+        assert uri is not None
+        return found[0], self._lessons("WHERE source_uri = ? ORDER BY position", (uri,))
+
+    def retrospectives_by_id(self, ids: Iterable[str]) -> dict[str, RetrospectiveSummary]:
+        """Summaries of the given retrospectives (unknown ids are left out)."""
+        uris = [uri for uri in map(self._retrospective_uri, dict.fromkeys(ids)) if uri]
+        if not uris:
+            return {}
+        marks = ",".join("?" * len(uris))
+        summaries = self._summaries(f"WHERE s.uri IN ({marks})", uris, limit=len(uris))
+        return {summary.id: summary for summary in summaries}
+
+    def _retrospective_uri(self, retro_id: str) -> str | None:
+        """The internal uri of a public retrospective id, from a map rebuilt when the store
+        changes (hashing every source uri: ~1 ms per thousand sources)."""
+        with self._lock:
+            generation = self._meta("generation") or "0"
+            if self._retrospective_uris[0] != generation:
+                uris = {
+                    retrospective_id(uri): uri
+                    for (uri,) in self.conn.execute("SELECT uri FROM sources")
+                }
+                self._retrospective_uris = (generation, uris)
+            return self._retrospective_uris[1].get(retro_id)
+
+    def _summaries(
+        self, where: str, args: Sequence[Any], *, limit: int, offset: int = 0
+    ) -> list[RetrospectiveSummary]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT s.uri, s.title, s.format, s.metadata, s.ingested_at, count(l.pk),"
+                " max(l.date), max(l.url), group_concat(DISTINCT l.project)"
+                f" FROM sources s LEFT JOIN lessons l ON l.source_uri = s.uri {where}"
+                " GROUP BY s.uri ORDER BY max(l.date) IS NULL, max(l.date) DESC, s.title"
+                " LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+            uris = [row[0] for row in rows]
+            kinds: dict[str, dict[str, int]] = {uri: {} for uri in uris}
+            authors: dict[str, list[str]] = {uri: [] for uri in uris}
+            for start in range(0, len(uris), 500):
+                part = uris[start : start + 500]
+                marks = ",".join("?" * len(part))
+                for uri, kind, count in self.conn.execute(
+                    f"SELECT source_uri, kind, count(*) FROM lessons WHERE source_uri IN ({marks})"
+                    " GROUP BY source_uri, kind ORDER BY count(*) DESC",
+                    part,
+                ):
+                    kinds[uri][kind] = count
+                for uri, author in self.conn.execute(
+                    "SELECT DISTINCT source_uri, json_extract(metadata, '$.author') FROM lessons"
+                    f" WHERE source_uri IN ({marks}) AND json_extract(metadata, '$.author')"
+                    " IS NOT NULL ORDER BY position",
+                    part,
+                ):
+                    authors[uri].append(str(author))
+        summaries = []
+        for uri, title, fmt, metadata, ingested_at, count, date, url, projects in rows:
+            meta = json.loads(metadata)
+            participants = _people(meta.get("participants") or meta.get("attendees"))
+            summaries.append(
+                RetrospectiveSummary(
+                    id=retrospective_id(uri),
+                    title=title,
+                    url=url if url and url.startswith(("https://", "http://")) else None,
+                    date=date,
+                    projects=tuple(sorted(set((projects or "").split(",")) - {""})),
+                    team=_person(meta.get("team")),
+                    facilitator=_person(meta.get("facilitator")),
+                    author=_person(meta.get("author")),
+                    participants=participants or tuple(dict.fromkeys(authors[uri])),
+                    lessons=count,
+                    kinds=kinds[uri],
+                    format=fmt,
+                    ingested_at=ingested_at,
+                )
+            )
+        return summaries
 
     def _lessons(self, where: str, args: tuple[Any, ...]) -> list[Lesson]:
         with self._lock:
@@ -793,6 +937,7 @@ class LessonStore:
                     score=score,
                     found_by=ranks,
                     similarity=similarity.get(pk) if matrix is not None else None,
+                    retrospective_id=retrospective_id(row["source_uri"]),
                 )
             )
         return hits
@@ -816,6 +961,35 @@ class LessonStore:
         }
         calibrated = next(i for i, part in enumerate(parts) if part.similarity)
         return rankings, all_scores[calibrated]
+
+    def search_page(
+        self,
+        query: str,
+        *,
+        offset: int = 0,
+        limit: int = 25,
+        sort: str = "relevance",
+        **options: Any,
+    ) -> SearchPage:
+        """A page of the results of `query` in `sort` order, and how many results there are.
+
+        `options` are `search`'s (mode, filters). The whole result list (up to
+        `settings.max_results`) is ranked once, then sorted and cut, so every page of one
+        query agrees with the others and the count is the list's true length.
+        """
+        if sort not in SORTS:
+            raise InvalidQueryError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
+        deepest = self.settings.max_results
+        if not 0 <= offset < deepest:
+            raise InvalidQueryError(
+                f"results stop at the best {deepest:,}; narrow the query or its filters"
+            )
+        hits = self.search(query, limit=deepest + 1, **options)
+        capped = len(hits) > deepest
+        ordered = sort_hits(hits[:deepest], sort)
+        return SearchPage(
+            ordered[offset : offset + limit], len(ordered), capped, offset, limit, sort
+        )
 
     def _embed_query(self, query: str) -> np.ndarray:
         """Unit vectors of the query's model-sized chunks; a lesson scores by its best pair.
@@ -1017,4 +1191,21 @@ def _lesson(row: dict[str, Any]) -> Lesson:
         url=row["url"],
         ingested_at=row["ingested_at"],
         metadata=json.loads(row["metadata"]),
+        retrospective_id=retrospective_id(row["source_uri"]),
     )
+
+
+def _person(value: Any) -> str | None:
+    """A front matter name (team, facilitator, author) as text; None when empty."""
+    if isinstance(value, list | tuple):
+        value = ", ".join(str(item) for item in value if item)
+    return str(value).strip() or None if value not in (None, "") else None
+
+
+def _people(value: Any) -> tuple[str, ...]:
+    """Front matter participants, written as a YAML list or a comma-separated line."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(dict.fromkeys(str(item).strip() for item in value if str(item).strip()))

@@ -11,8 +11,6 @@ a WHERE clause on an indexed column and every page a bounded, keyset-paged query
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from sqlite_utils.migrations import Migrations
 
 from kb.database import StoreConnection, run_script
 from kb.postgres import PostgresConnection, PostgresURL
+from plugin.export import csv_text
 from plugin.jira.port import User
 from plugin.policy.decision import PolicyDecision, Trigger, exemption_dict
 
@@ -190,6 +189,8 @@ class AuditLog(Protocol):
 
     def page(self, where: AuditFilter, *, limit: int, before: int | None = None) -> AuditPage: ...
 
+    def count(self, where: AuditFilter) -> int: ...
+
     def outcome_counts(self, *, since: str) -> list[OutcomeCount]: ...
 
     def close(self) -> None: ...
@@ -280,6 +281,15 @@ class SQLAuditLog:
         entries = [_entry(row) for row in rows[:limit]]
         return AuditPage(entries, entries[-1].id if len(rows) > limit else None)
 
+    def count(self, where: AuditFilter) -> int:
+        """How many entries match `where`: counted by SQL over the filter's index."""
+        clause, params = _where(where)
+        with self._db.read() as conn:
+            (found,) = conn.execute(
+                f"SELECT count(*) FROM policy_audit {clause}", params
+            ).fetchone()
+        return int(found)
+
     def outcome_counts(self, *, since: str) -> list[OutcomeCount]:
         """Decisions per day, project, rule and outcome since `since`, counted by SQL."""
         stamp = parse_since(since).isoformat(timespec="milliseconds")
@@ -338,16 +348,9 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
 
 
 def to_csv(entries: Iterable[AuditEntry]) -> str:
-    """CSV with one row per entry; lists and mappings as JSON text in their cells."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    for entry in entries:
-        row = entry.to_dict()
-        writer.writerow(
-            json.dumps(row[c]) if isinstance(row[c], list | dict) else row[c] for c in COLUMNS
-        )
-    return out.getvalue()
+    """CSV with one row per entry; lists and mappings as JSON text in their cells, and no
+    cell a spreadsheet would run as a formula (`plugin.export`)."""
+    return csv_text(COLUMNS, (entry.to_dict() for entry in entries))
 
 
 def _where(found: AuditFilter, *, before: int | None = None) -> tuple[str, list[Any]]:

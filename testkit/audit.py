@@ -36,7 +36,8 @@ class FakeAudit:
             and (since is None or row.at >= since)
             and (before is None or row.id < before)
         ]
-        return AuditRows(found[:limit], found[limit - 1].id if len(found) > limit else None)
+        older = found[limit - 1].id if len(found) > limit else None
+        return AuditRows(found[:limit], older, len(found))
 
     def outcome_counts(self, *, since):
         return [c for c in self.counts if c.day >= since]

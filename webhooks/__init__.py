@@ -49,6 +49,7 @@ def create_app(
         # "Create in Jira" for action items: the real port, else one that only plans the write
         jira=(lambda: jira) if (jira := runtime.jira) is not None else ReportOnlyJira,
         report_only=runtime.jira is None,
+        jira_url=web.jira_url,
     )
 
     from webhooks import ops, policy_api, receive

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
+from kb.records import SORTS
 from plugin.lessons.journal import HelpfulRate
 from plugin.lessons.signing import InvalidFeedbackToken
 from webhooks.request_body import InvalidJson, parse_json, read_body
@@ -73,13 +74,18 @@ def search() -> Response | tuple[Response, int]:
         raise BadParameter("give the search text as ?q=")
     limit = int_param("limit", 10, 1, MAX_LIMIT)
     mode = choice_param("mode", SEARCH_MODES, "hybrid")
+    sort = choice_param("sort", SORTS, "relevance")
     since = date_param("since")
-    if web.services.store is None:
+    store = web.services.store
+    if store is None:
         return _error(503, "no knowledge base is configured")
+    offset = int_param("offset", 0, 0, store.settings.max_results - 1)
     try:
-        hits = web.services.store.search(
+        found = store.search_page(
             query,
+            offset=offset,
             limit=limit,
+            sort=sort,
             mode=mode,
             project=text_param("project") or None,
             kind=text_param("kind") or None,
@@ -91,6 +97,7 @@ def search() -> Response | tuple[Response, int]:
         raise BadParameter(str(exc)) from None
     except KnowledgeBaseError as exc:
         return _error(503, str(exc))
+    hits = found.hits
     tallies = web.services.journal.tallies(hit.id for hit in hits)
     results = []
     for hit in hits:
@@ -100,7 +107,16 @@ def search() -> Response | tuple[Response, int]:
         item["why"] = why(hit, helpful, not_relevant)
         item["feedback"] = {"helpful": helpful, "not_relevant": not_relevant}
         results.append(item)
-    return jsonify(query=query, count=len(results), results=results)
+    return jsonify(
+        query=query,
+        count=len(results),
+        total=found.total,
+        capped=found.capped,
+        offset=offset,
+        limit=limit,
+        sort=sort,
+        results=results,
+    )
 
 
 @blueprint.get("/suggestions/<issue_key>")

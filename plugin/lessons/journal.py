@@ -73,6 +73,7 @@ class SuggestedLesson:
     position: int
     active: bool
     answer: Answer | None
+    last_at: str | None = None  # when it was last (re)suggested, ISO 8601
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class LessonsJournal(Protocol):
         suggested: Sequence[tuple[str, float, float]],
     ) -> None: ...
     def suggestions(self, issue_key: str, *, active_only: bool = True) -> list[SuggestedLesson]: ...
+    def project_suggestions(self, project: str, *, limit: int = 50) -> list[SuggestedLesson]: ...
     def was_suggested(self, issue_key: str, lesson_id: str) -> bool: ...
     def record_feedback(self, issue_key: str, lesson_id: str, answer: Answer) -> bool: ...
     def dismissed(self, issue_key: str) -> frozenset[str]: ...
@@ -228,6 +230,35 @@ class SQLiteLessonsJournal:
                 position=row["position"],
                 active=bool(row["active"]),
                 answer=row["answer"],
+            )
+            for row in rows
+        ]
+
+    @_read
+    def project_suggestions(self, project: str, *, limit: int = 50) -> list[SuggestedLesson]:
+        """The lessons suggested on a project's issues, most recent first, with any answer.
+
+        Reads every suggestion row (one per issue and lesson; no project index): a few
+        milliseconds per ten thousand suggestions.
+        """
+        rows = self._sql.query(
+            """SELECT s.*, f.answer FROM lessons_suggestions s
+                LEFT JOIN lessons_feedback f
+                  ON f.issue_key = s.issue_key AND f.lesson_id = s.lesson_id
+                WHERE s.project = ? COLLATE NOCASE
+                ORDER BY s.last_at DESC, s.issue_key, s.position LIMIT ?""",
+            [project, limit],
+        )
+        return [
+            SuggestedLesson(
+                issue_key=row["issue_key"],
+                lesson_id=row["lesson_id"],
+                similarity=row["similarity"],
+                score=row["score"],
+                position=row["position"],
+                active=bool(row["active"]),
+                answer=row["answer"],
+                last_at=row["last_at"],
             )
             for row in rows
         ]

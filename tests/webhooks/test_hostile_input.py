@@ -194,7 +194,10 @@ BAD_PAGE_PARAMETERS = {
     "audit-since-superscript": ("/audit?since=²d", "since must be a date"),
     "lessons-since": ("/lessons?q=rollback&since=garbage", "YYYY-MM-DD"),
     "lessons-mode": ("/lessons?q=rollback&mode=psychic", "mode must be one of"),
-    "sources-no-uri": ("/sources", "uri"),
+    "page-not-a-number": ("/lessons?q=rollback&page=two", "page"),
+    "sort-unknown": ("/lessons?q=rollback&sort=loudest", "sort"),
+    "retrospectives-page-zero": ("/retrospectives?page=0", "page"),
+    "audit-export-outcome": ("/audit/export.csv?outcome=maybe", "outcome"),
 }
 
 

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from kb.records import retrospective_id
 from testkit.audit import FakeAudit
 from tests.webhooks.helpers import make_web_app
 from webhooks.web.audit import AuditRow, OutcomeCount
@@ -80,12 +81,14 @@ def test_unknown_lesson_is_404(web) -> None:
     assert app.test_client().get("/lessons/L-nope").status_code == 404
 
 
-def test_source_page_lists_its_lessons_by_kind(web) -> None:
+def test_retrospective_page_lists_its_lessons_by_kind(web) -> None:
     app, _ = web
-    page = app.test_client().get("/sources?uri=retros/pay-4.2.md").get_data(as_text=True)
+    retro = retrospective_id("retros/pay-4.2.md")
+    page = app.test_client().get(f"/retrospectives/{retro}").get_data(as_text=True)
+    assert "Payments release 4.2 retrospective" in page
     assert "Went wrong" in page and "Lesson" in page
     assert page.count('href="/lessons/L') >= 4
-    assert app.test_client().get("/sources?uri=nowhere").status_code == 404
+    assert app.test_client().get("/retrospectives/R0000").status_code == 404
 
 
 def test_audit_page_lists_and_filters_decisions(web) -> None:

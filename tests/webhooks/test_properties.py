@@ -218,8 +218,23 @@ def test_signed_mutated_real_deliveries_are_never_a_5xx_and_end_at_once(
     _post_and_check(hindsight, json.dumps(payload).encode())
 
 
-PAGES = ["/", "/lessons", "/lessons/L-1", "/sources", "/audit", "/dashboard", "/lessons/feedback"]
-PAGE_PARAMETERS = ["q", "project", "kind", "tag", "since", "mode", "uri", "issue", "rule", "days"]
+PAGES = [
+    "/",
+    "/lessons",
+    "/lessons/L-1",
+    "/lessons/export.csv",
+    "/retrospectives",
+    "/retrospectives/R1",
+    "/projects/PAY",
+    "/audit",
+    "/audit/export.json",
+    "/dashboard",
+    "/lessons/feedback",
+]
+PAGE_PARAMETERS = [
+    "q", "project", "kind", "tag", "since", "mode", "sort", "page", "issue", "rule", "outcome",
+    "days", "before",
+]  # fmt: skip
 PARAMETER_VALUES = st.text(max_size=30) | st.sampled_from(
     ["", "abc", "0", "-1", "367", "9" * 400, "²", "7d", "99999999999d", "2026-03-01", "\x00"]
 )

@@ -34,10 +34,12 @@ class AuditRow:
 
 @dataclass(frozen=True)
 class AuditRows:
-    """One page of rows, newest first; `older` is the `before` of the next page (None: last)."""
+    """One page of rows, newest first; `older` is the `before` of the next page (None: last);
+    `total` is how many rows match the filters in all (None: not counted)."""
 
     rows: Sequence[AuditRow]
     older: int | None = None
+    total: int | None = None
 
 
 class AuditSource(Protocol):
@@ -93,7 +95,7 @@ class PolicyAuditSource:
     ) -> AuditRows:
         where = AuditFilter(issue=issue, rule=rule, project=project, outcome=outcome, since=since)
         page = self.log.page(where, limit=limit, before=before)
-        return AuditRows([_row(e) for e in page.entries], page.older)
+        return AuditRows([_row(e) for e in page.entries], page.older, self.log.count(where))
 
     def outcome_counts(self, *, since: str) -> Sequence[OutcomeCount]:
         return self.log.outcome_counts(since=since)

@@ -47,6 +47,7 @@ class WebOptions:
 
     access: AccessRules = field(default_factory=AccessRules)
     audit_db: Path | PostgresURL | None = None  # where the audit page reads; None: no page
+    jira_url: str | None = None  # issue keys link to {jira_url}/browse/KEY; None: plain text
 
 
 @dataclass
@@ -60,6 +61,8 @@ class LessonsWeb:
     audit: AuditSource | None = None
     projects: Sequence[str] = ()
     # The Jira "Create in Jira" writes to: the real port, or a report-only one that only plans.
+    # The Jira base URL issue keys link to (KEY -> {jira_url}/browse/KEY); None: plain text.
+    jira_url: str | None = None
     jira: Callable[[], JiraPort] | None = None
     report_only: bool = True
 

@@ -1,24 +1,33 @@
-"""The project managers' pages: search, lesson, source, audit, dashboard, and feedback links.
+"""The project managers' pages: search, lesson, retrospectives, projects, audit, dashboard,
+their CSV and JSON exports, and feedback links.
 
 Server-rendered HTML; every page is read-only except the feedback form, which records the answer
-a signed link carries. Markdown is sanitised; no page runs any script (see access.CSP).
+a signed link carries. Markdown is sanitised; no page runs any script (see access.CSP). Issue keys
+link to Jira when a Jira URL is configured; tags and projects link to their filtered lists.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, get_args
+from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
-from kb.records import KINDS, SearchHit
+from kb.records import KINDS, SORTS, Lesson, RetrospectiveSummary, SearchHit
+from plugin.export import FORMATS, csv_text
 from plugin.lessons.signing import InvalidFeedbackToken
 from plugin.policy.decision import DecisionStatus
 from webhooks.request_body import BodyTooLarge, read_body
 from webhooks.web.access import check_access, secure_headers
-from webhooks.web.audit import AuditRows
+from webhooks.web.audit import AuditRow, AuditRows
 from webhooks.web.charts import bars_with_rate, stacked_bars
 from webhooks.web.context import lessons_web
 from webhooks.web.params import (
@@ -45,7 +54,13 @@ FORM_BODY_LIMIT = 16 * 1024
 OUTCOME_COLORS = {"pass": "#2f6f4f", "fail": "#c0392b", "error": "#7d3c98", "skipped": "#aab7b8"}
 OUTCOMES = get_args(DecisionStatus)
 AUDIT_PAGE_ROWS = 200  # decisions per page of /audit; older ones are a click away
+AUDIT_EXPORT_ROWS = 10_000  # the newest this many matching decisions go into an export
 MAX_ROW_ID = 10**12 - 1  # the largest `before` cursor accepted
+PAGE_RESULTS = 25  # search results, or listed lessons, per page
+RETROS_PER_PAGE = 50
+MAX_PAGE = 400  # a listing's deepest page: OFFSET reads past every skipped row
+BROWSE_EXPORT_ROWS = 5_000  # lessons a filtered list exports at most
+ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]*-[1-9][0-9]*")
 
 
 @blueprint.before_request
@@ -72,12 +87,20 @@ def _markdown(text: str) -> Any:
     return render_markdown(text)
 
 
+@blueprint.app_template_filter("issue")
+def issue_link(key: str) -> Markup:
+    """An issue key as a link to it in Jira; plain text without a Jira URL or for a non-key."""
+    jira = lessons_web().jira_url
+    if not jira or not ISSUE_KEY.fullmatch(key or ""):
+        return escape(key)
+    return Markup('<a class="issue" href="{}/browse/{}" rel="noopener noreferrer">{}</a>').format(
+        jira.rstrip("/"), quote(key), key
+    )
+
+
 @blueprint.get("/")
 def home() -> Response:
     return redirect(url_for("pages.search"))
-
-
-PAGE_RESULTS = 25
 
 
 def why(hit: SearchHit, helpful: int = 0, not_relevant: int = 0) -> list[str]:
@@ -96,66 +119,234 @@ def why(hit: SearchHit, helpful: int = 0, not_relevant: int = 0) -> list[str]:
     return reasons
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What the search page shows: a page of lessons, each with its reasons, and the count."""
+
+    results: list[dict[str, Any]]
+    total: int = 0
+    capped: bool = False
+    offset: int = 0
+
+
+def _search_form() -> dict[str, str]:
+    form = {key: text_param(key) for key in ("q", "project", "kind", "tag", "since")}
+    form["mode"] = text_param("mode") or "hybrid"
+    form["sort"] = text_param("sort") or ("relevance" if form["q"] else "date")
+    return form
+
+
+def _listing(form: Mapping[str, str], *, offset: int, limit: int) -> Listing:
+    """Search results for `form` (or, without a query, the lessons its filters choose).
+
+    Raises BadParameter for a malformed value, InvalidQueryError / KnowledgeBaseError from kb.
+    """
+    web = lessons_web()
+    store = web.services.store
+    mode = choice_param("mode", SEARCH_MODES, "hybrid")
+    sort = choice_param("sort", SORTS, form["sort"])
+    filters = {
+        "project": form["project"] or None,
+        "kind": form["kind"] or None,
+        "tag": form["tag"] or None,
+        "since": date_param("since"),
+    }
+    if store is None:
+        return Listing([])
+    if form["q"]:
+        # Strong matches only: a similarity the model's calibration trusts (keyword mode: every
+        # keyword match), so the count is of lessons worth reading, never a padded list.
+        found = store.search_page(
+            form["q"],
+            offset=offset,
+            limit=limit,
+            sort=sort,
+            mode=mode,
+            strong_only=True,
+            **filters,
+        )
+        tallies = web.services.journal.tallies(hit.id for hit in found.hits)
+        results = [
+            {
+                "hit": hit,
+                "why": why(
+                    hit,
+                    getattr(tallies.get(hit.id), "helpful", 0),
+                    getattr(tallies.get(hit.id), "not_relevant", 0),
+                ),
+            }
+            for hit in found.hits
+        ]
+        return Listing(results, found.total, found.capped, offset)
+    if not any(filters.values()):
+        return Listing([])
+    if sort == "relevance":
+        sort = "date"  # nothing to be relevant to: newest first
+    listed = store.browse(sort=sort, offset=offset, limit=limit, **filters)
+    return Listing([{"hit": lesson, "why": []} for lesson in listed.lessons], listed.total)
+
+
+def group_by_retrospective(
+    results: Sequence[dict[str, Any]],
+    retros: Mapping[str, RetrospectiveSummary],
+    *,
+    keep_order: bool = False,
+) -> list[dict[str, Any]]:
+    """Results under their retrospective, retrospectives in the order of their best result.
+
+    Eleven cards in a row carrying one retrospective's title say it once, with eleven lessons.
+    With `keep_order` (a list sorted by date or votes) only neighbours are grouped, so the
+    list's order stays exactly as sorted.
+    """
+    groups: list[dict[str, Any]] = []
+    by_retro: dict[str, dict[str, Any]] = {}
+    for result in results:
+        key = result["hit"].retrospective_id
+        group = groups[-1] if keep_order and groups and groups[-1]["id"] == key else None
+        if not keep_order:
+            group = by_retro.get(key)
+        if group is None:
+            group = {"id": key, "retro": retros.get(key), "results": []}
+            groups.append(group)
+            by_retro[key] = group
+        group["results"].append(result)
+    return groups
+
+
+def _page_url(endpoint: str, page: int, **values: Any) -> str:
+    args = {k: v for k, v in request.args.items() if k not in {"page", "token"} and v}
+    args.update({k: v for k, v in values.items() if v})
+    return url_for(endpoint, **args, **({"page": page} if page > 1 else {}))
+
+
+def pager(endpoint: str, page: int, per_page: int, total: int, **values: Any) -> dict[str, Any]:
+    """Previous and next page links of a numbered listing, and which items this page holds."""
+    last = max(1, min(MAX_PAGE, -(-total // per_page)))
+    return {
+        "page": page,
+        "pages": last,
+        "first": (page - 1) * per_page + 1,
+        "last": min(total, page * per_page),
+        "previous": _page_url(endpoint, page - 1, **values) if page > 1 else None,
+        "next": _page_url(endpoint, page + 1, **values) if page < last else None,
+    }
+
+
 @blueprint.get("/lessons")
 def search() -> tuple[str, int]:
     web = lessons_web()
-    form = {key: text_param(key) for key in ("q", "project", "kind", "tag", "since")}
-    form["mode"] = text_param("mode") or "hybrid"
-    hits: list[SearchHit] = []
-    more = False
+    form = _search_form()
     error = None
     status = 200
-    tallies: dict[str, Any] = {}
     store = web.services.store
+    listing = Listing([])
+    page = 1
     try:  # a bad filter is shown on the form itself, with a 400
-        mode = choice_param("mode", SEARCH_MODES, "hybrid")
-        since = date_param("since")
+        page = int_param("page", 1, 1, MAX_PAGE)
+        listing = _listing(form, offset=(page - 1) * PAGE_RESULTS, limit=PAGE_RESULTS)
     except BadParameter as exc:
         error, status = exc.description, 400
-    if form["q"] and store is not None and error is None:
-        try:
-            # Strong matches only (a similarity the model's calibration trusts), and one more
-            # than shown, so the page can say truly whether there are more.
-            hits = store.search(
-                form["q"],
-                limit=PAGE_RESULTS + 1,
-                mode=mode,
-                project=form["project"] or None,
-                kind=form["kind"] or None,
-                tag=form["tag"] or None,
-                since=since,
-                strong_only=True,
-            )
-            more = len(hits) > PAGE_RESULTS
-            hits = hits[:PAGE_RESULTS]
-            tallies = web.services.journal.tallies(hit.id for hit in hits)
-        except (InvalidQueryError, ValueError) as exc:
-            error, status = str(exc), 400
-        except KnowledgeBaseError as exc:
-            error, status = str(exc), 503
+    except (InvalidQueryError, ValueError) as exc:
+        error, status = str(exc), 400
+    except KnowledgeBaseError as exc:
+        error, status = str(exc), 503
     stats = store.stats() if store is not None else None
-    results = [
-        {
-            "hit": hit,
-            "why": why(
-                hit,
-                getattr(tallies.get(hit.id), "helpful", 0),
-                getattr(tallies.get(hit.id), "not_relevant", 0),
-            ),
-        }
-        for hit in hits
-    ]
-    page = render_template(
+    ids = [r["hit"].retrospective_id for r in listing.results]
+    retros = store.retrospectives_by_id(ids) if store is not None and ids else {}
+    page_html = render_template(
         "search.html",
         form=form,
-        results=results,
-        more=more,
+        listing=listing,
+        groups=group_by_retrospective(
+            listing.results, retros, keep_order=form["sort"] != "relevance" or not form["q"]
+        ),
+        pager=pager("pages.search", page, PAGE_RESULTS, listing.total),
+        sorts=SORTS if form["q"] else ("date", "votes"),
         error=error,
         kinds=sorted(set(KINDS) | set(stats.by_kind if stats else ())),
         projects=sorted(p for p in (stats.by_project if stats else {}) if p),
         stats=stats,
+        export={f: _page_url("pages.export_lessons", 1, fmt=f) for f in FORMATS},
     )
-    return page, status
+    return page_html, status
+
+
+LESSON_COLUMNS = (
+    "rank", "id", "headline", "text", "kind", "project", "tags", "date", "votes",
+    "retrospective", "retrospective_url", "team", "lesson_page", "similarity",
+)  # fmt: skip
+
+
+def _export_row(
+    rank: int, hit: SearchHit | Lesson, retro: RetrospectiveSummary | None
+) -> dict[str, Any]:
+    """A lesson as an export row: where it came from is its retrospective, never a path."""
+    return {
+        "rank": rank,
+        "id": hit.id,
+        "headline": hit.headline,
+        "text": hit.text,
+        "kind": hit.kind,
+        "project": hit.project,
+        "tags": list(hit.tags),
+        "date": hit.date,
+        "votes": hit.votes,
+        "retrospective": retro.title if retro else None,
+        "retrospective_url": retro.url if retro else hit.url,
+        "team": retro.team if retro else None,
+        "lesson_page": url_for("pages.lesson", lesson_id=hit.id, _external=True),
+        "similarity": getattr(hit, "similarity", None),
+    }
+
+
+@blueprint.get("/lessons/export.<fmt>")
+def export_lessons(fmt: str) -> Response:
+    """Every result of a search (or a filtered list) as CSV or JSON, in the page's order."""
+    if fmt not in FORMATS:
+        abort(404, f"exports are {', '.join(FORMATS)}")
+    web = lessons_web()
+    form = _search_form()
+    store = web.services.store
+    if store is None:
+        abort(503, "no knowledge base is configured")
+    limit = store.settings.max_results if form["q"] else BROWSE_EXPORT_ROWS
+    try:
+        listing = _listing(form, offset=0, limit=limit)
+    except (InvalidQueryError, ValueError) as exc:
+        abort(400, str(exc))
+    except KnowledgeBaseError as exc:
+        abort(503, str(exc))
+    hits = [r["hit"] for r in listing.results]
+    retros = store.retrospectives_by_id(h.retrospective_id for h in hits)
+    rows = [_export_row(n, h, retros.get(h.retrospective_id)) for n, h in enumerate(hits, 1)]
+    meta = {"query": form["q"], "total": listing.total, "capped": listing.capped}
+    return _download(fmt, "lessons", LESSON_COLUMNS, rows, meta)
+
+
+def _lines(value: Any) -> Any:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return "\n".join(value)
+    return value
+
+
+def _download(
+    fmt: str,
+    name: str,
+    columns: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
+    meta: Mapping[str, Any],
+) -> Response:
+    """A CSV or JSON attachment; JSON carries `meta` (total, capped, filters) beside the rows."""
+    if fmt == "csv":  # a list of texts (tags, reasons) reads best as lines of one cell
+        lines = ({k: _lines(v) for k, v in row.items()} for row in rows)
+        body, mimetype = csv_text(columns, lines), "text/csv; charset=utf-8"
+    else:
+        body = json.dumps({**meta, "rows": list(rows)}, ensure_ascii=False, default=str)
+        mimetype = "application/json"
+    response = Response(body, mimetype=mimetype)
+    stamp = date.today().isoformat()
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.{fmt}"'
+    return response
 
 
 @blueprint.get("/lessons/<path:lesson_id>")
@@ -167,52 +358,187 @@ def lesson(lesson_id: str) -> str:
         abort(404, f"no lesson has id {lesson_id!r}")
     tally = web.services.journal.tallies([found.id]).get(found.id)
     suggested_on = web.services.journal.issues_suggested(found.id)
-    return render_template("lesson.html", lesson=found, tally=tally, suggested_on=suggested_on)
-
-
-@blueprint.get("/sources")
-def source() -> str:
-    web = lessons_web()
-    uri = text_param("uri")
     store = web.services.store
-    if not uri or store is None:
-        abort(400, "give the source as ?uri=")
-    lessons = store.lessons_from(uri)
-    if not lessons:
-        abort(404, f"no lessons come from {uri!r}")
-    is_link = uri.startswith(("https://", "http://"))
-    return render_template("source.html", uri=uri, lessons=lessons, is_link=is_link)
+    retro = None
+    if store is not None and found.retrospective_id:
+        retro = store.retrospectives_by_id([found.retrospective_id]).get(found.retrospective_id)
+    return render_template(
+        "lesson.html", lesson=found, tally=tally, suggested_on=suggested_on, retro=retro
+    )
+
+
+@blueprint.get("/retrospectives")
+def retrospectives() -> str:
+    web = lessons_web()
+    project = text_param("project")
+    page = int_param("page", 1, 1, MAX_PAGE)
+    store = web.services.store
+    found: list[RetrospectiveSummary] = []
+    total = 0
+    if store is not None:
+        found, total = store.retrospectives(
+            project=project or None, offset=(page - 1) * RETROS_PER_PAGE, limit=RETROS_PER_PAGE
+        )
+    return render_template(
+        "retrospectives.html",
+        retros=found,
+        total=total,
+        project=project,
+        pager=pager("pages.retrospectives", page, RETROS_PER_PAGE, total),
+        action_items=None,  # h11's action-item store: counts per retrospective go here
+    )
+
+
+@blueprint.get("/retrospectives/<retro_id>")
+def retrospective(retro_id: str) -> str:
+    store = lessons_web().services.store
+    if store is None:
+        abort(404, "no knowledge base is configured")
+    try:
+        retro, lessons = store.retrospective(retro_id)
+    except LessonNotFoundError as exc:
+        abort(404, str(exc))
+    return render_template("retrospective.html", retro=retro, lessons=lessons)
+
+
+@blueprint.get("/projects/<key>")
+def project(key: str) -> str:
+    """Everything about one project: its lessons, what was seeded and suggested there, with the
+    answers, and its policy outcomes."""
+    web = lessons_web()
+    key = key.strip().upper()
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,49}", key):
+        abort(404, f"{key[:60]!r} is not a project key (letters, digits and _)")
+    store = web.services.store
+    journal = web.services.journal
+    lessons = store.browse(project=key, limit=10) if store is not None else None
+    seed = journal.seed(key)
+    seeded = _existing_lessons(seed.lesson_ids) if seed else []
+    suggested = journal.project_suggestions(key, limit=50)
+    suggested_lessons = {
+        lesson.id: lesson
+        for lesson in _existing_lessons(dict.fromkeys(s.lesson_id for s in suggested))
+    }
+    outcomes: AuditRows | None = None
+    counts: dict[str, int] = {}
+    if web.audit is not None:
+        outcomes = web.audit.entries(project=key, limit=20)
+        since = (date.today() - timedelta(days=29)).isoformat()
+        for c in web.audit.outcome_counts(since=since):
+            if c.project == key:
+                counts[c.outcome] = counts.get(c.outcome, 0) + c.count
+    return render_template(
+        "project.html",
+        key=key,
+        lessons=lessons,
+        seed=seed,
+        seeded=seeded,
+        suggested=suggested,
+        suggested_lessons=suggested_lessons,
+        outcomes=outcomes,
+        counts=counts,
+        action_items=None,  # h11's open_action_items(project=...) goes here once it lands
+    )
+
+
+def _existing_lessons(ids: Iterable[str]) -> list[Lesson]:
+    """The lessons with these ids that still exist (a re-ingest may have removed some)."""
+    index = lessons_web().services.index
+    found = []
+    for lesson_id in ids:
+        try:
+            found.append(index.get(lesson_id))
+        except LessonNotFoundError:
+            continue
+    return found
+
+
+def _audit_filters() -> dict[str, str]:
+    filters = {key: text_param(key) for key in ("issue", "rule", "project")}
+    filters["outcome"] = choice_param("outcome", ("", *OUTCOMES), "")
+    filters["since"] = since_param("since") or ""
+    return filters
+
+
+def _audit_rows(filters: Mapping[str, str], *, before: int | None, limit: int) -> AuditRows:
+    web = lessons_web()
+    if web.audit is None:
+        return AuditRows([], None, 0)
+    return web.audit.entries(
+        issue=filters["issue"] or None,
+        rule=filters["rule"] or None,
+        project=filters["project"] or None,
+        outcome=filters["outcome"] or None,
+        since=filters["since"] or None,
+        before=before,
+        limit=limit,
+    )
 
 
 @blueprint.get("/audit")
 def audit() -> str:
     web = lessons_web()
-    filters = {key: text_param(key) for key in ("issue", "rule", "project")}
-    filters["outcome"] = choice_param("outcome", ("", *OUTCOMES), "")
-    filters["since"] = since_param("since") or ""
+    filters = _audit_filters()
     before = int_param("before", 0, 1, MAX_ROW_ID) or None
-    found = AuditRows([])
-    if web.audit is not None:
-        found = web.audit.entries(
-            issue=filters["issue"] or None,
-            rule=filters["rule"] or None,
-            project=filters["project"] or None,
-            outcome=filters["outcome"] or None,
-            since=filters["since"] or None,
-            before=before,
-            limit=AUDIT_PAGE_ROWS,
-        )
+    found = _audit_rows(filters, before=before, limit=AUDIT_PAGE_ROWS)
     chosen = {key: value for key, value in filters.items() if value}
     older = url_for("pages.audit", **chosen, before=found.older) if found.older else None
     return render_template(
         "audit.html",
         rows=found.rows,
+        total=found.total,
         filters=filters,
         outcomes=OUTCOMES,
         older=older,
         newest=url_for("pages.audit", **chosen) if before is not None else None,
         available=web.audit is not None,
+        export={f: url_for("pages.export_audit", fmt=f, **chosen) for f in FORMATS},
+        export_rows=AUDIT_EXPORT_ROWS,
     )
+
+
+AUDIT_COLUMNS = (
+    "at", "issue", "project", "rule", "outcome", "reasons", "actions", "actor", "event",
+)  # fmt: skip
+
+
+def _audit_export_row(row: AuditRow) -> dict[str, Any]:
+    return {
+        "at": row.at,
+        "issue": row.issue_key,
+        "project": row.project,
+        "rule": row.rule,
+        "outcome": row.outcome,
+        "reasons": list(row.reasons),
+        "actions": list(row.actions),
+        "actor": row.actor,
+        "event": row.event,
+    }
+
+
+@blueprint.get("/audit/export.<fmt>")
+def export_audit(fmt: str) -> Response:
+    """The decisions matching the audit page's filters, newest first, as CSV or JSON."""
+    if fmt not in FORMATS:
+        abort(404, f"exports are {', '.join(FORMATS)}")
+    filters = _audit_filters()
+    rows: list[AuditRow] = []
+    before: int | None = None
+    total: int | None = None
+    while len(rows) < AUDIT_EXPORT_ROWS:  # keyset pages: each costs the same
+        found = _audit_rows(filters, before=before, limit=AUDIT_PAGE_ROWS)
+        rows.extend(found.rows)
+        total = found.total if total is None else total
+        if found.older is None:
+            break
+        before = found.older
+    rows = rows[:AUDIT_EXPORT_ROWS]
+    meta = {
+        "filters": {k: v for k, v in filters.items() if v},
+        "total": total,
+        "capped": total is not None and total > len(rows),
+    }
+    return _download(fmt, "audit", AUDIT_COLUMNS, map(_audit_export_row, rows), meta)
 
 
 @blueprint.get("/dashboard")
