@@ -10,6 +10,12 @@ No Flask here: `plugin/` and `webhooks/` call this API directly.
                         project="PAY", tags=["retro"], date="2024-05-01", url=...)
     hits = store.search("migration rollback", limit=10, mode="hybrid", project=None,
                         tag=None, kind=None, since=None, strong_only=False)  # -> list[SearchHit]
+    page = store.search_page("migration rollback", offset=25, limit=25, sort="date",
+                             strong_only=True)  # options as search's
+    page.hits, page.total, page.capped  # one page, the true count (capped: more than total)
+    store.browse(project="PAY", tag=None, sort="votes", offset=0, limit=25)  # -> LessonPage
+    store.retrospectives(project="PAY")  # -> ([RetrospectiveSummary], total)
+    store.retrospective(lesson.retrospective_id)  # -> (RetrospectiveSummary, [Lesson])
     store.get("L3f9a...")  # -> Lesson, or LessonNotFoundError
     store.stats()          # -> StoreStats
     store.reindex()        # re-embed with the store's embedder (after a model change)

@@ -1,5 +1,7 @@
 """Headless Chromium drives the lessons pages: search, open a lesson, follow a feedback link, and
-prove a script injected into a retrospective never runs. Saves screenshots under a tmp path.
+prove a script injected into a retrospective never runs; page and sort results, walk the
+retrospectives list, a retrospective, a project page and their links. Saves a screenshot of each
+page under the test's tmp path and bench/out/browser/ (not committed).
 
 Uses Debian's chromium (/usr/bin/chromium) through Playwright; skipped when it is absent.
 """
@@ -80,10 +82,15 @@ def page(tmp_path):
             context.close()
 
 
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "bench" / "out" / "browser"
+
+
 def shoot(page, tmp_path: Path, name: str) -> Path:
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, SCREENSHOTS / path.name)
+    print(f"screenshot: {SCREENSHOTS / path.name}")
     return path
 
 
@@ -98,7 +105,8 @@ def test_search_open_feedback_and_no_injected_script_runs(server, page, tmp_path
     assert "ranking placed it" in page.inner_text("details.why")
     shoot(page, tmp_path, "search")
 
-    page.click("text=Payments release 4.2 retrospective >> nth=0")
+    assert page.locator("h2.retro", has_text="Payments release 4.2 retrospective").count() == 1
+    page.click("ol.results a.title >> nth=0")  # the lesson's own words, not the retro's title
     page.wait_for_selector("article.lesson-body")
     page.goto(page.url)  # settle any script that could have run
     assert page.evaluate("typeof window.__pwned") == "undefined"
@@ -131,3 +139,103 @@ def test_the_detector_would_see_a_script_that_ran(page) -> None:
     page.set_content('<script>window.__pwned = 1; document.title = "pwned"</script>')
     assert page.evaluate("window.__pwned") == 1
     assert page.title() == "pwned"
+
+
+@pytest.fixture
+def widgets(tmp_path) -> Iterator[tuple[str, object]]:
+    """A store of 31 widget lessons in three retrospectives, a real audit log, a Jira URL."""
+    from werkzeug.serving import make_server
+
+    from plugin.audit import SQLiteAuditLog
+    from plugin.policy.decision import PolicyDecision, Trigger
+    from tests.webhooks.test_pm_pages import WIDGETS_A, WIDGETS_B, register
+    from webhooks.web.audit import PolicyAuditSource
+
+    log = SQLiteAuditLog(tmp_path / "hindsight.db")
+    for n in range(1, 6):
+        decision = PolicyDecision(
+            rule="normal-change", kind="change-control", issue_key=f"WID-{n}", mode="enforce",
+            status="fail" if n % 2 else "pass", summary="s",
+        )  # fmt: skip
+        log.record([decision], Trigger("jira:issue_updated", f"d-{n}"))
+    app, services = make_web_app(
+        tmp_path, audit=PolicyAuditSource(log), jira_url="https://acme.atlassian.net"
+    )
+    store = services.store
+    store.ingest_source(
+        "registers/a.jsonl",
+        register("a", WIDGETS_A, 0),
+        format="jsonl",
+        title="Widget register A",
+        url="https://wiki.example.com/widgets-a",
+    )
+    store.ingest_source("registers/b.jsonl", register("b", WIDGETS_B, 100), format="jsonl",
+                        title="Widget register B")  # fmt: skip
+    store.ingest_source(
+        "retros/widgets.md",
+        "---\ntitle: Widget launch retrospective\nproject: WID\nteam: Widgets\n"
+        "facilitator: Ann Lee\nparticipants: [Ann Lee, Bo Ng]\ndate: 2025-02-01\n---\n"
+        "## Lessons learned\n- Order widgets before the launch week.\n",
+    )
+    services.journal.record_suggestions(
+        "WID-9", "WID", "c1", "b", services.clock(), [("W-3", 0.7, 0.7), ("W-4", 0.6, 0.6)]
+    )
+    services.journal.record_feedback("WID-9", "W-3", "helpful")
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.port}", services
+    httpd.shutdown()
+
+
+def test_page_and_sort_results_then_walk_retrospectives_and_a_project(
+    widgets, page, tmp_path
+) -> None:
+    base, services = widgets
+    page.goto(f"{base}/lessons")
+    page.fill("input[name=q]", "widgets")
+    page.select_option("select[name=mode]", "keyword")
+    page.select_option("select[name=sort]", "votes")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#count")
+    assert "31 lessons for “widgets”; showing 1–25" in page.inner_text("#count")
+    first_votes = [services.store.get(h.split("/")[-1]).votes for h in _lesson_hrefs(page)]
+    assert first_votes == sorted(first_votes, reverse=True)
+    shoot(page, tmp_path, "search-by-votes")
+    page.click("a[rel=next]")
+    page.wait_for_selector("#count")
+    assert "showing 26–31" in page.inner_text("#count")
+    later_votes = [services.store.get(h.split("/")[-1]).votes for h in _lesson_hrefs(page)]
+    assert len(later_votes) == 6 and max(later_votes) <= min(first_votes)
+    shoot(page, tmp_path, "search-page-2")
+
+    page.click("nav >> text=Retrospectives")
+    page.wait_for_selector("table.retros")
+    assert "4 retrospectives" in page.inner_text("#count")
+    row = page.locator("table.retros tr", has_text="Widget launch retrospective")
+    assert "Ann Lee, Bo Ng" in row.inner_text() and "Widgets" in row.inner_text()
+    shoot(page, tmp_path, "retrospectives")
+    row.locator("a", has_text="Widget launch retrospective").click()
+    page.wait_for_selector("dl.facts")
+    assert "Ann Lee" in page.inner_text("dl.facts")
+    shoot(page, tmp_path, "retrospective")
+
+    page.click("dl.facts a.project")
+    page.wait_for_selector("#policy")
+    assert page.url.endswith("/projects/WID")
+    assert "5 decisions in all" in page.inner_text("#policy")
+    jira = page.locator("#suggestions a.issue", has_text="WID-9").first
+    assert jira.get_attribute("href") == "https://acme.atlassian.net/browse/WID-9"
+    shoot(page, tmp_path, "project")
+
+    page.click("#lessons a >> text=all of them")
+    page.wait_for_selector("#count")
+    assert "31 lessons in WID" in page.inner_text("#count")
+    page.click("ol.results a.tag >> nth=0")
+    page.wait_for_selector("#count")
+    assert "30 lessons tagged #widgets" in page.inner_text("#count")
+    shoot(page, tmp_path, "tag")
+
+
+def _lesson_hrefs(page) -> list[str]:
+    return [a.get_attribute("href") for a in page.locator("ol.results a.title").all()]

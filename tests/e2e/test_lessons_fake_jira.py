@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from hindsight.config import load_settings
 from hindsight.wiring import Config, Runtime, build_runtime, install_lessons
 from hindsight.wsgi import create_app
+from kb.records import retrospective_id
 from plugin.jira.port import COMMENT_PROPERTY
 from plugin.jira.signature import sign
 from plugin.lessons.comment import MARKER
@@ -180,7 +181,8 @@ def test_a_resolved_retrospective_is_captured_and_later_edits_update_it(site: Si
 
 
 def _texts_from(site: Site, source: str) -> list[str]:
-    return [lesson.text for lesson in site.services.store.lessons_from(source)]
+    _, lessons = site.services.store.retrospective(retrospective_id(source))
+    return [lesson.text for lesson in lessons]
 
 
 def _answer(site: Site, url: str) -> str:

@@ -17,10 +17,10 @@ from kb.search import SearchSettings
 from plugin.jira.signature import sign
 from plugin.lessons.config import LessonsSettings
 from plugin.lessons.services import LessonsOptions, LessonsServices, build_services
-from testkit.audit import FakeAudit
 from testkit.kb import HashingEmbedder
 from tests.conftest import WEBHOOK_SECRET
 from webhooks.web import LessonsWeb, register_lessons_web
+from webhooks.web.audit import AuditSource
 from webhooks.web.context import AccessRules
 
 
@@ -120,10 +120,11 @@ def make_web_app(
     tmp_path: Path,
     *,
     access: AccessRules | None = None,
-    audit: FakeAudit | None = None,
+    audit: AuditSource | None = None,
     clock: Clock = SYSTEM_CLOCK,
     jira: Any = None,
     report_only: bool = False,
+    jira_url: str | None = None,
 ) -> tuple[Flask, LessonsServices]:
     """A Flask app with only the lessons pages and API over a real store with a fake embedder."""
     options = LessonsOptions(
@@ -149,6 +150,7 @@ def make_web_app(
         audit=audit,
         jira=(lambda: jira) if jira is not None else None,  # the port "Create in Jira" uses
         report_only=report_only,
+        jira_url=jira_url,
     )
     register_lessons_web(app, web)
     return app, services

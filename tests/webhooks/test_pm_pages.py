@@ -16,6 +16,7 @@ from kb.records import retrospective_id
 from plugin.audit import SQLiteAuditLog
 from plugin.policy.decision import PolicyDecision, Trigger
 from tests.webhooks.helpers import make_web_app
+from webhooks.web import LessonsWeb
 from webhooks.web.audit import PolicyAuditSource
 
 WIDGETS_A = 18  # lessons about widgets in the first register
@@ -56,7 +57,9 @@ def web(tmp_path):
             reasons=('=HYPERLINK("http://evil") approval is missing',) if n == 1 else (),
         )
         log.record([decision], Trigger("jira:issue_updated", f"d-{n}"), at=at)
-    app, services = make_web_app(tmp_path, audit=PolicyAuditSource(log))
+    app, services = make_web_app(
+        tmp_path, audit=PolicyAuditSource(log), jira_url="https://acme.atlassian.net"
+    )
     store = services.store
     store.ingest_source(
         "registers/a.jsonl",
@@ -73,7 +76,6 @@ def web(tmp_path):
         "participants: [Ann Lee, Bo Ng]\n---\n## Lessons learned\n"
         '- =HYPERLINK("http://evil") was pasted into a widget cell.\n',
     )
-    app.extensions["hindsight.lessons"].jira_url = "https://acme.atlassian.net"
     return app, services
 
 
@@ -163,7 +165,7 @@ def test_lesson_page_shows_the_retrospectives_people_and_links_issues_to_jira(we
 
 def test_issue_keys_are_plain_text_without_a_jira_url(web) -> None:
     app, services = web
-    app.extensions["hindsight.lessons"].jira_url = None
+    app.extensions[LessonsWeb.EXTENSION].jira_url = None
     services.journal.record_suggestions(
         "WID-104", "WID", "c1", "b", services.clock(), [("W-1", 0.7, 0.7)]
     )
