@@ -148,6 +148,7 @@ def widgets(tmp_path) -> Iterator[tuple[str, object]]:
 
     from plugin.audit import SQLiteAuditLog
     from plugin.policy.decision import PolicyDecision, Trigger
+    from plugin.policy.reasons import RequirementsUnmet
     from tests.webhooks.test_pm_pages import WIDGETS_A, WIDGETS_B, register
     from webhooks.web.audit import PolicyAuditSource
 
@@ -155,7 +156,7 @@ def widgets(tmp_path) -> Iterator[tuple[str, object]]:
     for n in range(1, 6):
         decision = PolicyDecision(
             rule="normal-change", kind="change-control", issue_key=f"WID-{n}", mode="enforce",
-            status="fail" if n % 2 else "pass", summary="s",
+            status="fail" if n % 2 else "pass", headline=RequirementsUnmet("Done", 1),
         )  # fmt: skip
         log.record([decision], Trigger("jira:issue_updated", f"d-{n}"))
     app, services = make_web_app(

@@ -14,7 +14,9 @@ import pytest
 
 from kb.records import retrospective_id
 from plugin.audit import SQLiteAuditLog
+from plugin.jira.port import User
 from plugin.policy.decision import PolicyDecision, Trigger
+from plugin.policy.reasons import FieldEmpty, RequirementsUnmet
 from tests.webhooks.helpers import make_web_app
 from webhooks.web import LessonsWeb
 from webhooks.web.audit import PolicyAuditSource
@@ -53,10 +55,12 @@ def web(tmp_path):
             issue_key=f"WID-{n}",
             mode="enforce",
             status="fail" if n % 2 else "pass",
-            summary="s",
-            reasons=('=HYPERLINK("http://evil") approval is missing',) if n == 1 else (),
+            headline=RequirementsUnmet("Done", 1),
+            reasons=(FieldEmpty("Approval"),),
         )
-        log.record([decision], Trigger("jira:issue_updated", f"d-{n}"), at=at)
+        # A display name is whatever a Jira user typed: here, a spreadsheet formula.
+        actor = User(account_id="a1", display_name='=HYPERLINK("http://evil")') if n == 1 else None
+        log.record([decision], Trigger("jira:issue_updated", f"d-{n}", actor=actor), at=at)
     app, services = make_web_app(
         tmp_path, audit=PolicyAuditSource(log), jira_url="https://acme.atlassian.net"
     )
@@ -218,7 +222,8 @@ def test_audit_exports_csv_and_json_with_the_outcome_filter_and_no_formula(web) 
     rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
     assert {row["outcome"] for row in rows} == {"fail"} and len(rows) == 4
     assert all(not cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r.values())
-    assert any(r["reasons"].startswith("'") for r in rows)  # the formula, defused
+    assert any(r["actor"] == '\'=HYPERLINK("http://evil")' for r in rows)  # defused
+    assert rows[0]["reasons"] == "missing: 'Approval' is empty (fill in 'Approval')"
     body = app.test_client().get("/audit/export.json?outcome=pass").get_json()
     assert body["total"] == 3 and body["capped"] is False and len(body["rows"]) == 3
     assert body["filters"] == {"outcome": "pass"}
@@ -262,3 +267,9 @@ def test_search_past_the_deepest_page_says_to_narrow_it(web) -> None:
     app, _ = web
     answer = app.test_client().get("/lessons?q=widgets&page=11")
     assert answer.status_code == 400 and "narrow" in answer.get_data(as_text=True)
+
+
+def test_a_page_past_the_last_says_so(web) -> None:
+    app, _ = web
+    page = get(app, "/lessons?tag=widgets&page=3")
+    assert "page 3 is past the last page (2)" in page and lesson_links(page) == []
