@@ -670,7 +670,7 @@ class LessonStore:
         if sort not in SORTS:
             raise InvalidQueryError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
         filter_sql, args = _filters(project, tag, kind, since)
-        where = f"WHERE pk IN ({filter_sql})" if filter_sql else ""
+        where = "WHERE status = 'active'" + (f" AND pk IN ({filter_sql})" if filter_sql else "")
         order = "votes DESC, " if sort == "votes" else ""
         with self._lock:
             (total,) = self.conn.execute(f"SELECT count(*) FROM lessons {where}", args).fetchone()
@@ -694,7 +694,8 @@ class LessonStore:
         where, args = "", []
         if project:
             where = (
-                "WHERE s.uri IN (SELECT source_uri FROM lessons WHERE project = ? COLLATE NOCASE)"
+                "WHERE s.uri IN (SELECT source_uri FROM lessons"
+                " WHERE project = ? COLLATE NOCASE AND status = 'active')"
             )
             args = [project]
         with self._lock:
@@ -714,7 +715,9 @@ class LessonStore:
                 f"no retrospective has id {retro_id!r}; pick one from the retrospectives list"
             )
         assert uri is not None
-        return found[0], self._lessons("WHERE source_uri = ? ORDER BY position", (uri,))
+        return found[0], self._lessons(
+            "WHERE source_uri = ? AND status = 'active' ORDER BY position", (uri,)
+        )
 
     def retrospectives_by_id(self, ids: Iterable[str]) -> dict[str, RetrospectiveSummary]:
         """Summaries of the given retrospectives (unknown ids are left out)."""
@@ -745,7 +748,8 @@ class LessonStore:
             rows = self.conn.execute(
                 "SELECT s.uri, s.title, s.format, s.metadata, s.ingested_at, count(l.pk),"
                 " max(l.date), max(l.url), group_concat(DISTINCT l.project)"
-                f" FROM sources s LEFT JOIN lessons l ON l.source_uri = s.uri {where}"
+                " FROM sources s LEFT JOIN lessons l"
+                f" ON l.source_uri = s.uri AND l.status = 'active' {where}"
                 " GROUP BY s.uri ORDER BY max(l.date) IS NULL, max(l.date) DESC, s.title"
                 " LIMIT ? OFFSET ?",
                 [*args, limit, offset],
@@ -758,13 +762,14 @@ class LessonStore:
                 marks = ",".join("?" * len(part))
                 for uri, kind, count in self.conn.execute(
                     f"SELECT source_uri, kind, count(*) FROM lessons WHERE source_uri IN ({marks})"
-                    " GROUP BY source_uri, kind ORDER BY count(*) DESC",
+                    " AND status = 'active' GROUP BY source_uri, kind ORDER BY count(*) DESC",
                     part,
                 ):
                     kinds[uri][kind] = count
                 for uri, author in self.conn.execute(
                     "SELECT DISTINCT source_uri, json_extract(metadata, '$.author') FROM lessons"
-                    f" WHERE source_uri IN ({marks}) AND json_extract(metadata, '$.author')"
+                    f" WHERE source_uri IN ({marks}) AND status = 'active'"
+                    " AND json_extract(metadata, '$.author')"
                     " IS NOT NULL ORDER BY position",
                     part,
                 ):

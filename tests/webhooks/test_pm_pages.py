@@ -273,3 +273,13 @@ def test_a_page_past_the_last_says_so(web) -> None:
     app, _ = web
     page = get(app, "/lessons?tag=widgets&page=3")
     assert "page 3 is past the last page (2)" in page and lesson_links(page) == []
+
+
+def test_an_archived_lesson_leaves_the_lists_and_the_counts(web) -> None:
+    app, services = web
+    services.store.curation.archive("W-1", "ann")
+    tagged = get(app, "/lessons?tag=widgets")
+    assert f"{WIDGETS_A + WIDGETS_B - 1} lessons tagged #widgets" in tagged
+    register_a = re.search(r"Widget register A.*?</tr>", get(app, "/retrospectives"), re.S)
+    assert register_a is not None
+    assert f'<td class="num">{WIDGETS_A - 1}</td>' in register_a.group(0)
