@@ -179,7 +179,7 @@ def widgets(tmp_path) -> Iterator[tuple[str, object]]:
         "## Lessons learned\n- Order widgets before the launch week.\n",
     )
     services.journal.record_suggestions(
-        "WID-9", "WID", "c1", "b", services.clock(), [("W-3", 0.7, 0.7), ("W-4", 0.6, 0.6)]
+        "WID-9", "WID", "c1", "b", services.clock.now(), [("W-3", 0.7, 0.7), ("W-4", 0.6, 0.6)]
     )
     services.journal.record_feedback("WID-9", "W-3", "helpful")
     httpd = make_server("127.0.0.1", 0, app, threaded=True)

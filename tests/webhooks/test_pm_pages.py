@@ -159,7 +159,7 @@ def test_lesson_page_shows_the_retrospectives_people_and_links_issues_to_jira(we
     app, services = web
     lesson = next(h for h in services.store.search("HYPERLINK", limit=3, mode="keyword"))
     services.journal.record_suggestions(
-        "WID-104", "WID", "c1", "b", services.clock(), [(lesson.id, 0.7, 0.7)]
+        "WID-104", "WID", "c1", "b", services.clock.now(), [(lesson.id, 0.7, 0.7)]
     )
     page = get(app, f"/lessons/{lesson.id}")
     assert "Sheets" in page and "Ann Lee" in page and "Bo Ng" in page
@@ -171,7 +171,7 @@ def test_issue_keys_are_plain_text_without_a_jira_url(web) -> None:
     app, services = web
     app.extensions[LessonsWeb.EXTENSION].jira_url = None
     services.journal.record_suggestions(
-        "WID-104", "WID", "c1", "b", services.clock(), [("W-1", 0.7, 0.7)]
+        "WID-104", "WID", "c1", "b", services.clock.now(), [("W-1", 0.7, 0.7)]
     )
     page = get(app, "/lessons/W-1")
     assert "WID-104" in page and "/browse/" not in page
@@ -192,7 +192,7 @@ def test_retrospectives_list_counts_and_names_people(web) -> None:
 def test_project_page_shows_lessons_suggestions_with_answers_and_policy_outcomes(web) -> None:
     app, services = web
     services.journal.record_suggestions(
-        "WID-9", "WID", "c1", "b", services.clock(), [("W-3", 0.7, 0.7), ("W-4", 0.6, 0.6)]
+        "WID-9", "WID", "c1", "b", services.clock.now(), [("W-3", 0.7, 0.7), ("W-4", 0.6, 0.6)]
     )
     services.journal.record_feedback("WID-9", "W-3", "helpful")
     services.journal.record_seed("WID", "WID-1", "comment", ["W-5"])
