@@ -39,6 +39,14 @@ def test_ingest_search_show_with_the_real_model(tmp_path: Path, examples: Path) 
     chinese = runner.invoke(cli, ["search", "交接时没有告诉下一位值班同学", "--db", db, "--json"])
     assert json.loads(chinese.output)[0]["project"] == "OPS"
 
+    # the README's examples: a Chinese question finds the English TLS-certificate retrospective,
+    # an English one the Chinese migration retrospective too
+    expired = runner.invoke(cli, ["search", "证书过期", "--json", "--limit", "3", "--db", db])
+    assert json.loads(expired.output)[0]["source"].endswith("2022-09-expired-tls-certificate.md")
+    rollback = runner.invoke(cli, ["search", "database migration rollback", "--json", "--db", db])
+    sources = [hit["source"] for hit in json.loads(rollback.output)]
+    assert any(source.endswith("2024-01-db-migration-rollback-zh.md") for source in sources)
+
     shown = runner.invoke(cli, ["lesson", hits[0]["id"], "--db", db])
     assert shown.exit_code == 0
     assert hits[0]["title"] in shown.output
