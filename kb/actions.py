@@ -154,6 +154,23 @@ class ActionItems:
             project=project, statuses=OPEN_STATUSES, overdue_only=overdue_only, limit=limit
         )
 
+    def counts_by_source(self, source_uris: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """(all, open) action items of each retrospective (by source uri) that has any."""
+        uris = list(dict.fromkeys(source_uris))
+        found: dict[str, tuple[int, int]] = {}
+        marks_open = ",".join("?" * len(OPEN_STATUSES))
+        with self.store._lock:
+            for start in range(0, len(uris), 500):
+                part = uris[start : start + 500]
+                for uri, total, still_open in self.store.conn.execute(
+                    f"SELECT source_uri, count(*), sum(status IN ({marks_open}))"
+                    f" FROM action_items WHERE source_uri IN ({','.join('?' * len(part))})"
+                    " GROUP BY source_uri",
+                    (*OPEN_STATUSES, *part),
+                ):
+                    found[uri] = (int(total), int(still_open or 0))
+        return found
+
     def today(self) -> dt.date:
         return self.store.clock.now().astimezone(dt.UTC).date()
 

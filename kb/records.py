@@ -288,6 +288,8 @@ class RetrospectiveSummary:
     kinds: dict[str, int]
     format: str
     ingested_at: str
+    action_items: int = 0  # action item records (kb.actions) from this retrospective
+    open_action_items: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -774,6 +774,7 @@ class LessonStore:
                     part,
                 ):
                     authors[uri].append(str(author))
+        actions = self.actions.counts_by_source(uris)
         summaries = []
         for uri, title, fmt, metadata, ingested_at, count, date, url, projects in rows:
             meta = json.loads(metadata)
@@ -793,6 +794,8 @@ class LessonStore:
                     kinds=kinds[uri],
                     format=fmt,
                     ingested_at=ingested_at,
+                    action_items=actions.get(uri, (0, 0))[0],
+                    open_action_items=actions.get(uri, (0, 0))[1],
                 )
             )
         return summaries

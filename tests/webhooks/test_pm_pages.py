@@ -283,3 +283,38 @@ def test_an_archived_lesson_leaves_the_lists_and_the_counts(web) -> None:
     register_a = re.search(r"Widget register A.*?</tr>", get(app, "/retrospectives"), re.S)
     assert register_a is not None
     assert f'<td class="num">{WIDGETS_A - 1}</td>' in register_a.group(0)
+
+
+def test_action_items_show_on_the_project_page_the_retrospectives_list_and_download(web) -> None:
+    app, services = web
+    actions = services.store.actions
+    first = actions.add(
+        "ann", text='=HYPERLINK("http://evil") the widget order', owner="Dana",
+        due="2020-01-31", project="WID", lesson_id="W-3",
+    )  # fmt: skip
+    actions.add("ann", text="Book the load-test room", owner="Bo", project="WID", lesson_id="W-4")
+    done = actions.add("ann", text="Write the widget runbook", project="WID", lesson_id="W-5")
+    actions.set_status(done.id, "done", "ann")
+
+    project = get(app, "/projects/WID")
+    open_items = project[project.index('id="actions"') : project.index('id="policy"')]
+    assert "Book the load-test room" in open_items and "the widget order" in open_items
+    assert "Write the widget runbook" not in open_items and "overdue" in open_items
+
+    register_a = re.search(r"Widget register A.*?</tr>", get(app, "/retrospectives"), re.S)
+    assert register_a is not None and "3 <span" in register_a.group(0)
+    assert "(2 open)" in register_a.group(0)
+
+    answer = app.test_client().get("/actions/export.csv?project=WID&status=all")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    assert len(rows) == 3 and {r["retrospective"] for r in rows} == {"Widget register A"}
+    formula = next(r for r in rows if r["id"] == first.id)
+    assert formula["text"].startswith("'=") and formula["overdue"] == "True"
+    assert formula["retrospective_url"] == "https://wiki.example.com/widgets-a"
+    assert not any("registers/" in cell for r in rows for cell in r.values())
+    body = app.test_client().get("/actions/export.json?overdue=1").get_json()
+    assert [r["id"] for r in body["rows"]] == [first.id] and body["capped"] is False
+    assert app.test_client().get("/actions/export.pdf").status_code == 404
+    item_page = get(app, f"/actions/{first.id}")
+    assert f'href="/retrospectives/{retrospective_id("registers/a.jsonl")}"' in item_page

@@ -15,10 +15,13 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from kb.actions import STATUSES, ActionItem, ActionItemNotFound, ActionItems, JiraPushBusy
 from kb.curation import CurationError
 from kb.errors import LessonNotFoundError
+from kb.records import retrospective_id
+from plugin.export import FORMATS
 from plugin.jira.errors import JiraApiError
 from plugin.lessons.actions import ActionPushError
 from webhooks.web.access import check_access, editor, editor_refusal, secure_headers
 from webhooks.web.context import lessons_web
+from webhooks.web.downloads import check_format, download
 from webhooks.web.forms import check_form
 from webhooks.web.params import BadParameter, choice_param, text_param
 
@@ -67,9 +70,16 @@ def _back(item_id: str, **message: str) -> Response:
     return redirect(url_for("actions.item", item_id=item_id, **message), code=303)
 
 
-@blueprint.get("/actions")
-def index() -> Any:
-    items = _items()
+EXPORT_ROWS = 10_000  # the most action items one download holds
+ACTION_COLUMNS = (
+    "id", "text", "owner", "due", "status", "overdue", "project", "jira_key", "jira_url",
+    "retrospective", "retrospective_url", "lesson_page", "origin", "created_at", "created_by",
+    "updated_at", "updated_by",
+)  # fmt: skip
+
+
+def _filtered(limit: int) -> tuple[list[ActionItem], dict[str, Any]]:
+    """The items the list's filters (project, status, overdue) choose, and the filters."""
     project = text_param("project")
     try:
         status = choice_param("status", ("open", "all", *STATUSES), "open")
@@ -77,15 +87,61 @@ def index() -> Any:
         abort(400, exc.description)
     overdue = text_param("overdue") in {"1", "true", "on"}
     statuses = {"open": ("open", "in_progress"), "all": STATUSES}.get(status, (status,))
-    found = items.list(project=project or None, statuses=statuses, overdue_only=overdue)
+    found = _items().list(
+        project=project or None, statuses=statuses, overdue_only=overdue, limit=limit
+    )
+    return found, {"project": project, "status": status, "overdue": overdue}
+
+
+@blueprint.get("/actions")
+def index() -> Any:
+    items = _items()
+    found, filters = _filtered(limit=500)
+    chosen = {k: v for k, v in request.args.items() if k in filters and v}
     return render_template(
         "actions.html",
         items=found,
         today=items.today(),
-        filters={"project": project, "status": status, "overdue": overdue},
+        filters=filters,
         statuses=STATUSES,
         is_editor=editor(lessons_web().access) is not None,
+        export={f: url_for("actions.export", fmt=f, **chosen) for f in FORMATS},
     )
+
+
+@blueprint.get("/actions/export.<fmt>")
+def export(fmt: str) -> Response:
+    """The action items the list's filters choose, as CSV or JSON (where each came from is its
+    retrospective's title and link, never a path)."""
+    check_format(fmt)
+    web = lessons_web()
+    store = web.services.store
+    assert store is not None  # _guard refused the request otherwise
+    found, filters = _filtered(limit=EXPORT_ROWS + 1)
+    capped = len(found) > EXPORT_ROWS
+    found = found[:EXPORT_ROWS]
+    retros = store.retrospectives_by_id(
+        retrospective_id(i.source_uri) for i in found if i.source_uri
+    )
+    today = store.actions.today()
+    jira = (web.jira_url or "").rstrip("/")
+    rows = []
+    for i in found:
+        retro = retros.get(retrospective_id(i.source_uri)) if i.source_uri else None
+        rows.append(
+            {
+                **{k: getattr(i, k) for k in ACTION_COLUMNS if hasattr(i, k)},
+                "overdue": i.overdue(today),
+                "jira_url": f"{jira}/browse/{i.jira_key}" if jira and i.jira_key else None,
+                "retrospective": retro.title if retro else None,
+                "retrospective_url": retro.url if retro else None,
+                "lesson_page": url_for("pages.lesson", lesson_id=i.lesson_id, _external=True)
+                if i.lesson_id
+                else None,
+            }
+        )
+    meta = {"filters": filters, "count": len(rows), "capped": capped}
+    return download(fmt, "action-items", ACTION_COLUMNS, rows, meta)
 
 
 @blueprint.get("/actions/<item_id>")
@@ -95,6 +151,7 @@ def item(item_id: str) -> Any:
     return render_template(
         "action.html",
         item=found,
+        retro_id=retrospective_id(found.source_uri) if found.source_uri else None,
         today=_items().today(),
         statuses=STATUSES,
         is_editor=editor(web.access) is not None,

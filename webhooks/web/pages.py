@@ -8,7 +8,6 @@ link to Jira when a Jira URL is configured; tags and projects link to their filt
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +21,7 @@ from markupsafe import Markup, escape
 
 from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
 from kb.records import KINDS, SORTS, Lesson, RetrospectiveSummary, SearchHit
-from plugin.export import FORMATS, csv_text
+from plugin.export import FORMATS
 from plugin.lessons.signing import InvalidFeedbackToken
 from plugin.policy.decision import DecisionStatus
 from webhooks.request_body import BodyTooLarge, read_body
@@ -30,6 +29,7 @@ from webhooks.web.access import check_access, secure_headers
 from webhooks.web.audit import AuditRow, AuditRows
 from webhooks.web.charts import bars_with_rate, stacked_bars
 from webhooks.web.context import lessons_web
+from webhooks.web.downloads import check_format, download
 from webhooks.web.params import (
     SEARCH_MODES,
     BadParameter,
@@ -302,8 +302,7 @@ def _export_row(
 @blueprint.get("/lessons/export.<fmt>")
 def export_lessons(fmt: str) -> Response:
     """Every result of a search (or a filtered list) as CSV or JSON, in the page's order."""
-    if fmt not in FORMATS:
-        abort(404, f"exports are {', '.join(FORMATS)}")
+    check_format(fmt)
     web = lessons_web()
     form = _search_form()
     store = web.services.store
@@ -320,33 +319,7 @@ def export_lessons(fmt: str) -> Response:
     retros = store.retrospectives_by_id(h.retrospective_id for h in hits)
     rows = [_export_row(n, h, retros.get(h.retrospective_id)) for n, h in enumerate(hits, 1)]
     meta = {"query": form["q"], "total": listing.total, "capped": listing.capped}
-    return _download(fmt, "lessons", LESSON_COLUMNS, rows, meta)
-
-
-def _lines(value: Any) -> Any:
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return "\n".join(value)
-    return value
-
-
-def _download(
-    fmt: str,
-    name: str,
-    columns: Sequence[str],
-    rows: Iterable[Mapping[str, Any]],
-    meta: Mapping[str, Any],
-) -> Response:
-    """A CSV or JSON attachment; JSON carries `meta` (total, capped, filters) beside the rows."""
-    if fmt == "csv":  # a list of texts (tags, reasons) reads best as lines of one cell
-        lines = ({k: _lines(v) for k, v in row.items()} for row in rows)
-        body, mimetype = csv_text(columns, lines), "text/csv; charset=utf-8"
-    else:
-        body = json.dumps({**meta, "rows": list(rows)}, ensure_ascii=False, default=str)
-        mimetype = "application/json"
-    response = Response(body, mimetype=mimetype)
-    stamp = date.today().isoformat()
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.{fmt}"'
-    return response
+    return download(fmt, "lessons", LESSON_COLUMNS, rows, meta)
 
 
 @blueprint.get("/lessons/<path:lesson_id>")
@@ -385,7 +358,6 @@ def retrospectives() -> str:
         total=total,
         project=project,
         pager=pager("pages.retrospectives", page, RETROS_PER_PAGE, total),
-        action_items=None,  # h11's action-item store: counts per retrospective go here
     )
 
 
@@ -437,7 +409,8 @@ def project(key: str) -> str:
         suggested_lessons=suggested_lessons,
         outcomes=outcomes,
         counts=counts,
-        action_items=None,  # h11's open_action_items(project=...) goes here once it lands
+        action_items=store.actions.open_action_items(key, limit=50) if store else None,
+        today=store.actions.today() if store else date.today(),
     )
 
 
@@ -519,8 +492,7 @@ def _audit_export_row(row: AuditRow) -> dict[str, Any]:
 @blueprint.get("/audit/export.<fmt>")
 def export_audit(fmt: str) -> Response:
     """The decisions matching the audit page's filters, newest first, as CSV or JSON."""
-    if fmt not in FORMATS:
-        abort(404, f"exports are {', '.join(FORMATS)}")
+    check_format(fmt)
     filters = _audit_filters()
     rows: list[AuditRow] = []
     before: int | None = None
@@ -538,7 +510,7 @@ def export_audit(fmt: str) -> Response:
         "total": total,
         "capped": total is not None and total > len(rows),
     }
-    return _download(fmt, "audit", AUDIT_COLUMNS, map(_audit_export_row, rows), meta)
+    return download(fmt, "audit", AUDIT_COLUMNS, map(_audit_export_row, rows), meta)
 
 
 @blueprint.get("/dashboard")
