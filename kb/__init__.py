@@ -20,6 +20,9 @@ No Flask here: `plugin/` and `webhooks/` call this API directly.
     store.stats()          # -> StoreStats
     store.reindex()        # re-embed with the store's embedder (after a model change)
     store.remove_source("jira:PAY-7"); store.prune_missing_files()
+    store.curation.edit(lesson_id, "dana", {"text": ...})  # also add, archive, restore, merge,
+    store.curation.history(lesson_id)                       # state: every change is a Revision
+    store.actions.open_action_items(project="PAY", overdue_only=True)  # -> list[ActionItem]
 
 `ingest_source` replaces that source's lessons atomically and is a no-op when nothing changed;
 it raises `IngestError` on bad input. `ingest_paths` never raises for one bad file: the report
