@@ -13,7 +13,6 @@ import functools
 import importlib.util
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import SecretStr
 
 from hindsight.config import ConfigError, Settings, load_settings
 from hindsight.jira_metrics import CountingJira
+from kb.clock import SYSTEM_CLOCK, Clock
 from kb.postgres import PostgresURL
 from plugin.dispatch import Dispatcher
 from plugin.events import JiraEvent
@@ -323,9 +323,6 @@ def build_runtime(
     return runtime
 
 
-Clock = Callable[[], float]
-
-
 def open_delivery_store(config: Config, *, clock: Clock | None = None) -> DeliveryStore:
     """The delivery log where `db` says: a SQLite file, or a PostgreSQL database (not migrated).
 
@@ -343,7 +340,7 @@ def open_delivery_store(config: Config, *, clock: Clock | None = None) -> Delive
 
         return PostgresDeliveryStore(settings.db, clock=clock)
     return SQLiteDeliveryStore(
-        settings.db, synchronous=settings.db_synchronous, clock=clock or time.time
+        settings.db, synchronous=settings.db_synchronous, clock=clock or SYSTEM_CLOCK
     )
 
 

@@ -122,3 +122,24 @@ def test_the_checkers_see_what_they_look_for() -> None:
     assert _uses_environ(ast.parse("import os\nos.environ.get('X')"))
     assert _uses_environ(ast.parse("from os import getenv"))
     assert not _uses_environ(ast.parse("environ = {}\nenviron.get('X')"))
+
+
+def test_one_clock() -> None:
+    """The time enters through kb.clock.Clock; tests move testkit.clock.StepClock."""
+    homes = {"kb/clock.py", "testkit/clock.py"}
+    offenders = []
+    for package in (*PRODUCT, "testkit", "tests", "bench"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = str(path.relative_to(ROOT))
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=name)
+            for node in ast.walk(tree):
+                defined = (
+                    [node.name]
+                    if isinstance(node, ast.ClassDef)
+                    else [t.id for t in node.targets if isinstance(t, ast.Name)]
+                    if isinstance(node, ast.Assign)
+                    else []
+                )
+                if name not in homes and any(d.endswith("Clock") for d in defined):
+                    offenders.append(f"{name}:{node.lineno}: {', '.join(defined)}")
+    assert not offenders, "\n".join(offenders)

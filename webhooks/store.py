@@ -13,13 +13,13 @@ depend on the `DeliveryStore` Protocol; `SQLiteDeliveryStore` implements it thro
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
+from kb.clock import SYSTEM_CLOCK, Clock
 from kb.database import StoreConnection, Synchronous
 from webhooks.counters import (
     LATENCY,
@@ -43,8 +43,6 @@ DEAD = "dead"
 STATUSES = (RECEIVED, PROCESSING, RETRYING, DONE, IGNORED, SKIPPED, DEAD)
 PENDING = (RECEIVED, PROCESSING, RETRYING)
 FINAL = (DONE, IGNORED, SKIPPED, DEAD)
-
-Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -146,7 +144,7 @@ class SQLiteDeliveryStore:
     """The delivery log over one SQLite file, with the workers' heartbeats and the counters."""
 
     def __init__(
-        self, path: str | Path, *, synchronous: Synchronous = "normal", clock: Clock = time.time
+        self, path: str | Path, *, synchronous: Synchronous = "normal", clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self.path = Path(path)
         self.db = StoreConnection(path, synchronous=synchronous)
@@ -155,7 +153,8 @@ class SQLiteDeliveryStore:
         self.counters = MetricCounters(self.db)
 
     def now(self) -> float:
-        return self._clock()
+        """Epoch seconds, as the delivery log stores times."""
+        return self._clock.now().timestamp()
 
     def migrate(self) -> None:
         self.db.migrate(MIGRATIONS)
@@ -179,7 +178,7 @@ class SQLiteDeliveryStore:
         jira_retry: int | None = None,
     ) -> bool:
         """Store a new delivery (committed on return); False when the key is already known."""
-        now = self._clock()
+        now = self.now()
         finished = now if status in FINAL else None
         with self.db.write() as conn:
             cursor = conn.execute(
@@ -261,7 +260,7 @@ class SQLiteDeliveryStore:
 
     def claim(self, key: str, owner: str) -> tuple[Claim, Delivery | None]:
         """Take the delivery for processing by `owner`, counting one attempt, if it may run now."""
-        now = self._clock()
+        now = self.now()
         with self.db.write() as conn:
             delivery = self.get(key)
             if delivery is None:
@@ -304,7 +303,7 @@ class SQLiteDeliveryStore:
         """Close a claimed delivery as done, skipped or dead; False if `owner` lost the claim."""
         if status not in FINAL:
             raise ValueError(f"finish() takes a final status {FINAL}, not {status!r}")
-        now = self._clock()
+        now = self.now()
         with self.db.write() as conn:
             row = conn.execute(
                 "SELECT event, received_at, started_at FROM deliveries"
@@ -342,7 +341,7 @@ class SQLiteDeliveryStore:
             cursor = conn.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, last_error = ?,"
                 " results = ?, owner = NULL WHERE key = ? AND status = ? AND owner = ?",
-                (RETRYING, self._clock() + delay, error, _json(results), key, PROCESSING, owner),
+                (RETRYING, self.now() + delay, error, _json(results), key, PROCESSING, owner),
             )
         return cursor.rowcount == 1
 
@@ -368,7 +367,7 @@ class SQLiteDeliveryStore:
         between commit and enqueue, a flushed broker). Queue messages are idempotent, so
         returning a key that is already queued is harmless.
         """
-        now = self._clock()
+        now = self.now()
         with self.db.write() as conn:
             held = conn.execute(
                 "SELECT d.key, d.owner, w.host, w.pid, w.seen_at FROM deliveries d"

@@ -12,8 +12,10 @@ issue are never processed at once.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from kb.clock import Clock
 from kb.postgres import PostgresConnection, PostgresMigrations
 from webhooks.counters import (
     LATENCY,
@@ -31,7 +33,6 @@ from webhooks.store import (
     RECEIVED,
     RETRYING,
     Claim,
-    Clock,
     Delivery,
     _json,
 )
@@ -90,30 +91,37 @@ MIGRATIONS = PostgresMigrations(
 )
 
 
+class DatabaseServerTime:
+    """The database server's time: every machine's one clock (a `kb.clock.Clock`).
+
+    Heartbeats, claims and retry times written by several machines are compared with each
+    other; with each machine's own clock, one running 30 s behind would look dead to the
+    others and have its deliveries handed back while it works on them.
+    """
+
+    def __init__(self, db: PostgresConnection) -> None:
+        self._db = db
+
+    def now(self) -> datetime:
+        with self._db.read() as conn:
+            row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        return datetime.fromtimestamp(float(row[0]), UTC)
+
+
 class PostgresDeliveryStore:
     """The delivery log in a PostgreSQL database shared by every web and worker process."""
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
-        """`clock` defaults to the database server's: see `server_time`."""
+        """`clock` defaults to the database server's: see `DatabaseServerTime`."""
         self.url = url
         self.db = PostgresConnection(url)
-        self._clock = clock or self.server_time
+        self._clock: Clock = clock or DatabaseServerTime(self.db)
         self.workers = WorkerRegistry(self.db, self._clock)  # type: ignore[arg-type]
         self.counters = MetricCounters(self.db)  # type: ignore[arg-type]
 
-    def server_time(self) -> float:
-        """The database server's time (Unix seconds): every machine's one clock.
-
-        Heartbeats, claims and retry times written by several machines are compared with each
-        other; with each machine's own clock, one running 30 s behind would look dead to the
-        others and have its deliveries handed back while it works on them.
-        """
-        with self.db.read() as conn:
-            row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
-        return float(row[0])
-
     def now(self) -> float:
-        return self._clock()
+        """Epoch seconds, as the delivery log stores times."""
+        return self._clock.now().timestamp()
 
     def migrate(self) -> None:
         self.db.migrate(MIGRATIONS)
@@ -135,7 +143,7 @@ class PostgresDeliveryStore:
         jira_retry: int | None = None,
     ) -> bool:
         """Store a new delivery (committed on return); False when the key is already known."""
-        now = self._clock()
+        now = self.now()
         finished = now if status in FINAL else None
         with self.db.write() as conn:
             cursor = conn.execute(
@@ -205,7 +213,7 @@ class PostgresDeliveryStore:
 
     def claim(self, key: str, owner: str) -> tuple[Claim, Delivery | None]:
         """Take the delivery for processing by `owner`, counting one attempt, if it may run now."""
-        now = self._clock()
+        now = self.now()
         with self.db.write() as conn:
             found = conn.execute(
                 f"SELECT {_COLUMNS} FROM deliveries WHERE key = ? FOR UPDATE SKIP LOCKED", (key,)
@@ -258,7 +266,7 @@ class PostgresDeliveryStore:
         """Close a claimed delivery as done, skipped or dead; False if `owner` lost the claim."""
         if status not in FINAL:
             raise ValueError(f"finish() takes a final status {FINAL}, not {status!r}")
-        now = self._clock()
+        now = self.now()
         with self.db.write() as conn:
             row = conn.execute(
                 "SELECT event, received_at, started_at FROM deliveries"
@@ -299,7 +307,7 @@ class PostgresDeliveryStore:
             cursor = conn.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, last_error = ?,"
                 " results = ?, owner = NULL WHERE key = ? AND status = ? AND owner = ?",
-                (RETRYING, self._clock() + delay, error, _json(results), key, PROCESSING, owner),
+                (RETRYING, self.now() + delay, error, _json(results), key, PROCESSING, owner),
             )
         return cursor.rowcount == 1
 
@@ -321,7 +329,7 @@ class PostgresDeliveryStore:
         finished right now is not its worker's to lose, and two processes recovering at once
         never wait on each other.
         """
-        now = self._clock()
+        now = self.now()
         with self.db.write() as conn:
             held = conn.execute(
                 "SELECT d.key, d.owner, w.host, w.pid, w.seen_at FROM deliveries d"

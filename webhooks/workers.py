@@ -10,17 +10,15 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from collections.abc import Callable
 from typing import Protocol
 
+from kb.clock import Clock
 from kb.database import StoreConnection
 
 HEARTBEAT_SECONDS = 5.0
 WORKER_STALE_SECONDS = 30.0
 # Heartbeat rows of workers gone this long are deleted.
 FORGET_AFTER_SECONDS = 10 * WORKER_STALE_SECONDS
-
-Clock = Callable[[], float]
 
 
 def worker_identity() -> str:
@@ -47,7 +45,7 @@ class WorkerRegistry:
     def heartbeat(self, owner: str) -> None:
         """Record that `owner` is alive now (the first call also records its host and pid)."""
         self._own_owners.add(owner)
-        now = self._clock()
+        now = self._clock.now().timestamp()
         with self._db.write() as conn:
             conn.execute(
                 "INSERT INTO workers (owner, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)"
@@ -64,7 +62,8 @@ class WorkerRegistry:
         """Workers whose heartbeat is at most `max_age` seconds old."""
         with self._db.read() as conn:
             rows = conn.execute(
-                "SELECT owner FROM workers WHERE seen_at >= ?", (self._clock() - max_age,)
+                "SELECT owner FROM workers WHERE seen_at >= ?",
+                (self._clock.now().timestamp() - max_age,),
             ).fetchall()
         return [row[0] for row in rows]
 

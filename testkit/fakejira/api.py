@@ -332,7 +332,7 @@ class FakeJiraApp:
             params.update(_object(body))
         context = JqlContext(
             field_ids=self.fake.field_id,
-            now=self.fake.clock(),
+            now=self.fake.clock.now(),
             current_user=user,
         )
         try:

@@ -11,13 +11,14 @@ import itertools
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from kb.clock import SYSTEM_CLOCK, Clock
 from testkit.fakejira import workflows
 from testkit.fakejira.faults import Fault
 from testkit.fakejira.model import (
@@ -46,8 +47,6 @@ from testkit.fakejira.screens import (
     Screens,
 )
 from testkit.fakejira.webhooks import Webhook, WebhookCallback, WebhookSink, build_webhook
-
-Clock = Callable[[], datetime]
 
 
 class JiraRestError(Exception):
@@ -145,7 +144,7 @@ class FakeJira:
         changelog_page_limit: int = 100,
     ) -> None:
         self.flavour: Flavour = flavour
-        self.clock: Clock = clock or (lambda: datetime.now(UTC))
+        self.clock: Clock = clock or SYSTEM_CLOCK
         self.validator = validator  # testkit.fakejira.openapi.RequestValidator or None
         self.changelog_page_limit = changelog_page_limit  # how many entries GET /issue embeds
         # False: comment listings ignore expand=properties (Cloud's reference documents only
@@ -217,7 +216,7 @@ class FakeJira:
         return Renderer(self.base_url, self.flavour, self.issues.get)
 
     def now(self) -> str:
-        return _jira_time(self.clock())
+        return _jira_time(self.clock.now())
 
     def next_id(self) -> str:
         return str(next(self._ids))
@@ -601,7 +600,7 @@ class FakeJira:
 
     def _envelope(self, event: str, actor: FakeUser, **rest: Any) -> dict[str, Any]:
         return {
-            "timestamp": int(self.clock().timestamp() * 1000),
+            "timestamp": int(self.clock.now().timestamp() * 1000),
             "webhookEvent": event,
             **rest,
             "user": self.renderer.user(actor),
@@ -623,7 +622,7 @@ class FakeJira:
 
     def _comment_event(self, event: str, issue: FakeIssue, comment: FakeComment) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "timestamp": int(self.clock().timestamp() * 1000),
+            "timestamp": int(self.clock.now().timestamp() * 1000),
             "webhookEvent": event,
             "comment": self.renderer.comment(issue, comment),
         }
@@ -641,7 +640,7 @@ class FakeJira:
     def _project_event(self, project: FakeProject, actor: FakeUser) -> dict[str, Any]:
         lead = self.renderer.user(project.lead) or {}
         return {
-            "timestamp": int(self.clock().timestamp() * 1000),
+            "timestamp": int(self.clock.now().timestamp() * 1000),
             "webhookEvent": "project_created",
             "project": {
                 **{

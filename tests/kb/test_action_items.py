@@ -12,6 +12,7 @@ from kb.actions import ActionItemNotFound, JiraPushBusy, item_id_for_lesson
 from kb.curation import CurationError
 from kb.readers import read_text
 from kb.readers.actions import ActionDraft, parse_action
+from testkit.clock import StepClock
 from testkit.kb import HashingEmbedder
 
 
@@ -91,14 +92,13 @@ project: PAY
 """
 
 
-class FixedClock:
-    def now(self) -> dt.datetime:
-        return dt.datetime(2025, 11, 1, 12, tzinfo=dt.UTC)
-
-
 @pytest.fixture
 def store(tmp_path: Path):
-    with LessonStore(tmp_path / "kb.db", HashingEmbedder(), clock=FixedClock()) as opened:
+    with LessonStore(
+        tmp_path / "kb.db",
+        HashingEmbedder(),
+        clock=StepClock(dt.datetime(2025, 11, 1, 12, tzinfo=dt.UTC)),
+    ) as opened:
         yield opened
 
 

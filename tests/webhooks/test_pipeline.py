@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from plugin.dispatch import Dispatcher, HandlerResult
 from plugin.events import JiraEvent
 from plugin.jira.errors import JiraApiError
 from plugin.jira.port import User
+from testkit.clock import StepClock
 from tests.webhooks.helpers import issue_updated
 from webhooks.pipeline import DeliveryProcessor, RetryPolicy
 from webhooks.store import (
@@ -27,14 +29,6 @@ from webhooks.store import (
 )
 
 BOT = {"accountId": "557058:hindsight-bot", "displayName": "Hindsight"}
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ScriptedHandler:
@@ -52,12 +46,12 @@ class ScriptedHandler:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> StepClock:
+    return StepClock(datetime.fromtimestamp(1_700_000_000, UTC))
 
 
 @pytest.fixture
-def store(store_config: Config, clock: FakeClock) -> Iterator[DeliveryStore]:
+def store(store_config: Config, clock: StepClock) -> Iterator[DeliveryStore]:
     """The delivery log on each engine, opened by the composition root as in production."""
     store = open_delivery_store(store_config, clock=clock)
     store.migrate()
@@ -145,7 +139,7 @@ def test_loop_guard_matches_data_center_user_names(store: DeliveryStore) -> None
 
 
 def test_retryable_jira_error_backs_off_honouring_retry_after(
-    store: DeliveryStore, clock: FakeClock
+    store: DeliveryStore, clock: StepClock
 ) -> None:
     handler = ScriptedHandler(
         JiraApiError("POST", "/rest/api/2/issue/OPS-7/comment", 429, "slow down", retry_after=30)
@@ -158,12 +152,12 @@ def test_retryable_jira_error_backs_off_honouring_retry_after(
     assert delay == 30  # backoff would say 1.5 s (2 s * jitter 0.75); Retry-After wins
     row = store.get("k1")
     assert row is not None and row.status == RETRYING
-    assert row.next_attempt_at == clock.now + 30
+    assert row.next_attempt_at == clock.at.timestamp() + 30
     assert "HTTP 429" in (row.last_error or "")
     # not due yet: the queue is told to come back later, the handler is not called
     assert worker.process("k1") == pytest.approx(30)
     assert handler.calls == 1
-    clock.now += 30
+    clock.advance(seconds=30)
     assert worker.process("k1") is None
     assert store.get("k1").status == DONE  # type: ignore[union-attr]
     assert handler.calls == 2
@@ -201,7 +195,7 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
 
 
 def test_a_delivery_that_keeps_failing_is_parked_dead(
-    store: DeliveryStore, clock: FakeClock
+    store: DeliveryStore, clock: StepClock
 ) -> None:
     handler = ScriptedHandler(*(RuntimeError("boom") for _ in range(5)))
     receive(store, "k1")
@@ -209,7 +203,7 @@ def test_a_delivery_that_keeps_failing_is_parked_dead(
 
     for _ in range(3):
         worker.process("k1")
-        clock.now += 1000
+        clock.advance(seconds=1000)
 
     row = store.get("k1")
     assert row is not None and row.status == DEAD and row.attempts == 3
@@ -217,7 +211,7 @@ def test_a_delivery_that_keeps_failing_is_parked_dead(
     assert handler.calls == 3
 
 
-def test_replay_runs_a_dead_delivery_again(store: DeliveryStore, clock: FakeClock) -> None:
+def test_replay_runs_a_dead_delivery_again(store: DeliveryStore, clock: StepClock) -> None:
     handler = ScriptedHandler(RuntimeError("boom"))
     receive(store, "k1")
     worker = processor(store, handler, max_attempts=1)
@@ -232,7 +226,7 @@ def test_replay_runs_a_dead_delivery_again(store: DeliveryStore, clock: FakeCloc
 
 
 def test_handlers_that_completed_are_not_run_again_on_retry(
-    store: DeliveryStore, clock: FakeClock
+    store: DeliveryStore, clock: StepClock
 ) -> None:
     first, second = ScriptedHandler(), ScriptedHandler(RuntimeError("later"))
     dispatcher = Dispatcher()
@@ -242,7 +236,7 @@ def test_handlers_that_completed_are_not_run_again_on_retry(
     receive(store, "k1")
 
     worker.process("k1")
-    clock.now += 1000
+    clock.advance(seconds=1000)
     worker.process("k1")
 
     assert (first.calls, second.calls) == (1, 2)
@@ -264,14 +258,14 @@ def test_two_deliveries_of_one_issue_never_run_at_once(store: DeliveryStore) -> 
     assert worker.process("c") is None and store.get("c").status == DONE  # type: ignore[union-attr]
 
 
-def test_recover_hands_back_work_of_a_dead_worker(store: DeliveryStore, clock: FakeClock) -> None:
+def test_recover_hands_back_work_of_a_dead_worker(store: DeliveryStore, clock: StepClock) -> None:
     receive(store, "k1")
     store.workers.heartbeat("gone:1:a")
     store.claim("k1", "gone:1:a")
     assert store.get("k1").status == PROCESSING  # type: ignore[union-attr]
 
     assert store.recover() == []  # the worker's heartbeat is fresh: it may still be working
-    clock.now += 31  # no heartbeat for longer than WORKER_STALE_SECONDS
+    clock.advance(seconds=31)  # no heartbeat for longer than WORKER_STALE_SECONDS
     assert store.recover() == ["k1"]
 
     row = store.get("k1")
@@ -305,17 +299,17 @@ def test_recover_sees_a_killed_process_on_this_host_at_once(store: DeliveryStore
 
 
 def test_recover_requeues_deliveries_whose_message_was_lost(
-    store: DeliveryStore, clock: FakeClock
+    store: DeliveryStore, clock: StepClock
 ) -> None:
     receive(store, "k1")
 
     assert store.recover() == []  # just received: its queue message is on its way
-    clock.now += 60
+    clock.advance(seconds=60)
     assert store.recover() == ["k1"]
 
 
 def test_a_starting_worker_requeues_every_waiting_delivery(
-    store: DeliveryStore, clock: FakeClock
+    store: DeliveryStore, clock: StepClock
 ) -> None:
     """At start nothing says which messages the last process took with it: send them all again."""
     receive(store, "k1")
@@ -324,7 +318,7 @@ def test_a_starting_worker_requeues_every_waiting_delivery(
     receive(store, "k2")
 
     assert store.recover(stale_after=0) == ["k2"]  # k1 is not due yet
-    clock.now += 60
+    clock.advance(seconds=60)
     assert store.recover(stale_after=0) == ["k1", "k2"]
 
 
@@ -345,7 +339,7 @@ def _counted_by_scan(store: DeliveryStore) -> list[tuple[str, str, int]]:
 
 
 def test_the_kept_status_counts_match_a_count_of_the_log(
-    store: DeliveryStore, clock: FakeClock
+    store: DeliveryStore, clock: StepClock
 ) -> None:
     for key in ("k1", "k2", "k3", "k4"):
         receive(store, key)
@@ -357,7 +351,7 @@ def test_the_kept_status_counts_match_a_count_of_the_log(
     store.claim("k2", "w1")
     store.reschedule("k2", "w1", delay=5, error="busy")
     store.claim("k3", "gone")
-    clock.now += 60
+    clock.advance(seconds=60)
     store.recover()  # k3's worker never beat: handed back
     store.claim("k4", "w1")
     store.finish("k4", "w1", DEAD)

@@ -14,6 +14,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ import pytest
 from hindsight.config import ConfigError
 from hindsight.wiring import build_runtime, load_config, open_delivery_store
 from kb.postgres import PostgresConnection
+from testkit.clock import StepClock
 from webhooks.store import PROCESSING, RECEIVED, Claim
 from webhooks.store_postgres import MIGRATIONS, PostgresDeliveryStore
 
@@ -172,19 +174,20 @@ def test_a_claim_is_released_when_its_worker_process_dies(postgres_url: str) -> 
 def test_a_claim_is_released_when_its_worker_on_another_machine_stops_beating(
     postgres_url: str,
 ) -> None:
-    now = [1_700_000_000.0]
-    store = PostgresDeliveryStore(postgres_url, clock=lambda: now[0])
+    clock = StepClock(datetime.fromtimestamp(1_700_000_000, UTC))
+    now = clock.at.timestamp()
+    store = PostgresDeliveryStore(postgres_url, clock=clock)
     store.migrate()
     _receive(store, "k1", "OPS-1")
     with store.db.write() as conn:  # a worker on another host: its pid means nothing here
         conn.execute(
             "INSERT INTO workers (owner, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?)",
-            ("elsewhere:7:a", "elsewhere", 7, now[0], now[0]),
+            ("elsewhere:7:a", "elsewhere", 7, now, now),
         )
     store.claim("k1", "elsewhere:7:a")
 
     assert store.recover() == []
-    now[0] += 31  # no heartbeat for longer than WORKER_STALE_SECONDS
+    clock.advance(seconds=31)  # no heartbeat for longer than WORKER_STALE_SECONDS
     assert store.recover() == ["k1"]
     store.close()
 
