@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -230,6 +231,8 @@ BAD_API_PARAMETERS = {
     "since-garbage": ("q=x&since=garbage", "YYYY-MM-DD"),
     "since-out-of-range": ("q=x&since=99999-01-01", "YYYY-MM-DD"),
     "mode": ("q=x&mode=psychic", "mode must be one of"),
+    "q-next-line-only": ("q=%C2%85", "give the search text"),  # U+0085: blank to Python only
+    "q-bom-only": ("q=%EF%BB%BF", "give the search text"),  # U+FEFF: blank to ECMAScript only
 }
 
 
@@ -240,6 +243,24 @@ def test_bad_api_parameter_is_400_json_not_500(web, query: str, reason: str) -> 
 
     assert response.status_code == 400
     assert reason in response.json["error"] and response.json["status"] == 400
+
+
+def test_openapi_not_only_spaces_pattern_means_what_the_app_trims() -> None:
+    """schemathesis judges `q` by the description's pattern: it must refuse exactly the texts
+    the app trims to nothing, under Python's regex flavour and ECMAScript's alike."""
+    import re
+
+    import yaml
+
+    from webhooks.web.params import BLANKS
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs/openapi.yaml").read_text())
+    (q,) = [
+        p for p in spec["paths"]["/api/lessons/search"]["get"]["parameters"] if p["name"] == "q"
+    ]
+    pattern = re.compile(q["schema"]["pattern"])
+    assert [hex(ord(c)) for c in BLANKS if pattern.search(c * 3)] == []
+    assert all(pattern.search(text) for text in ("x", " 回滚 ", "\u200bx"))
 
 
 @pytest.mark.parametrize(

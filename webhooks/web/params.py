@@ -16,6 +16,10 @@ from werkzeug.exceptions import BadRequest
 from plugin.audit import BadAuditQuery, parse_since
 
 SEARCH_MODES = ("hybrid", "keyword", "semantic")
+# What a parameter is trimmed of: Python's whitespace (str.strip) and ECMAScript's (\s, which adds
+# U+FEFF), so that docs/openapi.yaml's pattern "[^\s\x1c-\x1f\x85\ufeff]" ("not only spaces")
+# means the same under either regex flavour as the app's "empty once trimmed".
+BLANKS = "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) + "\ufeff"
 
 
 class BadParameter(BadRequest):
@@ -27,7 +31,7 @@ class BadParameter(BadRequest):
 
 def text_param(name: str) -> str:
     """The parameter's text, trimmed ('' when absent)."""
-    return request.args.get(name, "").strip()
+    return request.args.get(name, "").strip(BLANKS)
 
 
 def int_param(name: str, default: int, low: int, high: int) -> int:
