@@ -182,6 +182,9 @@ def widgets(tmp_path) -> Iterator[tuple[str, object]]:
         "WID-9", "WID", "c1", "b", services.clock.now(), [("W-3", 0.7, 0.7), ("W-4", 0.6, 0.6)]
     )
     services.journal.record_feedback("WID-9", "W-3", "helpful")
+    store.actions.add(
+        "ann", text="Order the spare widgets", owner="Dana", due="2020-01-31", lesson_id="W-3"
+    )
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -225,6 +228,8 @@ def test_page_and_sort_results_then_walk_retrospectives_and_a_project(
     page.wait_for_selector("#policy")
     assert page.url.endswith("/projects/WID")
     assert "5 decisions in all" in page.inner_text("#policy")
+    assert "Order the spare widgets" in page.inner_text("#actions")
+    assert "overdue" in page.inner_text("#actions")
     jira = page.locator("#suggestions a.issue", has_text="WID-9").first
     assert jira.get_attribute("href") == "https://acme.atlassian.net/browse/WID-9"
     shoot(page, tmp_path, "project")
