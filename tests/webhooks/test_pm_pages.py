@@ -318,3 +318,11 @@ def test_action_items_show_on_the_project_page_the_retrospectives_list_and_downl
     assert app.test_client().get("/actions/export.pdf").status_code == 404
     item_page = get(app, f"/actions/{first.id}")
     assert f'href="/retrospectives/{retrospective_id("registers/a.jsonl")}"' in item_page
+
+
+def test_the_blank_search_form_ranks_the_next_query_by_best_match(web) -> None:
+    app, _ = web
+    blank = get(app, "/lessons")
+    assert re.search(r'<option value="relevance"\s+selected>', blank)
+    newest = get(app, "/lessons?tag=widgets&sort=relevance")  # no query: newest first
+    assert lesson_links(newest)[0] == "W-111"  # dated 2025-01-28, the latest of them

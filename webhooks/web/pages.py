@@ -132,7 +132,8 @@ class Listing:
 def _search_form() -> dict[str, str]:
     form = {key: text_param(key) for key in ("q", "project", "kind", "tag", "since")}
     form["mode"] = text_param("mode") or "hybrid"
-    form["sort"] = text_param("sort") or ("relevance" if form["q"] else "date")
+    # "relevance" without a query lists newest first; the form keeps it for the next query
+    form["sort"] = text_param("sort") or "relevance"
     return form
 
 
@@ -261,7 +262,7 @@ def search() -> tuple[str, int]:
             listing.results, retros, keep_order=form["sort"] != "relevance" or not form["q"]
         ),
         pager=pager("pages.search", page, PAGE_RESULTS, listing.total),
-        sorts=SORTS if form["q"] else ("date", "votes"),
+        sorts=SORTS,
         error=error,
         kinds=sorted(set(KINDS) | set(stats.by_kind if stats else ())),
         projects=sorted(p for p in (stats.by_project if stats else {}) if p),
