@@ -14,9 +14,12 @@ lessons that already cleared the threshold, and both are bounded:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from plugin.lessons.journal import FeedbackTally
+from kb.records import SearchHit
+from plugin.lessons.index import LessonIndex
+from plugin.lessons.journal import FeedbackTally, LessonsJournal
 
 FEEDBACK_WEIGHT = 0.05
 SAME_PROJECT_BOOST = 0.03
@@ -45,3 +48,65 @@ def context_boost(
     wanted = {term.lower() for term in issue_terms}
     shared = sum(1 for tag in lesson_tags if tag.lower() in wanted)
     return boost + min(MAX_TAG_BOOST, TAG_BOOST * shared)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A lesson chosen for an issue or a project, with why it ranks where it does."""
+
+    hit: SearchHit
+    similarity: float
+    context_boost: float
+    feedback_boost: float
+
+    @property
+    def score(self) -> float:
+        return self.similarity + self.context_boost + self.feedback_boost
+
+
+def threshold_for(configured: float | None, index: LessonIndex) -> float:
+    """The policy's threshold, else the one calibrated for the knowledge base's model.
+
+    The similarity is the multilingual model's, so one bar holds for English, Chinese and
+    mixed text alike: below it, no comment, whatever the language.
+    """
+    return index.related_similarity if configured is None else configured
+
+
+def rank_lessons(
+    index: LessonIndex,
+    journal: LessonsJournal,
+    query: str,
+    *,
+    threshold: float | None,
+    limit: int,
+    candidates: int,
+    keep: Callable[[SearchHit], bool] = lambda hit: True,
+    context: Callable[[SearchHit], float] = lambda hit: 0.0,
+) -> list[Suggestion]:
+    """The one suggestion pipeline (issue comments and project seeds): search, threshold, boost.
+
+    The `candidates` best hits of `query` whose similarity clears `threshold` (the model's
+    calibrated bar when None) and that `keep` accepts, ranked by similarity plus the `context`
+    and feedback boosts, best first (ties by lesson id), at most `limit` of them.
+    """
+    if not query:
+        return []
+    bar = threshold_for(threshold, index)
+    relevant = [
+        hit
+        for hit in index.search(query, limit=candidates)
+        if hit.similarity is not None and hit.similarity >= bar and keep(hit)
+    ]
+    tallies = journal.tallies(hit.id for hit in relevant)
+    ranked = [
+        Suggestion(
+            hit=hit,
+            similarity=float(hit.similarity or 0.0),
+            context_boost=context(hit),
+            feedback_boost=feedback_boost(tallies.get(hit.id)),
+        )
+        for hit in relevant
+    ]
+    ranked.sort(key=lambda s: (-s.score, s.hit.id))
+    return ranked[:limit]

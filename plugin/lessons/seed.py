@@ -15,8 +15,7 @@ from plugin.lessons.comment import lesson_url, one_line, wiki_escape
 from plugin.lessons.config import LessonsSettings, SeedSettings
 from plugin.lessons.index import LessonIndex
 from plugin.lessons.journal import LessonsJournal
-from plugin.lessons.ranking import feedback_boost
-from plugin.lessons.suggest import threshold_for
+from plugin.lessons.ranking import rank_lessons
 
 SEED_LABEL = "hindsight-lessons"
 SEED_SUMMARY = "Lessons to apply"
@@ -71,14 +70,15 @@ class ProjectSeeder:
 
     def choose(self, project: Project, settings: SeedSettings, limit: int) -> list[SeededLesson]:
         """The lessons closest to the project's description, helpful ones first among equals."""
-        hits = self.index.search(project_query(project), limit=max(limit * 3, 20))
-        threshold = threshold_for(settings.threshold, self.index)
-        relevant = [h for h in hits if h.similarity is not None and h.similarity >= threshold]
-        tallies = self.journal.tallies(h.id for h in relevant)
-        relevant.sort(key=lambda h: -(float(h.similarity or 0) + feedback_boost(tallies.get(h.id))))
-        return [
-            SeededLesson(h.id, h.title, h.text, float(h.similarity or 0)) for h in relevant[:limit]
-        ]
+        ranked = rank_lessons(
+            self.index,
+            self.journal,
+            project_query(project),
+            threshold=settings.threshold,
+            limit=limit,
+            candidates=max(limit * 3, 20),
+        )
+        return [SeededLesson(s.hit.id, s.hit.title, s.hit.text, s.similarity) for s in ranked]
 
     def seed(
         self,

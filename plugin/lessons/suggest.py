@@ -13,34 +13,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kb.clock import SYSTEM_CLOCK, Clock
-from kb.records import SearchHit
 from kb.search import MAX_QUERY_CHARS
 from plugin.jira.port import Issue, JiraPort, without_markers
 from plugin.lessons.comment import MARKER, CommentLesson, find_marked, render_suggestions
 from plugin.lessons.config import LessonsSettings
 from plugin.lessons.index import LessonIndex
 from plugin.lessons.journal import LessonsJournal, sha256
-from plugin.lessons.ranking import context_boost, feedback_boost
+from plugin.lessons.ranking import Suggestion, context_boost, rank_lessons
 from plugin.lessons.signing import FeedbackSigner
 
 SuggestAction = Literal["created", "edited", "unchanged", "none", "disabled"]
 _WIKI_MACRO = re.compile(r"\{(?:code|noformat|quote|panel|color)[^}]*\}")
 CANDIDATES = 30
 _WORDS = re.compile(r"\w+")
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """A lesson chosen for an issue, with why it ranks where it does."""
-
-    hit: SearchHit
-    similarity: float
-    context_boost: float
-    feedback_boost: float
-
-    @property
-    def score(self) -> float:
-        return self.similarity + self.context_boost + self.feedback_boost
 
 
 @dataclass(frozen=True)
@@ -97,33 +82,19 @@ class Suggester:
     def rank(self, issue: Issue, *, exclude: frozenset[str] = frozenset()) -> list[Suggestion]:
         """Lessons for `issue` whose similarity clears its project's threshold, best first."""
         settings = self.policy.suggestions_for(issue.project)
-        query = issue_query(issue)
-        if not query:
-            return []
-        hits = self.index.search(query, limit=max(CANDIDATES, settings.limit * 5))
-        threshold = threshold_for(settings.threshold, self.index)
         own_source = browse_suffix(issue.key)
-        relevant = [
-            hit
-            for hit in hits
-            if hit.similarity is not None
-            and hit.similarity >= threshold
-            and hit.id not in exclude
-            and not hit.source.endswith(own_source)  # never the issue's own captured text
-        ]
-        tallies = self.journal.tallies(hit.id for hit in relevant)
         terms = (*issue.components, *issue.labels)
-        ranked = [
-            Suggestion(
-                hit=hit,
-                similarity=float(hit.similarity or 0.0),
-                context_boost=context_boost(hit.project, hit.tags, issue.project, terms),
-                feedback_boost=feedback_boost(tallies.get(hit.id)),
-            )
-            for hit in relevant
-        ]
-        ranked.sort(key=lambda s: (-s.score, s.hit.id))
-        return ranked[: settings.limit]
+        return rank_lessons(
+            self.index,
+            self.journal,
+            issue_query(issue),
+            threshold=settings.threshold,
+            limit=settings.limit,
+            candidates=max(CANDIDATES, settings.limit * 5),
+            # never an excluded lesson, nor the issue's own captured text
+            keep=lambda hit: hit.id not in exclude and not hit.source.endswith(own_source),
+            context=lambda hit: context_boost(hit.project, hit.tags, issue.project, terms),
+        )
 
     def suggest(self, jira: JiraPort, issue_key: str) -> SuggestOutcome:
         """Re-read the issue and bring its suggestion comment up to date (or leave it alone)."""
@@ -180,15 +151,6 @@ class Suggester:
             dismissed=dismissed,
             body=body,
         )
-
-
-def threshold_for(configured: float | None, index: LessonIndex) -> float:
-    """The policy's threshold, else the one calibrated for the knowledge base's model.
-
-    The similarity is the multilingual model's, so one bar holds for English, Chinese and
-    mixed text alike: below it, no comment, whatever the language.
-    """
-    return index.related_similarity if configured is None else configured
 
 
 def browse_suffix(issue_key: str) -> str:
