@@ -15,7 +15,6 @@ Python's own allocations (tracemalloc) unless it says RSS.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import random
@@ -31,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.kb_common import cache_dir, shared_folder
+from bench.kb_common import cache_dir, load_gitbugs
 from kb import LessonStore, SentenceTransformerEmbedder
 from kb.readers.markdown import FRONT_MATTER_LIMITS
 from kb.search import MAX_QUERY_CHARS
@@ -208,12 +207,8 @@ class _RandomVectors:
 
 
 def _bugs() -> list[dict[str, str]]:
-    folder = shared_folder("gitbugs-hadoop")
-    if folder is None:
-        return []
-    csv.field_size_limit(sys.maxsize)
-    with open(folder / "hadoop_bugs.csv", encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
+    data = load_gitbugs()
+    return [] if data is None else list(data.bugs.values())
 
 
 def _store_100k(bugs: list[dict[str, str]], real: SentenceTransformerEmbedder) -> Path:

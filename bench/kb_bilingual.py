@@ -31,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from bench.kb_quality import GitBugs, found_ranks, gitbugs_store, load_gitbugs, recalls
+from bench.kb_common import GitBugs, load_gitbugs
+from bench.kb_quality import found_ranks, gitbugs_store, recalls
 from kb import LessonStore
 from kb.embedding import Embedder, load_embedder, related_similarity
 from kb.search import SearchSettings

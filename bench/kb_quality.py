@@ -10,51 +10,17 @@ see. Stores are cached per model (HINDSIGHT_BENCH_CACHE) so re-runs skip the emb
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
-from dataclasses import dataclass
 
-from bench.kb_common import cache_dir, model_slug, shared_folder
+from bench.kb_common import GitBugs, cache_dir, load_gitbugs, model_slug
 from kb import LessonStore
 from kb.embedding import MINILM_MODEL_NAME, Embedder, load_embedder
 from kb.search import MAX_QUERY_CHARS, SearchSettings
 
 MODES = ("keyword", "semantic", "hybrid")
 CUTOFFS = (1, 5, 10)
-
-
-@dataclass(frozen=True)
-class GitBugs:
-    """The Hadoop reports by id and the (query id, duplicate ids) pairs."""
-
-    bugs: dict[str, dict[str, str]]
-    pairs: list[tuple[str, set[str]]]
-
-    @property
-    def tuning(self) -> list[tuple[str, set[str]]]:
-        return self.pairs[0::2]
-
-    @property
-    def held_out(self) -> list[tuple[str, set[str]]]:
-        return self.pairs[1::2]
-
-
-def load_gitbugs() -> GitBugs | None:
-    """The shared GitBugs Hadoop data, or None (after saying why) when it is absent."""
-    folder = shared_folder("gitbugs-hadoop")
-    if folder is None:
-        return None
-    csv.field_size_limit(sys.maxsize)
-    with open(folder / "hadoop_bugs.csv", encoding="utf-8", newline="") as handle:
-        bugs = {row["Issue id"]: row for row in csv.DictReader(handle)}
-    with open(folder / "hadoop_bugs-combined.csv", encoding="utf-8", newline="") as handle:
-        pairs = [
-            (row["Issue id"], {d.strip() for d in row["Duplicate id"].split(",") if d.strip()})
-            for row in csv.DictReader(handle)
-        ]
-    return GitBugs(bugs, pairs)
 
 
 def gitbugs_store(data: GitBugs, embedder: Embedder) -> LessonStore:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import random
 import resource
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.figures import percentile
 from bench.kb_common import cache_dir, model_slug, shared_folder
 from kb import LessonStore
 from kb.embedding import MINILM_MODEL_NAME, Embedder, VectorPart, load_embedder, vector_parts
@@ -162,10 +162,6 @@ def _write_corpus(folder: Path, texts: list[str]) -> None:
         (folder / f"part-{file_no:04d}.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[q - 1]
-
-
 def _measure(label: str, real: Embedder, vectors: np.ndarray) -> float:
     """Ingest the corpus into a fresh store with `real`'s pool vectors, time searches with
     `real` embedding every query; returns the hybrid p95 (ms)."""
@@ -208,10 +204,10 @@ def _measure(label: str, real: Embedder, vectors: np.ndarray) -> float:
             started = time.perf_counter()
             store.search(query, limit=10, mode=mode)
             timings.append((time.perf_counter() - started) * 1000)
-        p95 = _percentile(timings, 95)
+        p95 = percentile(timings, 0.95)
         hybrid_p95 = p95 if mode == "hybrid" else hybrid_p95
         print(
-            f"{mode:8s} search over {LESSONS:,} lessons: p50 {_percentile(timings, 50):.1f} ms, "
+            f"{mode:8s} search over {LESSONS:,} lessons: p50 {percentile(timings, 0.5):.1f} ms, "
             f"p95 {p95:.1f} ms ({len(timings)} distinct queries, limit 10)"
         )
     filtered = []
@@ -220,8 +216,8 @@ def _measure(label: str, real: Embedder, vectors: np.ndarray) -> float:
         store.search(query, limit=10, project="PAY", since="2020-01-01")
         filtered.append((time.perf_counter() - started) * 1000)
     print(
-        f"hybrid + project/since filters: p50 {_percentile(filtered, 50):.1f} ms, "
-        f"p95 {_percentile(filtered, 95):.1f} ms"
+        f"hybrid + project/since filters: p50 {percentile(filtered, 0.5):.1f} ms, "
+        f"p95 {percentile(filtered, 0.95):.1f} ms"
     )
     vectors_mb = store.stats().vectors * real.dimensions * 2 / 1e6  # float16 in memory
     print(

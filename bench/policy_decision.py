@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench.figures import percentile
 from plugin.audit import SQLiteAuditLog
 from plugin.events import JiraEvent
 from plugin.policy.decision import Trigger
@@ -52,16 +53,11 @@ def _combined_policy_text() -> str:
     return head.rstrip() + "\n\n" + risk_rules.rstrip() + "\n\nsweep:" + tail
 
 
-def _percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def _report(name: str, samples: list[float]) -> None:
     ms = [s * 1000 for s in samples]
     print(
         f"{name}: {len(ms)} events, p50 {statistics.median(ms):.2f} ms, "
-        f"p95 {_percentile(ms, 0.95):.2f} ms, max {max(ms):.2f} ms"
+        f"p95 {percentile(ms, 0.95):.2f} ms, max {max(ms):.2f} ms"
     )
 
 

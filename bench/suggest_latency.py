@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 import re
@@ -26,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.kb_common import cache_dir, model_slug, shared_folder
+from bench.kb_common import cache_dir, load_gitbugs, model_slug
 from kb import LessonStore
 from kb.embedding import DEFAULT_MODEL_NAME, load_embedder, related_similarity
 from plugin.events import JiraEvent
@@ -47,18 +46,6 @@ DEFAULT_THRESHOLD = related_similarity(DEFAULT_MODEL_NAME)
 THRESHOLDS = sorted({0.2, 0.25, DEFAULT_THRESHOLD, 0.4, 0.5, 0.6, 0.7})
 SLUG = model_slug(DEFAULT_MODEL_NAME)
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
-
-
-def load_gitbugs(folder: Path) -> tuple[dict[str, dict[str, str]], list[tuple[str, set[str]]]]:
-    csv.field_size_limit(sys.maxsize)
-    with open(folder / "hadoop_bugs.csv", encoding="utf-8", newline="") as handle:
-        bugs = {row["Issue id"]: row for row in csv.DictReader(handle)}
-    with open(folder / "hadoop_bugs-combined.csv", encoding="utf-8", newline="") as handle:
-        pairs = [
-            (row["Issue id"], {d.strip() for d in row["Duplicate id"].split(",") if d.strip()})
-            for row in csv.DictReader(handle)
-        ]
-    return bugs, [(q, dups & bugs.keys()) for q, dups in pairs if q in bugs]
 
 
 def reports_jsonl(bugs: dict[str, dict[str, str]], path: Path) -> Path:
@@ -219,10 +206,11 @@ def latency(bugs) -> None:
 
 
 def main() -> int:
-    folder = shared_folder("gitbugs-hadoop")
-    if folder is None:
+    data = load_gitbugs()
+    if data is None:
         return 0
-    bugs, pairs = load_gitbugs(folder)
+    bugs = data.bugs
+    pairs = [(q, dups & bugs.keys()) for q, dups in data.pairs if q in bugs]
     quality(bugs, pairs)
     latency(bugs)
     return 0

@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.webhook_throughput import SECRET, delivery_body, free_port
-from webhooks.signature import sign
+from plugin.jira.signature import sign
 
 HANDLER_DELAY_S = 0.002  # widens the window in which a kill lands between write and "done"
 

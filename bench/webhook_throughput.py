@@ -32,7 +32,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from webhooks.signature import sign
+from bench.figures import percentile
+from plugin.jira.signature import sign
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-webhook-secret"
@@ -197,11 +198,6 @@ def process_tree_cpu(pid: int) -> float:
         if int(entry.name) == pid or int(fields[1]) == pid:  # fields[1] is the parent pid
             total += (int(fields[11]) + int(fields[12])) / ticks
     return total
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def main(argv: list[str] | None = None) -> int:
