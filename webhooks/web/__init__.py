@@ -15,7 +15,13 @@ from webhooks.web.context import LessonsWeb, WebOptions, lessons_web
 def register_lessons_web(app: Flask, web: LessonsWeb) -> None:
     """Add the pages and the JSON API to `app`, with `web` as their context."""
     from webhooks import api_lessons
-    from webhooks.web import actions, curation, forms, pages
+    from webhooks.web import (
+        actions,
+        curation,
+        forms,
+        oversight,  # noqa: F401  (its routes join pages.blueprint)
+        pages,
+    )
 
     app.extensions[LessonsWeb.EXTENSION] = web
     app.register_blueprint(curation.blueprint)  # its /lessons/<id>/edit before pages' /lessons/<id>

@@ -1,5 +1,5 @@
-"""The project managers' pages: search, lesson, retrospectives, projects, audit, dashboard,
-their CSV and JSON exports, and feedback links.
+"""The project managers' pages: search, lesson, retrospectives, projects, their CSV and JSON
+exports, and feedback links (the audit log and the dashboard: `webhooks.web.oversight`).
 
 Server-rendered HTML; every page is read-only except the feedback form, which records the answer
 a signed link carries. Markdown is sanitised; no page runs any script (see access.CSP). Issue keys
@@ -9,11 +9,10 @@ link to Jira when a Jira URL is configured; tags and projects link to their filt
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, get_args
+from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
@@ -23,11 +22,9 @@ from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
 from kb.records import KINDS, SORTS, Lesson, RetrospectiveSummary, SearchHit
 from plugin.export import FORMATS
 from plugin.lessons.signing import InvalidFeedbackToken
-from plugin.policy.decision import DecisionStatus
 from webhooks.request_body import BodyTooLarge, read_body
 from webhooks.web.access import check_access, secure_headers
-from webhooks.web.audit import AuditRow, AuditRows
-from webhooks.web.charts import bars_with_rate, stacked_bars
+from webhooks.web.audit import AuditRows
 from webhooks.web.context import lessons_web
 from webhooks.web.downloads import check_format, download
 from webhooks.web.params import (
@@ -36,7 +33,6 @@ from webhooks.web.params import (
     choice_param,
     date_param,
     int_param,
-    since_param,
     text_param,
 )
 from webhooks.web.render import render_markdown
@@ -51,11 +47,6 @@ blueprint = Blueprint(
 OPEN_ENDPOINTS = {"pages.feedback", "pages.static"}
 # The only form is the feedback confirmation: one signed token of a few hundred bytes.
 FORM_BODY_LIMIT = 16 * 1024
-OUTCOME_COLORS = {"pass": "#2f6f4f", "fail": "#c0392b", "error": "#7d3c98", "skipped": "#aab7b8"}
-OUTCOMES = get_args(DecisionStatus)
-AUDIT_PAGE_ROWS = 200  # decisions per page of /audit; older ones are a click away
-AUDIT_EXPORT_ROWS = 10_000  # the newest this many matching decisions go into an export
-MAX_ROW_ID = 10**12 - 1  # the largest `before` cursor accepted
 PAGE_RESULTS = 25  # search results, or listed lessons, per page
 RETROS_PER_PAGE = 50
 MAX_PAGE = 400  # a listing's deepest page: OFFSET reads past every skipped row
@@ -425,138 +416,6 @@ def _existing_lessons(ids: Iterable[str]) -> list[Lesson]:
         except LessonNotFoundError:
             continue
     return found
-
-
-def _audit_filters() -> dict[str, str]:
-    filters = {key: text_param(key) for key in ("issue", "rule", "project")}
-    filters["outcome"] = choice_param("outcome", ("", *OUTCOMES), "")
-    filters["since"] = since_param("since") or ""
-    return filters
-
-
-def _audit_rows(filters: Mapping[str, str], *, before: int | None, limit: int) -> AuditRows:
-    web = lessons_web()
-    if web.audit is None:
-        return AuditRows([], None, 0)
-    return web.audit.entries(
-        issue=filters["issue"] or None,
-        rule=filters["rule"] or None,
-        project=filters["project"] or None,
-        outcome=filters["outcome"] or None,
-        since=filters["since"] or None,
-        before=before,
-        limit=limit,
-    )
-
-
-@blueprint.get("/audit")
-def audit() -> str:
-    web = lessons_web()
-    filters = _audit_filters()
-    before = int_param("before", 0, 1, MAX_ROW_ID) or None
-    found = _audit_rows(filters, before=before, limit=AUDIT_PAGE_ROWS)
-    chosen = {key: value for key, value in filters.items() if value}
-    older = url_for("pages.audit", **chosen, before=found.older) if found.older else None
-    return render_template(
-        "audit.html",
-        rows=found.rows,
-        total=found.total,
-        filters=filters,
-        outcomes=OUTCOMES,
-        older=older,
-        newest=url_for("pages.audit", **chosen) if before is not None else None,
-        available=web.audit is not None,
-        export={f: url_for("pages.export_audit", fmt=f, **chosen) for f in FORMATS},
-        export_rows=AUDIT_EXPORT_ROWS,
-    )
-
-
-AUDIT_COLUMNS = (
-    "at", "issue", "project", "rule", "outcome", "reasons", "actions", "actor", "event",
-)  # fmt: skip
-
-
-def _audit_export_row(row: AuditRow) -> dict[str, Any]:
-    return {
-        "at": row.at,
-        "issue": row.issue_key,
-        "project": row.project,
-        "rule": row.rule,
-        "outcome": row.outcome,
-        "reasons": list(row.reasons),
-        "actions": list(row.actions),
-        "actor": row.actor,
-        "event": row.event,
-    }
-
-
-@blueprint.get("/audit/export.<fmt>")
-def export_audit(fmt: str) -> Response:
-    """The decisions matching the audit page's filters, newest first, as CSV or JSON."""
-    check_format(fmt)
-    filters = _audit_filters()
-    rows: list[AuditRow] = []
-    before: int | None = None
-    total: int | None = None
-    while len(rows) < AUDIT_EXPORT_ROWS:  # keyset pages: each costs the same
-        found = _audit_rows(filters, before=before, limit=AUDIT_PAGE_ROWS)
-        rows.extend(found.rows)
-        total = found.total if total is None else total
-        if found.older is None:
-            break
-        before = found.older
-    rows = rows[:AUDIT_EXPORT_ROWS]
-    meta = {
-        "filters": {k: v for k, v in filters.items() if v},
-        "total": total,
-        "capped": total is not None and total > len(rows),
-    }
-    return download(fmt, "audit", AUDIT_COLUMNS, map(_audit_export_row, rows), meta)
-
-
-@blueprint.get("/dashboard")
-def dashboard() -> str:
-    web = lessons_web()
-    days_back = int_param("days", 30, 1, 366)
-    since = (date.today() - timedelta(days=days_back - 1)).isoformat()
-    days = [(date.fromisoformat(since) + timedelta(days=i)).isoformat() for i in range(days_back)]
-    outcome_chart, by_rule = None, []
-    if web.audit is not None:
-        counts = web.audit.outcome_counts(since=since)
-        outcomes = sorted({c.outcome for c in counts})
-        series = {o: [0] * len(days) for o in outcomes}
-        table: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for c in counts:
-            if c.day in days:
-                series[c.outcome][days.index(c.day)] += c.count
-            table[(c.rule, c.project)][c.outcome] += c.count
-        outcome_chart = stacked_bars(
-            days, series, title="Policy decisions per day by outcome", colors=OUTCOME_COLORS
-        )
-        by_rule = [
-            {"rule": rule, "project": project, "outcomes": dict(found)}
-            for (rule, project), found in sorted(table.items())
-        ]
-    rates = {r.period: r for r in web.services.journal.helpful_rates(since=since)}
-    overall = web.services.journal.helpful_rates(by_day=False)
-    helpful_chart = bars_with_rate(
-        days,
-        [rates[d].suggested if d in rates else 0 for d in days],
-        [rates[d].rate if d in rates else None for d in days],
-        title="Lessons suggested per day and the share of answers that said helpful",
-        count_label="lessons suggested",
-        rate_label="helpful rate",
-    )
-    return render_template(
-        "dashboard.html",
-        outcome_chart=outcome_chart,
-        by_rule=by_rule,
-        outcomes=sorted({o for row in by_rule for o in row["outcomes"]}),
-        helpful_chart=helpful_chart,
-        overall=overall[0] if overall else None,
-        days_back=days_back,
-        audit_available=web.audit is not None,
-    )
 
 
 @blueprint.route("/lessons/feedback", methods=["GET", "POST"])
