@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from hindsight.commands.service import config_from, config_option
+from hindsight.commands.service import config_from, config_option, require_database
 from hindsight.terminal import json_line, printable
 from hindsight.wiring import KbOptions
 from kb import LessonStore
@@ -32,9 +32,24 @@ def kb_options(config_file: Path | None, **overrides: object) -> KbOptions:
     return config_from(config_file, **overrides).kb
 
 
+HOW_TO_FILL = "run `hindsight ingest <folder of retrospectives>` (or `python3 dev.py demo`)"
+
+
+def _refuse_empty(store: LessonStore, options: KbOptions) -> None:
+    """An empty knowledge base says how to fill it, rather than "no lessons found"."""
+    if store.is_empty():
+        raise click.ClickException(f"the knowledge base at {options.db} is empty; {HOW_TO_FILL}")
+
+
 @contextmanager
-def _store(options: KbOptions, *, with_model: bool = True) -> Iterator[LessonStore]:
+def _store(
+    options: KbOptions, *, with_model: bool = True, read_only: bool = False
+) -> Iterator[LessonStore]:
+    if read_only:
+        require_database(options.db, HOW_TO_FILL)
     try:
+        if with_model and read_only:
+            click.echo("loading the embedding model...", err=True)
         embedder = load_embedder(options.embed_model) if with_model else None
         store = LessonStore(options.db, embedder)
     except KnowledgeBaseError as error:
@@ -108,9 +123,52 @@ def ingest(
             )
     for failure in report.errors:
         click.echo(f"error: {printable(failure.error)}", err=True)
+    for outcome in report.outcomes:
+        if outcome.status == "unchanged":
+            click.echo(f"skipped {printable(outcome.source)}: unchanged since the last ingest")
+    for skipped in _unsupported_files(paths, fmt):
+        click.echo(f"skipped {printable(skipped)}: {_why_unsupported(fmt)}")
     click.echo(report.summary())
+    if len(report.outcomes) == len(report.errors):
+        raise click.ClickException(
+            "no readable retrospective found in "
+            + ", ".join(printable(p) for p in paths)
+            + f"; give files or folders of {_supported_extensions(fmt)} files"
+        )
     if report.errors:
         raise SystemExit(1)
+
+
+def _supported_extensions(fmt: str) -> str:
+    return ", ".join(sorted(ext for ext, name in EXTENSIONS.items() if fmt in ("auto", name)))
+
+
+def _why_unsupported(fmt: str) -> str:
+    if fmt == "auto":
+        return f"unsupported extension (reads {_supported_extensions(fmt)})"
+    return f"not a {fmt} file (--format {fmt} reads {_supported_extensions(fmt)})"
+
+
+def _unsupported_files(paths: tuple[str, ...], fmt: str) -> list[str]:
+    """The files inside the given folders that an ingest passes over for their extension.
+
+    Hidden files and folders (a `.git`, an editor's swap file) are left out here as the ingest
+    leaves them out: listing them would bury the skips a user can act on.
+    """
+    wanted = {ext for ext, name in EXTENSIONS.items() if fmt in ("auto", name)}
+    skipped: list[str] = []
+    for given in paths:
+        folder = Path(given)
+        if not folder.is_dir():
+            continue
+        skipped.extend(
+            str(p)
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+            and p.suffix.lower() not in wanted
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        )
+    return skipped
 
 
 def _count_files(paths: tuple[str, ...]) -> int:
@@ -167,7 +225,11 @@ def search(
     except InvalidQueryError as error:
         raise click.BadParameter(str(error), param_hint="QUERY") from None
     options = kb_options(config_file, db=db_path)
-    with _store(options, with_model=mode != "keyword") as store:
+    with _store(options, with_model=mode != "keyword", read_only=True) as store:
+        if store.is_empty():
+            raise click.ClickException(
+                f"the knowledge base at {options.db} is empty; {HOW_TO_FILL}"
+            )
         hits = store.search(
             query, limit=limit, mode=mode, project=project, tag=tag, kind=kind, since=since
         )
@@ -221,7 +283,12 @@ def lesson(lesson_id: str, db_path: Path | None, as_json: bool, config_file: Pat
     Example:
         hindsight lesson L3f9a0c1d2e4b5a6
     """
-    with _store(kb_options(config_file, db=db_path), with_model=False) as store:
+    options = kb_options(config_file, db=db_path)
+    with _store(options, with_model=False, read_only=True) as store:
+        if store.is_empty():
+            raise click.ClickException(
+                f"the knowledge base at {options.db} is empty; {HOW_TO_FILL}"
+            )
         found = store.get(lesson_id)
     if as_json:
         click.echo(json_line(found.to_dict(), indent=2))

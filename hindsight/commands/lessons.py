@@ -8,6 +8,7 @@ import socket
 import tempfile
 import threading
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,10 @@ import click
 
 from hindsight.commands.service import config_from, config_option, runtime_from
 from hindsight.terminal import echo_line, printable
-from hindsight.wiring import Config, ConfigError, load_config
+from hindsight.wiring import INSTALLERS, Config, ConfigError, Runtime, load_config
+from plugin.events import JiraEvent
+from plugin.jira.port import JiraPort
+from plugin.jira.report_only import PlannedWrite, ReportOnlyJira
 from plugin.jira.signature import SIGNATURE_HEADER, sign
 
 # The demo's data ships inside the package (package data), so `hindsight demo` works from an
@@ -51,6 +55,59 @@ def demo_config(db: Path, host: str, port: int, policy: Path) -> Config:
             "workers": 1,
         },
     )
+
+
+class PlannedComments:
+    """Keeps the report-only Jiras the handlers act on, so the demo can show what they would post.
+
+    Installed before the handlers (they capture `runtime.jira_for` when installed), it wraps
+    `jira_for`; `take()` returns the comments planned since the last call, in order.
+    """
+
+    def __init__(self) -> None:
+        self._used: list[ReportOnlyJira] = []
+        self._lock = threading.Lock()
+
+    def install(self, runtime: Runtime) -> None:
+        jira_for: Callable[[JiraEvent | None], JiraPort] = runtime.jira_for
+
+        def recording(event: JiraEvent | None) -> JiraPort:
+            jira = jira_for(event)
+            if isinstance(jira, ReportOnlyJira):
+                with self._lock:
+                    self._used.append(jira)
+            return jira
+
+        runtime.jira_for = recording  # type: ignore[method-assign]
+
+    def take(self) -> list[PlannedWrite]:
+        with self._lock:
+            used, self._used = self._used, []
+        return [
+            write
+            for jira in used
+            for write in jira.writes
+            if write.operation in ("add_comment", "edit_comment")
+        ]
+
+
+def describe_comment(heading: str, body: str, *, indent: int = 33) -> list[str]:
+    """The lines showing one planned comment: a heading, then its exact body, indented.
+
+    Both are escaped for the terminal (the body quotes issue and lesson text); the body keeps its
+    own line breaks, each line marked with `|` so it cannot pass for the demo's own output.
+    """
+    lines = [f"{'':{indent}}{printable(heading)}"]
+    text = printable(body, multiline=True)
+    lines.extend(f"{'':{indent + 2}}| {line}".rstrip() for line in text.splitlines() or [""])
+    return lines
+
+
+def describe_planned(write: PlannedWrite) -> list[str]:
+    """A comment a handler planned on the report-only Jira, as `describe_comment` shows it."""
+    verb = "comment on" if write.operation == "add_comment" else "edit comment on"
+    body = str(write.arguments.get("body", ""))
+    return describe_comment(f"Jira {verb} {write.key or '?'}:", body)
 
 
 def describe_results(name: str, results: dict[str, dict[str, Any]]) -> list[str]:
@@ -113,7 +170,8 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
     port = port or _free_port(host)
     try:
         config = demo_config(workdir / "hindsight.db", host, port, examples / "policy.yaml")
-        runtime = build_runtime(config)
+        planned = PlannedComments()
+        runtime = build_runtime(config, installers=(planned.install, *INSTALLERS))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     store = runtime.lessons.store
@@ -166,6 +224,13 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
                         echo_line(f"{'':35}- {reason}")
                     for action in entry.actions:
                         echo_line(f"{'':35}> {action_text(action['kind'], action['detail'])}")
+                        if action.get("body"):
+                            heading = f"the comment on {row.issue_key}:"
+                            for line in describe_comment(heading, action["body"], indent=37):
+                                click.echo(line)  # escaped by describe_comment
+            for write in planned.take():
+                for line in describe_planned(write):
+                    click.echo(line)  # escaped by describe_planned, line breaks on purpose
             click.echo("")
         click.echo("Pages:")
         click.echo(f"  search     {base}/lessons")

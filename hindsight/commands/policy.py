@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from hindsight.commands.service import config_from, config_option
+from hindsight.commands.service import config_from, config_option, require_database
 from hindsight.terminal import echo_line, printable
 from hindsight.wiring import Config, ConfigError, JiraOptions, connect_jira
 from plugin.audit import BadAuditQuery, open_audit_log, to_csv
@@ -255,7 +255,12 @@ def audit(
         hindsight audit --issue CHG-42
         hindsight audit --rule change-control --since 7d --csv > audit.csv
     """
-    log = open_audit_log(config_from(config_file).policy.audit_db)
+    audit_db = config_from(config_file).policy.audit_db
+    require_database(
+        audit_db,
+        "the service records decisions there (`hindsight serve`, or try `python3 dev.py demo`)",
+    )
+    log = open_audit_log(audit_db)
     try:
         entries = log.query(issue=issue, rule=rule, since=since, limit=limit)
     except BadAuditQuery as exc:

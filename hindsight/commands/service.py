@@ -33,6 +33,20 @@ def config_from(config_file: Path | None, **overrides: object) -> Config:
         raise click.ClickException(str(exc)) from None
 
 
+def require_database(db: object, fill: str) -> None:
+    """Refuse to read a SQLite database that is not there: opening it would create an empty one.
+
+    Reading commands call this first, so a mistyped `--db` or HINDSIGHT_DB says so instead of
+    leaving a new empty file (and its folder) behind and answering "nothing found". `fill` says
+    what puts data there. A PostgreSQL URL is left to its server.
+    """
+    if isinstance(db, Path) and not db.is_file():
+        raise click.ClickException(
+            f"no database at {db}; {fill}, or point --db or the db setting (HINDSIGHT_DB, "
+            "--config) at an existing one"
+        )
+
+
 def runtime_from(config: Config) -> Runtime:
     """The runtime for a command, turning a bad configuration into a CLI error."""
     try:
@@ -97,6 +111,9 @@ def worker(threads: int | None, config_file: Path | None) -> None:
     run_worker(_queue(runtime_from(config)), config.workers)
 
 
+DELIVERIES_COME_FROM = "deliveries are logged there by `hindsight serve` (or `python3 dev.py demo`)"
+
+
 @click.group()
 def deliveries() -> None:
     """See and replay the deliveries Jira sent (the delivery log).
@@ -124,7 +141,9 @@ def list_deliveries(
     Example:
         hindsight deliveries list --status dead --limit 20
     """
-    store = runtime_from(config_from(config_file)).deliveries
+    config = config_from(config_file)
+    require_database(config.db, DELIVERIES_COME_FROM)
+    store = runtime_from(config).deliveries
     rows = store.list(status=status, event=event, limit=limit)
     if as_json:
         for row in rows:
@@ -151,7 +170,9 @@ def show_delivery(key: str, body: bool, config_file: Path | None) -> None:
     Example:
         hindsight deliveries show 3f2a9c7e-5b1d-4e0a-9d8e-1a2b3c4d5e6f --body
     """
-    store = runtime_from(config_from(config_file)).deliveries
+    config = config_from(config_file)
+    require_database(config.db, DELIVERIES_COME_FROM)
+    store = runtime_from(config).deliveries
     row = store.get(key)
     if row is None:
         raise click.ClickException(f"no delivery {key!r}; `hindsight deliveries list` shows keys")

@@ -116,6 +116,7 @@ def upsert_comment(runner: ActionRunner, issue: Issue, mark: str, body: str) -> 
             "comment",
             "add a comment",
             lambda: runner.jira.add_comment(issue.key, full, markers=markers),
+            {"body": full},  # the exact text, so a report-only run can show what it would post
         )
     elif set(existing.markers) == set(markers) and _normalise(
         without_markers(existing.body)
@@ -126,7 +127,7 @@ def upsert_comment(runner: ActionRunner, issue: Issue, mark: str, body: str) -> 
             "comment",
             f"edit comment {existing.id}",
             lambda: runner.jira.edit_comment(issue.key, existing.id, full, markers=markers),
-            {"comment_id": existing.id},
+            {"comment_id": existing.id, "body": full},
         )
 
 

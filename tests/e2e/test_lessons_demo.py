@@ -18,6 +18,10 @@ def test_the_demo_replays_every_example_and_reports_each_decision(tmp_path) -> N
     for delivery in sorted((EXAMPLES / "deliveries").glob("*.json")):
         assert f"{delivery.name}: " in out
     assert "change-control: FAIL" in out  # the change without approval
+    # the exact comment the violation would post, line by line
+    assert "the comment on OPS-101:" in out
+    assert "| {anchor:hindsight-change-control}*Hindsight policy: rule change-control*" in out
+    assert "| It was moved back to *In Progress*." in out
     assert "'Approval' is empty, not Approved" in out  # fields named through `fields:`
     assert "customfield_" not in out
     assert "emergency change allowed" in out
@@ -28,4 +32,6 @@ def test_the_demo_replays_every_example_and_reports_each_decision(tmp_path) -> N
     if (EXAMPLES / "retrospectives").is_dir():
         assert "sources:" in out  # the ingest summary
         assert "suggestion comment" in out  # the new issue met past lessons
+        assert "Jira comment on OPS-104:" in out  # ...and the comment's exact text
+        assert "| {anchor:hindsight-lessons}*Lessons from past work that may apply here*" in out
         assert "lessons.seed       reported" in out  # the new project gets its lessons issue

@@ -31,20 +31,20 @@ def test_ingest_search_show_with_the_real_model(tmp_path: Path, examples: Path) 
         cli, ["search", "certificate expired and partners could not connect", "--db", db, "--json"]
     )
     assert found.exit_code == 0, found.output
-    hits = json.loads(found.output)
+    hits = json.loads(found.stdout)
     assert hits[0]["project"] == "API"
     assert hits[0]["similarity"] > 0.3
     assert set(hits[0]["found_by"]) <= {"keyword", "semantic"}
 
     chinese = runner.invoke(cli, ["search", "交接时没有告诉下一位值班同学", "--db", db, "--json"])
-    assert json.loads(chinese.output)[0]["project"] == "OPS"
+    assert json.loads(chinese.stdout)[0]["project"] == "OPS"
 
     # the README's examples: a Chinese question finds the English TLS-certificate retrospective,
     # an English one the Chinese migration retrospective too
     expired = runner.invoke(cli, ["search", "证书过期", "--json", "--limit", "3", "--db", db])
-    assert json.loads(expired.output)[0]["source"].endswith("2022-09-expired-tls-certificate.md")
+    assert json.loads(expired.stdout)[0]["source"].endswith("2022-09-expired-tls-certificate.md")
     rollback = runner.invoke(cli, ["search", "database migration rollback", "--json", "--db", db])
-    sources = [hit["source"] for hit in json.loads(rollback.output)]
+    sources = [hit["source"] for hit in json.loads(rollback.stdout)]
     assert any(source.endswith("2024-01-db-migration-rollback-zh.md") for source in sources)
 
     shown = runner.invoke(cli, ["lesson", hits[0]["id"], "--db", db])
@@ -64,6 +64,7 @@ def test_ingest_with_a_bad_file_exits_non_zero_with_a_summary(
 
 
 def test_search_of_an_unknown_lesson_id_says_what_to_do(tmp_path: Path) -> None:
+    _keyword_store(tmp_path / "k.db")
     result = CliRunner().invoke(cli, ["lesson", "nope", "--db", str(tmp_path / "k.db")])
     assert result.exit_code == 1
     assert "no lesson has id 'nope'" in result.output
@@ -72,11 +73,81 @@ def test_search_of_an_unknown_lesson_id_says_what_to_do(tmp_path: Path) -> None:
 RETRO = "# Release retro\n\n## Lessons learned\n- Rehearse the rollback before the release.\n"
 
 
-def _keyword_store(db: Path) -> None:
+def _keyword_store(db: Path, text: str | None = RETRO) -> None:
     from kb import LessonStore
 
     with LessonStore(db) as store:  # keyword-only: no model needed
-        store.ingest_source("retros/release.md", RETRO)
+        if text is not None:
+            store.ingest_source("retros/release.md", text)
+
+
+READING = [["search", "rollback"], ["search", "rollback", "--mode", "keyword"], ["lesson", "L1"]]
+
+
+@pytest.mark.parametrize("args", READING, ids=" ".join)
+def test_reading_commands_never_create_a_database(tmp_path: Path, args: list[str]) -> None:
+    db = tmp_path / "not" / "there.db"
+    result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+    assert result.exit_code == 1
+    assert f"no database at {db}" in result.output
+    assert "hindsight ingest" in result.output and "dev.py demo" in result.output
+    assert not db.parent.exists()  # neither the file nor its folder was made
+    assert "loading the embedding model" not in result.output  # refused before loading it
+
+
+@pytest.mark.parametrize("args", READING[1:], ids=" ".join)
+def test_an_empty_knowledge_base_says_how_to_fill_it(tmp_path: Path, args: list[str]) -> None:
+    db = tmp_path / "empty.db"
+    _keyword_store(db, text=None)
+    result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+    assert result.exit_code == 1
+    assert f"the knowledge base at {db} is empty" in result.output
+    assert "hindsight ingest" in result.output
+
+
+def test_keyword_search_loads_no_model_and_says_nothing_of_one(tmp_path: Path) -> None:
+    _keyword_store(tmp_path / "k.db")
+    result = CliRunner().invoke(
+        cli, ["search", "rollback", "--mode", "keyword", "--db", str(tmp_path / "k.db")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Rehearse the «rollback»" in result.output
+    assert "loading the embedding model" not in result.stderr
+
+
+@pytest.mark.real_model
+def test_a_semantic_search_says_on_stderr_that_it_loads_the_model(tmp_path: Path) -> None:
+    _keyword_store(tmp_path / "k.db")
+    result = CliRunner().invoke(cli, ["search", "rollback", "--db", str(tmp_path / "k.db")])
+    assert "loading the embedding model" in result.stderr
+    assert "loading" not in result.stdout
+
+
+def test_ingest_lists_what_it_skipped_and_why(tmp_path: Path) -> None:
+    folder = tmp_path / "retros"
+    folder.mkdir()
+    (folder / "release.md").write_text(RETRO)
+    (folder / "notes.docx").write_bytes(b"PK")
+    (folder / ".hidden.txt").write_text("x")
+    db = str(tmp_path / "k.db")
+    runner = CliRunner()
+    first = runner.invoke(cli, ["ingest", str(folder), "--db", db, "--format", "markdown"])
+    assert first.exit_code == 0, first.output
+    assert f"skipped {folder / 'notes.docx'}: not a markdown file" in first.output
+    assert ".hidden" not in first.output
+    again = runner.invoke(cli, ["ingest", str(folder), "--db", db, "--format", "markdown"])
+    assert f"skipped {folder / 'release.md'}: unchanged since the last ingest" in again.output
+    assert again.exit_code == 0
+
+
+def test_ingest_that_finds_nothing_readable_says_so_and_fails(tmp_path: Path) -> None:
+    folder = tmp_path / "retros"
+    folder.mkdir()
+    (folder / "notes.docx").write_bytes(b"PK")
+    result = CliRunner().invoke(cli, ["ingest", str(folder), "--db", str(tmp_path / "k.db")])
+    assert result.exit_code == 1
+    assert f"skipped {folder / 'notes.docx'}: unsupported extension" in result.output
+    assert f"no readable retrospective found in {folder}" in result.output
 
 
 @pytest.mark.parametrize("command", ["search", "lesson"])
@@ -106,11 +177,12 @@ def test_kb_commands_load_settings_as_every_command_does(tmp_path: Path, command
 
     if command == "search":
         assert json.loads(via_file.output)[0]["source"] == "retros/release.md"
-        assert json.loads(via_env.output) == []  # the environment won over the file
+        assert f"no database at {from_env}" in via_env.output  # env won over the file
         assert json.loads(via_option.output)[0]["source"] == "retros/release.md"
     else:
         assert "no lesson has id 'nope'" in via_file.output
-    assert from_env.exists()  # the command opened the environment's database, not the file's
+    assert via_env.exit_code == 1  # the environment's database, not the file's, was asked for
+    assert not from_env.exists()
 
 
 def test_kb_commands_refuse_a_bad_config_file(tmp_path: Path) -> None:
@@ -119,3 +191,22 @@ def test_kb_commands_refuse_a_bad_config_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["search", "x", "--mode", "keyword", "--config", str(config)])
     assert result.exit_code == 1
     assert "datbase: unknown setting" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fill"),
+    [
+        (["audit"], "hindsight serve"),
+        (["deliveries", "list"], "hindsight serve"),
+        (["deliveries", "show", "k1"], "hindsight serve"),
+    ],
+    ids=["audit", "deliveries list", "deliveries show"],
+)
+def test_the_log_readers_never_create_a_database_either(
+    tmp_path: Path, args: list[str], fill: str
+) -> None:
+    db = tmp_path / "not" / "there.db"
+    result = CliRunner().invoke(cli, args, env={"HINDSIGHT_DB": str(db)})
+    assert result.exit_code == 1
+    assert f"no database at {db}" in result.output and fill in result.output
+    assert not db.parent.exists()
