@@ -28,11 +28,12 @@ def test_newline_in_file_name_does_not_forge_ingest_output(tmp_path: Path) -> No
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert FORGED not in lines
-    assert len(lines) == 2, lines  # the error, then the true summary
+    assert len(lines) == 3, lines  # the error, the true summary, then "nothing readable"
     assert lines[0].startswith("error: ") and f"notes\\n{FORGED}\\n.md" in lines[0]
     assert lines[1].startswith("1 sources: 0 added") and lines[1].endswith(
         "1 failed; 0 lessons written"
     )
+    assert lines[2].startswith("Error: no readable retrospective found in ")
 
 
 @pytest.mark.parametrize(

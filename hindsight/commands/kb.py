@@ -126,7 +126,7 @@ def ingest(
     for outcome in report.outcomes:
         if outcome.status == "unchanged":
             click.echo(f"skipped {printable(outcome.source)}: unchanged since the last ingest")
-    for skipped in _unsupported_files(paths, fmt):
+    for skipped in _unsupported_files(paths, fmt, options.db):
         click.echo(f"skipped {printable(skipped)}: {_why_unsupported(fmt)}")
     click.echo(report.summary())
     if len(report.outcomes) == len(report.errors):
@@ -149,13 +149,17 @@ def _why_unsupported(fmt: str) -> str:
     return f"not a {fmt} file (--format {fmt} reads {_supported_extensions(fmt)})"
 
 
-def _unsupported_files(paths: tuple[str, ...], fmt: str) -> list[str]:
+def _unsupported_files(paths: tuple[str, ...], fmt: str, db: object) -> list[str]:
     """The files inside the given folders that an ingest passes over for their extension.
 
     Hidden files and folders (a `.git`, an editor's swap file) are left out here as the ingest
-    leaves them out: listing them would bury the skips a user can act on.
+    leaves them out, and so is the database itself (with its -wal and -shm files) when it lives
+    in the folder: listing them would bury the skips a user can act on.
     """
     wanted = {ext for ext, name in EXTENSIONS.items() if fmt in ("auto", name)}
+    own: set[Path] = set()
+    if isinstance(db, Path):
+        own = {Path(f"{db.resolve()}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")}
     skipped: list[str] = []
     for given in paths:
         folder = Path(given)
@@ -166,6 +170,7 @@ def _unsupported_files(paths: tuple[str, ...], fmt: str) -> list[str]:
             for p in sorted(folder.rglob("*"))
             if p.is_file()
             and p.suffix.lower() not in wanted
+            and p.resolve() not in own
             and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         )
     return skipped
