@@ -6,7 +6,6 @@ the query construction and the fusion itself).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -16,8 +15,8 @@ import numpy as np
 from kb.chunking import embedding_inputs
 from kb.embedding import torch_threads, vector_parts
 from kb.errors import InvalidQueryError
-from kb.reads import lesson_filters, rows_by_pk
-from kb.records import SORTS, SearchHit, SearchPage, retrospective_id
+from kb.reads import lesson_filters, lesson_from_row, rows_by_pk
+from kb.records import SORTS, SearchHit, SearchPage
 from kb.search import (
     SearchSettings,
     check_query_length,
@@ -116,22 +115,11 @@ def search(
         row = rows[pk]
         hits.append(
             SearchHit(
-                id=row["id"],
-                title=row["title"],
-                text=row["text"],
+                lesson=lesson_from_row(row),
                 snippet=make_snippet(row["text"], query, max_terms=store.settings.max_query_terms),
-                kind=row["kind"],
-                project=row["project"],
-                tags=tuple(json.loads(row["tags"])),
-                date=row["date"],
-                source=row["source"],
-                section=row["section"],
-                votes=row["votes"],
-                url=row["url"],
                 score=score,
                 found_by=ranks,
                 similarity=similarity.get(pk) if matrix is not None else None,
-                retrospective_id=retrospective_id(row["source_uri"]),
             )
         )
     return hits

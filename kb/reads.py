@@ -188,7 +188,7 @@ def select_lessons(store: LessonStore, where: str, args: tuple[Any, ...]) -> lis
         cursor = store.conn.execute(f"SELECT * FROM lessons {where}", args)
         names = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
-    return [_lesson(dict(zip(names, row, strict=True))) for row in rows]
+    return [lesson_from_row(dict(zip(names, row, strict=True))) for row in rows]
 
 
 def is_empty(store: LessonStore) -> bool:
@@ -260,7 +260,8 @@ def lesson_filters(
     return "SELECT pk FROM lessons WHERE " + " AND ".join(clauses), args
 
 
-def _lesson(row: dict[str, Any]) -> Lesson:
+def lesson_from_row(row: dict[str, Any]) -> Lesson:
+    """The `Lesson` a row of the lessons table holds (the one mapping, for reads and hits)."""
     return Lesson(
         id=row["id"],
         title=row["title"],

@@ -133,43 +133,88 @@ class Snippet:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One search result.
+    """One search result: the stored `lesson`, with how the search found it.
 
     `score` is the fused rank score (only comparable within one result list); `found_by` maps
     each ranking that found the lesson ("keyword", "semantic") to its 1-based rank there;
     `similarity` is the cosine similarity between query and lesson (best chunk) whenever the
-    semantic ranking ran, an absolute relevance usable as a threshold; otherwise None.
+    semantic ranking ran, an absolute relevance usable as a threshold; otherwise None. The
+    lesson's own fields read through (`hit.id`, `hit.title`, ...).
     """
 
-    id: str
-    title: str
-    text: str
+    lesson: Lesson
     snippet: Snippet
-    kind: str
-    project: str | None
-    tags: tuple[str, ...]
-    date: str | None
-    source: str
-    section: str
-    votes: int
-    url: str | None
     score: float
     found_by: dict[str, int]
     similarity: float | None
-    retrospective_id: str = ""
+
+    # The lesson's fields, read through: callers treat a hit as the lesson it found.
+    @property
+    def id(self) -> str:
+        return self.lesson.id
+
+    @property
+    def title(self) -> str:
+        return self.lesson.title
+
+    @property
+    def text(self) -> str:
+        return self.lesson.text
+
+    @property
+    def kind(self) -> str:
+        return self.lesson.kind
+
+    @property
+    def project(self) -> str | None:
+        return self.lesson.project
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.lesson.tags
+
+    @property
+    def date(self) -> str | None:
+        return self.lesson.date
+
+    @property
+    def source(self) -> str:
+        return self.lesson.source
+
+    @property
+    def section(self) -> str:
+        return self.lesson.section
+
+    @property
+    def votes(self) -> int:
+        return self.lesson.votes
+
+    @property
+    def url(self) -> str | None:
+        return self.lesson.url
+
+    @property
+    def retrospective_id(self) -> str:
+        return self.lesson.retrospective_id
 
     @property
     def headline(self) -> str:
-        return headline_of(self.text)
+        return self.lesson.headline
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; the snippet appears as text, highlight spans and marked text."""
-        data = asdict(self)
-        data["headline"] = self.headline
-        data["tags"] = list(self.tags)
-        data["snippet"] = self.snippet.text
-        data["highlights"] = [list(span) for span in self.snippet.highlights]
-        data["snippet_marked"] = self.snippet.marked()
+        """A JSON-ready dict: the lesson's fields (not its ingest metadata), the scores, and the
+        snippet as text, highlight spans and marked text."""
+        data = self.lesson.to_dict()
+        for private in ("ingested_at", "metadata"):
+            del data[private]
+        data.update(
+            score=self.score,
+            found_by=dict(self.found_by),
+            similarity=self.similarity,
+            snippet=self.snippet.text,
+            highlights=[list(span) for span in self.snippet.highlights],
+            snippet_marked=self.snippet.marked(),
+        )
         return data
 
 

@@ -127,18 +127,8 @@ class FakeIndex:
         scored.sort(key=lambda pair: (-pair[0], pair[1].id))
         return [
             SearchHit(
-                id=lesson.id,
-                title=lesson.title,
-                text=lesson.text,
+                lesson=lesson,
                 snippet=Snippet(lesson.text),
-                kind=lesson.kind,
-                project=lesson.project,
-                tags=lesson.tags,
-                date=lesson.date,
-                source=lesson.source,
-                section=lesson.section,
-                votes=0,
-                url=None,
                 score=similarity,
                 found_by={"semantic": rank},
                 similarity=similarity,
