@@ -58,11 +58,14 @@ class LogOptions:
 
 @dataclass(frozen=True)
 class KbOptions:
-    """What the knowledge-base commands read: the database, the model, the ingest limit."""
+    """What the knowledge-base commands read: the database, the model, the ingest limit, and
+    the running service a search may ask instead of loading the model."""
 
     db: Path
     embed_model: str | None
     ingest_max_file_bytes: int
+    service_url: str | None = None  # the public_url setting
+    service_token: str | None = field(default=None, repr=False)  # the first web token
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,8 @@ class Config:
             db=_refuse_postgres_for_lessons(s.db),
             embed_model=s.embed_model,
             ingest_max_file_bytes=s.ingest_max_file_bytes,
+            service_url=s.public_url,
+            service_token=next(iter(_unwrapped(s.web_token)), None),
         )
 
     @functools.cached_property

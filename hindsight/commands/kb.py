@@ -6,10 +6,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
 from hindsight.commands.service import config_from, config_option, require_database
+from hindsight.service_client import ServiceRefused, ServiceUnreachable, search_service
 from hindsight.terminal import json_line, printable
 from hindsight.wiring import KbOptions
 from kb import LessonStore
@@ -200,6 +202,11 @@ def _count_files(paths: tuple[str, ...]) -> int:
     "--kind", help="Only lessons of this kind (went_well, went_wrong, lesson, action...)."
 )
 @click.option("--since", help="Only lessons dated on or after this day (YYYY-MM-DD).")
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Search this machine's database even when a service (public_url) is configured.",
+)
 @config_option
 def search(
     query: str,
@@ -211,11 +218,17 @@ def search(
     tag: str | None,
     kind: str | None,
     since: str | None,
+    local: bool,
     config_file: Path | None,
 ) -> None:
     """Find the lessons that best match QUERY (keyword + semantic, fused).
 
     QUERY may hold up to 2,000 characters (a longer one exits with status 2).
+
+    When a running service is configured (public_url, with a web token if its pages need one)
+    and no --db is given, the service answers: its model is loaded, so there is no wait for
+    one here, and it lists only strong matches, as its pages do. Without an answer from it,
+    or with --local, this process searches the database itself (loading the model first).
 
     Matched words are marked «like this» in the snippet; --json gives the spans as offsets.
 
@@ -224,35 +237,77 @@ def search(
         hindsight search "database migration rollback"
         hindsight search "证书过期" --limit 3 --json
         hindsight search "friday deploy" --kind lesson --since 2024-01-01
+        HINDSIGHT_PUBLIC_URL=https://hindsight.example.com hindsight search "rollback"
     """
     try:
         check_query_length(query, SearchSettings())
     except InvalidQueryError as error:
         raise click.BadParameter(str(error), param_hint="QUERY") from None
     options = kb_options(config_file, db=db_path)
-    with _store(options, with_model=mode != "keyword", read_only=True) as store:
-        if store.is_empty():
-            raise click.ClickException(
-                f"the knowledge base at {options.db} is empty; {HOW_TO_FILL}"
-            )
-        hits = store.search(
-            query, limit=limit, mode=mode, project=project, tag=tag, kind=kind, since=since
-        )
+    filters = {"project": project, "tag": tag, "kind": kind, "since": since}
+    items = asked = None
+    if options.service_url and not local and db_path is None and limit <= MAX_SERVICE_LIMIT:
+        items = asked = _ask_service(options, query, {"limit": limit, "mode": mode, **filters})
+    if items is None:
+        with _store(options, with_model=mode != "keyword", read_only=True) as store:
+            if store.is_empty():
+                raise click.ClickException(
+                    f"the knowledge base at {options.db} is empty; {HOW_TO_FILL}"
+                )
+            hits = store.search(query, limit=limit, mode=mode, **filters)
+        items = [hit.to_dict() for hit in hits]
     if as_json:
-        click.echo(json_line([hit.to_dict() for hit in hits], indent=2))
+        click.echo(json_line(items, indent=2))
         return
-    if not hits:
-        click.echo("No lessons found.")
+    if not items:
+        click.echo("No lessons found." if asked is None else "No strong match.")
         return
-    for number, hit in enumerate(hits, start=1):
-        where = printable(" · ".join(str(p) for p in (hit.project, hit.date, hit.kind) if p))
-        found = ", ".join(f"{name} #{rank}" for name, rank in hit.found_by.items())
-        similarity = f", cosine {hit.similarity:.2f}" if hit.similarity is not None else ""
-        title = click.style(f"{number}. {printable(hit.title)}", bold=True)
-        click.echo(f"{title}  [{printable(hit.id)}]")
-        click.echo(f"   {where}  (score {hit.score:.4f}: {found}{similarity})")
-        click.echo(f"   {printable(hit.snippet.marked())}")
-        click.echo(f"   {printable(hit.source + (f' § {hit.section}' if hit.section else ''))}")
+    for number, item in enumerate(items, start=1):
+        _echo_hit(number, item)
+
+
+MAX_SERVICE_LIMIT = 100  # the JSON API's page size limit
+
+
+def _ask_service(
+    options: KbOptions, query: str, params: dict[str, str | int | None]
+) -> list[dict[str, Any]] | None:
+    """The running service's results, or None (after saying why) to search locally."""
+    assert options.service_url is not None
+    where = printable(options.service_url)
+    try:
+        return search_service(
+            options.service_url, query, token=options.service_token, params=params
+        )
+    except ServiceRefused as error:
+        raise click.ClickException(
+            f"the service at {where} refused the search ({printable(str(error))}); fix that, or"
+            " add --local to search this machine's database"
+        ) from None
+    except ServiceUnreachable as error:
+        click.echo(
+            f"the service at {where} did not answer ({printable(str(error))}); searching locally",
+            err=True,
+        )
+        return None
+
+
+def _echo_hit(number: int, item: dict[str, Any]) -> None:
+    """One result, from its JSON form (the same from this process or from the service)."""
+    where = " · ".join(str(item[k]) for k in ("project", "date", "kind") if item.get(k))
+    found = ", ".join(f"{name} #{rank}" for name, rank in (item.get("found_by") or {}).items())
+    cosine = item.get("similarity")
+    similarity = f", cosine {cosine:.2f}" if isinstance(cosine, int | float) else ""
+    score = item.get("score")
+    scored = f"score {score:.4f}: " if isinstance(score, int | float) else ""
+    section = f" § {item['section']}" if item.get("section") else ""
+    click.echo(
+        click.style(f"{number}. {printable(str(item.get('title', '')))}", bold=True)
+        + f"  [{printable(str(item.get('id', '')))}]"
+    )
+    click.echo(f"   {printable(where)}  ({scored}{found}{similarity})")
+    click.echo(f"   {printable(str(item.get('snippet_marked', '')))}")
+    click.echo(f"   {printable(str(item.get('source', '')) + section)}")
 
 
 @click.command()
