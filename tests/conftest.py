@@ -40,7 +40,7 @@ def examples(count: int) -> int:
 
 
 # --- fake Jira (H2): fake_jira, fake_jira_server, jira_adapter... (testkit/fakejira/README.md)
-pytest_plugins = ["testkit.fakejira.fixtures", "testkit.postgres"]
+pytest_plugins = ["testkit.fakejira.fixtures", "testkit.postgres", "testkit.redis"]
 # --- end fake Jira ---
 
 

@@ -3,19 +3,14 @@
 The other webhook tests run huey in immediate mode; these prove the production path: a delivery
 posted to the endpoint is taken by a consumer's worker thread, a retryable Jira error is
 re-scheduled through the broker after its delay, and the delivery ends done, handled once.
-The Redis case needs `redis-server` on PATH and the `redis` client (`pip install
-'hindsight[redis]'`); `.ci/run` installs both, elsewhere it is skipped saying so.
+The Redis case runs a throwaway `redis-server` (`testkit.redis`: Debian's package and the `redis`
+client, which `dev.py test` installs in CI); elsewhere it is skipped saying so.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 import signal
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,42 +25,6 @@ from tests.webhooks.helpers import issue_updated, post_delivery
 from webhooks.queue import build_delivery_queue, build_huey
 from webhooks.store import DONE
 from webhooks.worker import build_consumer
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None or importlib.util.find_spec("redis") is None:
-        pytest.skip(
-            "the Redis queue test needs redis-server on PATH and the redis client"
-            " (apt-get install redis-server; pip install 'hindsight[redis]')"
-        )
-    port = _free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail(f"redis-server did not start on port {port}")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
