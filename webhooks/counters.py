@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from kb.database import StoreConnection
+from kb.postgres import PostgresConnection
 
 PROCESSED = "hindsight_deliveries_processed_total"
 JIRA_ERRORS = "hindsight_jira_api_errors_total"
@@ -57,7 +58,7 @@ class CounterStore(Protocol):
 class MetricCounters:
     """Add to and read the stored counters over the delivery log's connection."""
 
-    def __init__(self, db: StoreConnection) -> None:
+    def __init__(self, db: StoreConnection | PostgresConnection) -> None:
         self._db = db
 
     def add(self, increments: Iterable[Increment]) -> None:

@@ -1,4 +1,4 @@
-"""The delivery log: every accepted Jira delivery, durable in SQLite before Jira gets its 2xx.
+"""The delivery log: every accepted Jira delivery, durable in the database before Jira gets its 2xx.
 
 This table is the truth about work; the queue only says "look at delivery K now". A delivery
 moves received -> processing -> done | ignored | skipped | dead, or processing -> retrying ->
@@ -6,14 +6,17 @@ processing. A claim is a single transaction, so one delivery is processed by one
 time, and never two deliveries of one issue at once. Workers prove they are alive with a
 heartbeat (webhooks.workers); a delivery held by a worker that died is handed back (`recover`).
 Outcome counts and latencies for /metrics commit with the outcome (webhooks.counters). Callers
-depend on the `DeliveryStore` Protocol; `SQLiteDeliveryStore` implements it through one
-`kb.database.StoreConnection`, as every store does (docs/storage.md).
+depend on the `DeliveryStore` Protocol. Its queries live once, in `SQLDeliveryStore`; the engines
+keep only what differs: `SQLiteDeliveryStore` here (one `kb.database.StoreConnection`, as every
+store has: docs/storage.md) and `webhooks.store_postgres.PostgresDeliveryStore` (row and
+advisory locks, the server's clock).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any, Protocol
 
 from kb.clock import SYSTEM_CLOCK, Clock
 from kb.database import StoreConnection, Synchronous
+from kb.postgres import PostgresConnection, QmarkConnection
 from webhooks.counters import (
     LATENCY,
     PROCESSED,
@@ -140,27 +144,44 @@ class DeliveryStore(Protocol):
     def recover(self, *, stale_after: float = 30.0) -> list[str]: ...
 
 
-class SQLiteDeliveryStore:
-    """The delivery log over one SQLite file, with the workers' heartbeats and the counters."""
+class SQLDeliveryStore:
+    """The delivery log's reads, writes and state moves, in SQL both engines run (`?` placeholders).
 
-    def __init__(
-        self, path: str | Path, *, synchronous: Synchronous = "normal", clock: Clock = SYSTEM_CLOCK
-    ) -> None:
-        self.path = Path(path)
-        self.db = StoreConnection(path, synchronous=synchronous)
+    Subclasses open the connection (a `StoreConnection` or a `kb.postgres.PostgresConnection`),
+    own the schema and the trigger-kept or counted totals, and say how rows are locked:
+    `SQLiteDeliveryStore` here, `PostgresDeliveryStore` in webhooks.store_postgres.
+    """
+
+    db: StoreConnection | PostgresConnection
+    # The column that orders deliveries as they arrived.
+    _ARRIVAL = "rowid"
+
+    def __init__(self, db: StoreConnection | PostgresConnection, clock: Clock) -> None:
+        self.db = db
         self._clock = clock
-        self.workers = WorkerRegistry(self.db, clock)
-        self.counters = MetricCounters(self.db)
+        self.workers = WorkerRegistry(db, clock)
+        self.counters = MetricCounters(db)
 
     def now(self) -> float:
         """Epoch seconds, as the delivery log stores times."""
         return self._clock.now().timestamp()
 
-    def migrate(self) -> None:
-        self.db.migrate(MIGRATIONS)
-
     def close(self) -> None:
         self.db.close()
+
+    def _lock_rows(self, of: str, *, skip_locked: bool = False) -> str:
+        """The clause that locks the rows of table `of` a write transaction's SELECT reads.
+
+        With `skip_locked`, rows another transaction holds are left out instead of waited
+        for. SQLite needs none: `BEGIN IMMEDIATE` gives the one writer the whole database.
+        """
+        return ""
+
+    def _serialise_subject(self, conn: sqlite3.Connection | QmarkConnection, subject: str) -> None:
+        """Make concurrent claims of one issue's deliveries take turns (inside the claim).
+
+        SQLite's single writer already does; an engine with concurrent writers locks here.
+        """
 
     # -- receiving
 
@@ -185,20 +206,9 @@ class SQLiteDeliveryStore:
                 "INSERT INTO deliveries (key, event, subject, issue_key, actor, status, auth, body,"
                 " received_at, jira_retry, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (key) DO NOTHING",
-                (
-                    key,
-                    event,
-                    subject,
-                    issue_key,
-                    actor,
-                    status,
-                    auth,
-                    body,
-                    now,
-                    jira_retry,
-                    finished,
-                ),
-            )
+                (key, event, subject, issue_key, actor, status, auth, body, now, jira_retry,
+                 finished),
+            )  # fmt: skip
         return cursor.rowcount == 1
 
     # -- reading
@@ -208,7 +218,7 @@ class SQLiteDeliveryStore:
             found = conn.execute(
                 f"SELECT {_COLUMNS} FROM deliveries WHERE key = ?", (key,)
             ).fetchone()
-        return Delivery(*found) if found else None
+        return _delivery(found) if found else None
 
     def list(
         self, *, status: str | None = None, event: str | None = None, limit: int = 50
@@ -224,33 +234,15 @@ class SQLiteDeliveryStore:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self.db.read() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM deliveries {where} ORDER BY rowid DESC LIMIT ?",
+                f"SELECT {_COLUMNS} FROM deliveries {where} ORDER BY {self._ARRIVAL} DESC LIMIT ?",
                 (*params, limit),
             ).fetchall()
-        return [Delivery(*row) for row in rows]
+        return [_delivery(row) for row in rows]
 
     def keys(self, *, status: str) -> list[str]:
         with self.db.read() as conn:
             rows = conn.execute("SELECT key FROM deliveries WHERE status = ?", (status,))
             return [row[0] for row in rows]
-
-    def status_counts(self) -> list[tuple[str, str, int]]:
-        """(event, status, deliveries) for every pair present, from the trigger-kept counts."""
-        with self.db.read() as conn:
-            return list(
-                conn.execute(
-                    "SELECT event, status, n FROM delivery_counts WHERE n > 0 ORDER BY 1, 2"
-                )
-            )
-
-    def queue_depth(self) -> int:
-        """Deliveries received, processing or waiting to retry (from the kept counts)."""
-        with self.db.read() as conn:
-            row = conn.execute(
-                "SELECT coalesce(sum(n), 0) FROM delivery_counts WHERE status IN (?, ?, ?)",
-                PENDING,
-            ).fetchone()
-        return int(row[0])
 
     def writable(self) -> bool:
         """Could this process write the database right now (for /readyz)? Writes nothing."""
@@ -259,12 +251,24 @@ class SQLiteDeliveryStore:
     # -- processing
 
     def claim(self, key: str, owner: str) -> tuple[Claim, Delivery | None]:
-        """Take the delivery for processing by `owner`, counting one attempt, if it may run now."""
+        """Take the delivery for processing by `owner`, counting one attempt, if it may run now.
+
+        A delivery another transaction is claiming or finishing right now is `HELD`, never
+        waited for (PostgreSQL skips its locked row; SQLite's writer is alone).
+        """
         now = self.now()
         with self.db.write() as conn:
-            delivery = self.get(key)
-            if delivery is None:
-                return Claim.MISSING, None
+            found = conn.execute(
+                f"SELECT {_COLUMNS} FROM deliveries WHERE key = ?"
+                + self._lock_rows("deliveries", skip_locked=True),
+                (key,),
+            ).fetchone()
+            if found is None:
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM deliveries WHERE key = ?", (key,)
+                ).fetchone()
+                return (Claim.HELD, _delivery(row)) if row else (Claim.MISSING, None)
+            delivery = _delivery(found)
             if delivery.status in FINAL:
                 return Claim.FINISHED, delivery
             if delivery.status == PROCESSING:
@@ -275,21 +279,20 @@ class SQLiteDeliveryStore:
                 and delivery.next_attempt_at > now + 0.5
             ):
                 return Claim.NOT_DUE, delivery
-            if (
-                delivery.subject
-                and conn.execute(
+            if delivery.subject:
+                self._serialise_subject(conn, delivery.subject)
+                if conn.execute(
                     "SELECT 1 FROM deliveries WHERE subject = ? AND status = ? AND key != ?"
                     " LIMIT 1",
                     (delivery.subject, PROCESSING, key),
-                ).fetchone()
-            ):
-                return Claim.SUBJECT_BUSY, delivery
-            conn.execute(
+                ).fetchone():
+                    return Claim.SUBJECT_BUSY, delivery
+            (claimed,) = conn.execute(  # every row read: the statement is complete on SQLite
                 "UPDATE deliveries SET status = ?, owner = ?, started_at = ?,"
-                " attempts = attempts + 1 WHERE key = ?",
+                f" attempts = attempts + 1 WHERE key = ? RETURNING {_COLUMNS}",
                 (PROCESSING, owner, now, key),
-            )
-            return Claim.CLAIMED, self.get(key)
+            ).fetchall()
+            return Claim.CLAIMED, _delivery(claimed)
 
     def finish(
         self,
@@ -307,7 +310,7 @@ class SQLiteDeliveryStore:
         with self.db.write() as conn:
             row = conn.execute(
                 "SELECT event, received_at, started_at FROM deliveries"
-                " WHERE key = ? AND status = ? AND owner = ?",
+                " WHERE key = ? AND status = ? AND owner = ?" + self._lock_rows("deliveries"),
                 (key, PROCESSING, owner),
             ).fetchone()
             if row is None:
@@ -318,12 +321,15 @@ class SQLiteDeliveryStore:
                 " next_attempt_at = NULL WHERE key = ?",
                 (status, now, _json(results), error, key),
             )
+            # Sorted, so concurrent finishes lock shared counter rows in one order (no deadlock).
             self.counters.add(
-                [
-                    (PROCESSED, label_text(event=event, status=status), 1.0),
-                    *histogram_increments(LATENCY, now - received_at),
-                    *histogram_increments(PROCESSING_TIME, now - (started_at or now)),
-                ]
+                sorted(
+                    [
+                        (PROCESSED, label_text(event=event, status=status), 1.0),
+                        *histogram_increments(LATENCY, now - received_at),
+                        *histogram_increments(PROCESSING_TIME, now - (started_at or now)),
+                    ]
+                )
             )
         return True
 
@@ -365,13 +371,16 @@ class SQLiteDeliveryStore:
         (`WorkerRegistry.presumed_dead`). Also returned: deliveries received or due for retry
         more than `stale_after` seconds ago whose queue message may have been lost (a crash
         between commit and enqueue, a flushed broker). Queue messages are idempotent, so
-        returning a key that is already queued is harmless.
+        returning a key that is already queued is harmless. Held rows locked by another
+        transaction are skipped: a delivery being finished right now is not its worker's to
+        lose, and two processes recovering at once never wait on each other.
         """
         now = self.now()
         with self.db.write() as conn:
             held = conn.execute(
                 "SELECT d.key, d.owner, w.host, w.pid, w.seen_at FROM deliveries d"
-                " LEFT JOIN workers w ON w.owner = d.owner WHERE d.status = ?",
+                " LEFT JOIN workers w ON w.owner = d.owner WHERE d.status = ?"
+                + self._lock_rows("d", skip_locked=True),
                 (PROCESSING,),
             ).fetchall()
             orphans = [
@@ -379,17 +388,55 @@ class SQLiteDeliveryStore:
                 for key, owner, host, pid, seen in held
                 if self.workers.presumed_dead(owner, host, pid, seen, now)
             ]
-            conn.executemany(
-                "UPDATE deliveries SET status = ?, owner = NULL WHERE key = ?",
-                [(RECEIVED, key) for key in orphans],
-            )
+            if orphans:
+                conn.executemany(
+                    "UPDATE deliveries SET status = ?, owner = NULL WHERE key = ?",
+                    [(RECEIVED, key) for key in orphans],
+                )
             self.workers.forget_stale(conn, now)
             waiting = conn.execute(
                 "SELECT key FROM deliveries WHERE (status = ? AND received_at <= ?)"
-                " OR (status = ? AND next_attempt_at <= ?) ORDER BY rowid",
+                f" OR (status = ? AND next_attempt_at <= ?) ORDER BY {self._ARRIVAL}",
                 (RECEIVED, now - stale_after, RETRYING, now - stale_after),
             ).fetchall()
         return list(dict.fromkeys([*orphans, *(row[0] for row in waiting)]))
+
+
+class SQLiteDeliveryStore(SQLDeliveryStore):
+    """The delivery log over one SQLite file, with the workers' heartbeats and the counters.
+
+    Totals per event and status are kept by triggers (`webhooks.schema` m003): the single
+    writer bumps one small row per change in the same transaction.
+    """
+
+    db: StoreConnection
+
+    def __init__(
+        self, path: str | Path, *, synchronous: Synchronous = "normal", clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self.path = Path(path)
+        super().__init__(StoreConnection(path, synchronous=synchronous), clock)
+
+    def migrate(self) -> None:
+        self.db.migrate(MIGRATIONS)
+
+    def status_counts(self) -> list[tuple[str, str, int]]:
+        """(event, status, deliveries) for every pair present, from the trigger-kept counts."""
+        with self.db.read() as conn:
+            return list(
+                conn.execute(
+                    "SELECT event, status, n FROM delivery_counts WHERE n > 0 ORDER BY 1, 2"
+                )
+            )
+
+    def queue_depth(self) -> int:
+        """Deliveries received, processing or waiting to retry (from the kept counts)."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(n), 0) FROM delivery_counts WHERE status IN (?, ?, ?)",
+                PENDING,
+            ).fetchone()
+        return int(row[0])
 
 
 _COLUMNS = (
@@ -400,3 +447,9 @@ _COLUMNS = (
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def _delivery(row: Sequence[Any]) -> Delivery:
+    values = list(row)
+    values[7] = bytes(values[7])  # PostgreSQL's bytea may come back as a memoryview
+    return Delivery(*values)

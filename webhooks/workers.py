@@ -14,6 +14,7 @@ from typing import Protocol
 
 from kb.clock import Clock
 from kb.database import StoreConnection
+from kb.postgres import PostgresConnection, QmarkConnection
 
 HEARTBEAT_SECONDS = 5.0
 WORKER_STALE_SECONDS = 30.0
@@ -35,9 +36,10 @@ class Heartbeats(Protocol):
 
 
 class WorkerRegistry:
-    """The `workers` table (made by the delivery log's migrations), on the store's connection."""
+    """The `workers` table (made by the delivery log's migrations), on the store's connection
+    (either engine: its SQL is portable)."""
 
-    def __init__(self, db: StoreConnection, clock: Clock) -> None:
+    def __init__(self, db: StoreConnection | PostgresConnection, clock: Clock) -> None:
         self._db = db
         self._clock = clock
         self._own_owners: set[str] = set()
@@ -75,7 +77,7 @@ class WorkerRegistry:
             return True
         return host == socket.gethostname() and not self._process_alive(pid, owner)
 
-    def forget_stale(self, conn: sqlite3.Connection, now: float) -> None:
+    def forget_stale(self, conn: sqlite3.Connection | QmarkConnection, now: float) -> None:
         """Delete the rows of workers gone long ago (inside the caller's write transaction)."""
         conn.execute("DELETE FROM workers WHERE seen_at < ?", (now - FORGET_AFTER_SECONDS,))
 
