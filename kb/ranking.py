@@ -1,4 +1,4 @@
-"""Hybrid search for `LessonStore`: the keyword (FTS5 bm25) and semantic (vector) rankings,
+"""Hybrid search for `LessonStore`: the keyword (bm25, `kb.keyword`) and semantic (vector) rankings,
 run side by side on the store's thread pool, fused and ordered by evidence (see kb.search for
 the query construction and the fusion itself).
 """
@@ -6,7 +6,6 @@ the query construction and the fusion itself).
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +17,11 @@ from kb.errors import InvalidQueryError
 from kb.reads import lesson_filters, lesson_from_row, rows_by_pk
 from kb.records import SORTS, SearchHit, SearchPage
 from kb.search import (
-    SearchSettings,
     check_query_length,
     found_by,
     fuse,
     headline,
-    keyword_query,
+    keyword_terms,
     order_by_evidence,
     sort_hits,
     weights_for,
@@ -80,7 +78,7 @@ def search(
                 )
     keyword_job: Future[dict[str, list[int]]] | None = None
     if mode != "semantic":
-        # FTS5, the model and BLAS all release the GIL: rank keywords in the background
+        # The keyword index, the model and BLAS all release the GIL: rank keywords in the background
         # while the query embeds and the vector matrix is multiplied.
         keyword_job = store._background().submit(
             keyword_rankings, store, query, depth, filter_sql, filter_args
@@ -200,22 +198,15 @@ def keyword_rankings(
 def keyword_ranking(
     store: LessonStore, query: str, depth: int, filter_sql: str, filter_args: list[Any]
 ) -> list[int]:
+    """The bm25 ranking of the query's selected terms in the store's keyword index."""
     with store._lock:
         counts = store._term_counts.current(
-            store.conn, store._meta("generation") or "0", store.settings
+            store.keywords, store._meta("generation") or "0", store.settings
         )
-        match = keyword_query(query, store.settings, counts.count, counts.lessons)
-        if match is None:
-            return []
-        weights = ", ".join(str(w) for w in store.settings.column_weights)
-        sql = (
-            f"SELECT rowid FROM lessons_fts WHERE lessons_fts MATCH ?"
-            # "+rowid" keeps the filter away from FTS5's planner: given "rowid IN (...)" it
-            # runs the full-text query once per allowed row (seconds at 100k lessons).
-            f"{' AND +rowid IN (' + filter_sql + ')' if filter_sql else ''}"
-            f" ORDER BY bm25(lessons_fts, {weights}) LIMIT ?"
+        terms = keyword_terms(query, store.settings, counts.count, counts.lessons)
+        return store.keywords.rank(
+            terms, depth, store.settings.column_weights, filter_sql, filter_args
         )
-        return [pk for (pk,) in store.conn.execute(sql, [match, *filter_args, depth])]
 
 
 def current_matrix(store: LessonStore) -> VectorMatrix:
@@ -257,46 +248,3 @@ def _similarities(matrix: VectorMatrix, scores: np.ndarray, pks: list[int]) -> d
         if position < len(matrix.lesson_pks) and matrix.lesson_pks[position] == pk:
             found[pk] = float(scores[position])
     return found
-
-
-class TermCounts:
-    """How many lessons each query term matches, remembered for one store generation.
-
-    FTS5 counts a term's lessons in well under a millisecond even at 100k lessons, but a long
-    query has dozens of terms, and a corpus's vocabulary repeats across queries. Counting stops
-    past the largest count that can change `selective_terms`' choice. Use it under the store's
-    lock (it shares the store's connection).
-    """
-
-    MAX_TERMS = 50_000
-
-    def __init__(self) -> None:
-        self._generation: str | None = None
-        self._conn: sqlite3.Connection | None = None
-        self.lessons = 0
-        self._cap = 0
-        self._counts: dict[str, int] = {}
-
-    def current(
-        self, conn: sqlite3.Connection, generation: str, settings: SearchSettings
-    ) -> TermCounts:
-        """Itself, emptied first if the store changed since the counts were taken."""
-        if generation != self._generation or len(self._counts) >= self.MAX_TERMS:
-            self._generation = generation
-            self._conn = conn
-            self.lessons = conn.execute("SELECT count(*) FROM lessons").fetchone()[0]
-            self._counts = {}
-        # A term matching more lessons than this is never added beside a rarer one.
-        self._cap = max(settings.max_postings, int(settings.common_term_share * self.lessons)) + 1
-        return self
-
-    def count(self, term: str) -> int:
-        if term not in self._counts:
-            assert self._conn is not None, "call current() first"
-            (found,) = self._conn.execute(
-                "SELECT count(*) FROM "
-                "(SELECT 1 FROM lessons_fts WHERE lessons_fts MATCH ? LIMIT ?)",
-                ('"' + term.replace('"', '""') + '"', self._cap),
-            ).fetchone()
-            self._counts[term] = int(found)
-        return self._counts[term]

@@ -1,7 +1,8 @@
 """Query construction and rank fusion for hybrid search.
 
-Keyword side: the query's significant words, each quoted (so `"`, `AND`, `OR (` are just
-text to FTS5), OR-ed together and ranked by bm25 with the title weighted above the body. Words
+Keyword side: the query's significant words (and CJK bigrams), OR-ed together and ranked by
+bm25 with the title weighted above the body (`keyword_terms`; each engine's `kb.keyword`
+index renders them in its own query language). Words
 found in a large share of the lessons are dropped when rarer ones remain: bm25 gives them little
 weight, yet every lesson they match must be scored (most of a keyword query's time at 100k).
 A multi-line query (an issue's summary then its description) also gets a keyword ranking of
@@ -74,7 +75,7 @@ class SearchSettings:
     multilingual_weight_for_english: float = 0.0
 
 
-TermCounter = Callable[[str], int]  # how many lessons FTS5 matches a query term in
+TermCounter = Callable[[str], int]  # how many lessons the keyword index matches a term in
 
 
 def check_query_length(query: str, settings: SearchSettings) -> None:
@@ -84,10 +85,6 @@ def check_query_length(query: str, settings: SearchSettings) -> None:
             f"the query is {len(query):,} characters; the limit is {settings.max_query_chars:,}"
             ": search with its key words or its first lines"
         )
-
-
-def _quote(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'
 
 
 def headline(query: str) -> str | None:
@@ -130,13 +127,14 @@ def selective_terms(
     return [term for term in terms if term in chosen or counts[term] == 0]
 
 
-def keyword_query(
+def keyword_terms(
     query: str,
     settings: SearchSettings,
     count: TermCounter | None = None,
     lessons: int = 0,
-) -> str | None:
-    """An FTS5 MATCH expression OR-ing the query's terms, or None when nothing is searchable.
+) -> list[str]:
+    """The terms a keyword search OR-s together (words, then CJK bigrams); empty when nothing
+    is searchable. Engine-neutral: each `kb.keyword.KeywordIndex` renders them its own way.
 
     Long queries keep their first `max_query_terms` words; with `count` (and the store's
     number of `lessons`) common terms are left out as `selective_terms` says.
@@ -144,10 +142,7 @@ def keyword_query(
     limit = settings.max_query_terms
     words = selective_terms(significant_terms(query)[:limit], count, lessons, settings)
     grams = selective_terms(dedupe(cjk_bigrams(query))[:limit], count, lessons, settings)
-    terms = words + grams
-    if not terms:
-        return None
-    return " OR ".join(_quote(term) for term in terms)
+    return words + grams
 
 
 def mostly_english(query: str) -> bool:

@@ -28,7 +28,8 @@ from kb.embedding import Embedder, related_similarity
 from kb.errors import ModelMismatchError
 from kb.ingest import MAX_FILE_BYTES, Prepared, embed_hash
 from kb.ingest import json_text as _json
-from kb.ranking import MODES, TermCounts
+from kb.keyword import KeywordIndex, SqliteKeywordIndex, TermCounts
+from kb.ranking import MODES
 from kb.records import (
     IngestReport,
     Lesson,
@@ -74,6 +75,8 @@ class LessonStore:
         self.conn = self._db.conn
         self._lock = self._db.lock
         self._matrix: VectorMatrix | None = None
+        # The full-text index (kb.keyword): FTS5 here, PostgreSQL's on that engine.
+        self.keywords: KeywordIndex = SqliteKeywordIndex(self.conn)
         self._term_counts = TermCounts()
         self._retrospective_uris: tuple[str, dict[str, str]] = ("", {})  # generation, id -> uri
         self._executor: ThreadPoolExecutor | None = None
@@ -208,9 +211,10 @@ class LessonStore:
     def _store_batch(self, batch: list[Prepared]) -> list[SourceOutcome]:
         return writes.store_batch(self, batch)
 
-    _insert_lesson = staticmethod(writes.insert_lesson)
-    _index_lesson = staticmethod(writes.index_lesson)
-    _unindex_lessons = staticmethod(writes.unindex_lessons)
+    # Called as store._index_lesson(conn, ...): writes' functions take the store first.
+    _insert_lesson = writes.insert_lesson
+    _index_lesson = writes.index_lesson
+    _unindex_lessons = writes.unindex_lessons
 
     def remove_source(self, uri: str) -> int:
         """Delete a source and its lessons; returns how many lessons went."""

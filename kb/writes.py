@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from kb.errors import IngestError, InvalidQueryError
 from kb.ingest import Prepared, embed_rows, json_text
 from kb.records import SourceOutcome
-from kb.text import cjk_index_text
 
 if TYPE_CHECKING:
     from kb.store import LessonStore
@@ -64,7 +63,7 @@ def write_source(store: LessonStore, prepared: Prepared, vectors: dict[str, list
                     "another id or remove it from one of the sources",
                     line=line,
                 )
-        existed = delete_source_lessons(conn, prepared.uri, keep_added=True)
+        existed = delete_source_lessons(store, conn, prepared.uri, keep_added=True)
         added = conn.execute(
             "SELECT count(*) FROM lessons WHERE source_uri = ?", (prepared.uri,)
         ).fetchone()[0]
@@ -91,13 +90,17 @@ def write_source(store: LessonStore, prepared: Prepared, vectors: dict[str, list
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('embed_model', ?)", (model,)
             )
         for row in prepared.rows:
-            insert_lesson(conn, row, vectors.get(row["embed_hash"]), model)
+            insert_lesson(store, conn, row, vectors.get(row["embed_hash"]), model)
         store.actions.record_from_lessons(conn, prepared.rows, prepared.uri)
     return "updated" if existed else "added"
 
 
 def insert_lesson(
-    conn: sqlite3.Connection, row: dict[str, Any], chunks: list[bytes] | None, model: str | None
+    store: LessonStore,
+    conn: sqlite3.Connection,
+    row: dict[str, Any],
+    chunks: list[bytes] | None,
+    model: str | None,
 ) -> None:
     cursor = conn.execute(
         "INSERT INTO lessons (id, source_uri, position, title, text, kind, project, tags,"
@@ -125,10 +128,11 @@ def insert_lesson(
         ),
     )
     pk = int(cursor.lastrowid or 0)
-    index_lesson(conn, pk, row, chunks, model)
+    index_lesson(store, conn, pk, row, chunks, model)
 
 
 def index_lesson(
+    store: LessonStore,
     conn: sqlite3.Connection,
     pk: int,
     row: dict[str, Any],
@@ -146,10 +150,7 @@ def index_lesson(
     )
     if row.get("status", "active") != "active":
         return
-    conn.execute(
-        "INSERT INTO lessons_fts (rowid, title, text, cjk) VALUES (?, ?, ?, ?)",
-        (pk, row["title"], row["text"], cjk_index_text(row["title"], row["text"])),
-    )
+    store.keywords.index(pk, row["title"], row["text"])
     if chunks and model is not None:
         conn.executemany(
             "INSERT INTO chunks (lesson_pk, seq, model, vector) VALUES (?, ?, ?, ?)",
@@ -157,23 +158,25 @@ def index_lesson(
         )
 
 
-def unindex_lessons(conn: sqlite3.Connection, pks: Sequence[int]) -> None:
+def unindex_lessons(store: LessonStore, conn: sqlite3.Connection, pks: Sequence[int]) -> None:
     """Drop the lessons' keyword index rows, tags and vectors (their rows stay)."""
+    store.keywords.unindex(pks)
     for start in range(0, len(pks), 500):
         part = list(pks[start : start + 500])
         marks = ",".join("?" * len(part))
-        conn.execute(f"DELETE FROM lessons_fts WHERE rowid IN ({marks})", part)
         conn.execute(f"DELETE FROM lesson_tags WHERE lesson_pk IN ({marks})", part)
         conn.execute(f"DELETE FROM chunks WHERE lesson_pk IN ({marks})", part)
 
 
-def delete_source_lessons(conn: sqlite3.Connection, uri: str, *, keep_added: bool) -> bool:
+def delete_source_lessons(
+    store: LessonStore, conn: sqlite3.Connection, uri: str, *, keep_added: bool
+) -> bool:
     """Delete a source's ingested lessons (and, unless `keep_added`, those added on the web)."""
     added = " AND added_by IS NULL" if keep_added else ""
     pks = [
         pk for (pk,) in conn.execute(f"SELECT pk FROM lessons WHERE source_uri = ?{added}", (uri,))
     ]
-    unindex_lessons(conn, pks)
+    unindex_lessons(store, conn, pks)
     conn.execute(f"DELETE FROM lessons WHERE source_uri = ?{added}", (uri,))
     existed = conn.execute("SELECT 1 FROM sources WHERE uri = ?", (uri,)).fetchone()
     return existed is not None
@@ -185,7 +188,7 @@ def remove_source(store: LessonStore, uri: str) -> int:
         count = conn.execute(
             "SELECT count(*) FROM lessons WHERE source_uri = ?", (uri,)
         ).fetchone()[0]
-        delete_source_lessons(conn, uri, keep_added=False)
+        delete_source_lessons(store, conn, uri, keep_added=False)
         conn.execute("DELETE FROM sources WHERE uri = ?", (uri,))
     return int(count)
 

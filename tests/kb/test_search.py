@@ -11,11 +11,12 @@ import pytest
 from kb import LessonStore, SearchSettings
 from kb.embedding import SideBySideEmbedder, vector_parts
 from kb.errors import ModelMismatchError
+from kb.keyword import fts5_match
 from kb.search import (
     found_by,
     fuse,
     headline,
-    keyword_query,
+    keyword_terms,
     mostly_english,
     order_by_evidence,
     selective_terms,
@@ -72,17 +73,18 @@ def test_terms_join_rarest_first_within_the_posting_budget() -> None:
     assert selective_terms(terms, COUNTS.get, LESSONS, none) == ["certificate"]
 
 
-def test_keyword_query_quotes_the_selected_terms() -> None:
+def test_keyword_terms_are_the_selected_words_then_the_cjk_bigrams() -> None:
     query = 'Expired "TLS" certificate caused an outage'
     settings = SearchSettings(min_query_terms=2)
-    assert keyword_query(query, settings) == (
-        '"expired" OR "tls" OR "certificate" OR "caused" OR "outage"'
-    )
-    assert keyword_query(query, settings, COUNTS.get, LESSONS) == (
-        '"expired" OR "tls" OR "certificate"'
-    )
-    assert keyword_query("the of and", settings, COUNTS.get, LESSONS) is None
-    assert keyword_query(query, SearchSettings(max_query_terms=2)) == '"expired" OR "tls"'
+    assert keyword_terms(query, settings) == ["expired", "tls", "certificate", "caused", "outage"]
+    assert keyword_terms(query, settings, COUNTS.get, LESSONS) == ["expired", "tls", "certificate"]
+    assert keyword_terms("the of and", settings, COUNTS.get, LESSONS) == []
+    assert keyword_terms(query, SearchSettings(max_query_terms=2)) == ["expired", "tls"]
+    assert keyword_terms("回滚失败 rollback", settings) == ["rollback", "回滚", "滚失", "失败"]
+
+
+def test_fts5_match_quotes_each_term() -> None:
+    assert fts5_match(["expired", 'say "hi"', "OR ("]) == '"expired" OR "say ""hi""" OR "OR ("'
 
 
 def test_found_by_reports_the_better_of_the_two_keyword_ranks() -> None:
