@@ -2,41 +2,27 @@
 
 What was suggested where, which comment carries it, what people answered, which projects were
 seeded and which retrospective issues were captured. Callers depend on the `LessonsJournal`
-Protocol; `SQLiteLessonsJournal` is the implementation, which opens, locks and migrates through
-`kb.database.StoreConnection` like every store (docs/storage.md). Schema changes are numbered
-migrations.
+Protocol. Its queries live once, in `SQLLessonsJournal`; `SQLiteLessonsJournal` opens, locks and
+migrates through `kb.database.StoreConnection` like every store (docs/storage.md), and
+`plugin.lessons.journal_postgres.PostgresLessonsJournal` keeps only what PostgreSQL does
+differently (its schema and triggers, a row lock). Schema changes are numbered migrations.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Protocol, TypeVar
-
-import sqlite_utils
+from typing import Any, Protocol
 
 from kb.clock import SYSTEM_CLOCK, Clock
 from kb.database import StoreConnection
+from kb.postgres import PostgresConnection
 from plugin.lessons.schema import MIGRATIONS
 from plugin.lessons.signing import Answer
-
-T = TypeVar("T")
-
-
-def _read(method: Callable[..., T]) -> Callable[..., T]:
-    """Run a journal read in one read transaction: one snapshot, whichever thread asks."""
-
-    @wraps(method)
-    def in_snapshot(self: SQLiteLessonsJournal, *args: object, **kwargs: object) -> T:
-        with self._db.read():
-            return method(self, *args, **kwargs)
-
-    return in_snapshot
 
 
 def sha256(text: str) -> str:
@@ -138,36 +124,47 @@ class LessonsJournal(Protocol):
     def move_lesson(self, from_id: str, to_id: str) -> int: ...
 
 
-class SQLiteLessonsJournal:
-    """The journal in the shared SQLite file; every write is one short write transaction."""
+class SQLLessonsJournal:
+    """The journal's reads and writes, in SQL both engines run (`?` placeholders, upserts).
 
-    def __init__(self, db: str | Path | StoreConnection, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        self._db = db if isinstance(db, StoreConnection) else StoreConnection(db)
-        self._sql = sqlite_utils.Database(self._db.conn)  # dict rows over the same connection
+    Subclasses open the connection (a `StoreConnection` or a `kb.postgres.PostgresConnection`)
+    and own the schema with its trigger-kept daily totals: `SQLiteLessonsJournal` here,
+    `PostgresLessonsJournal` in plugin.lessons.journal_postgres. Every write is one short write
+    transaction; every read of several rows one snapshot.
+    """
+
+    _db: StoreConnection | PostgresConnection
+    # Appended to a SELECT whose rows the write transaction then changes. SQLite needs none:
+    # BEGIN IMMEDIATE gives its one writer the whole database.
+    _FOR_UPDATE = ""
+
+    def __init__(self, db: StoreConnection | PostgresConnection, clock: Clock) -> None:
+        self._db = db
         self._clock = clock
-        self._db.migrate(MIGRATIONS)
+
+    def close(self) -> None:
+        self._db.close()
 
     def _now(self) -> str:
         return self._clock.now().isoformat(timespec="seconds")
 
     # -- the suggestion comment ------------------------------------------------------------
 
-    @_read
     def suggestion_comment(self, issue_key: str) -> SuggestionComment | None:
-        rows = list(
-            self._sql.query(
-                "SELECT * FROM lessons_suggestion_comments WHERE issue_key = ?", [issue_key]
-            )
-        )
-        if not rows:
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT issue_key, comment_id, body_sha, first_at, updated_at"
+                " FROM lessons_suggestion_comments WHERE issue_key = ?",
+                (issue_key,),
+            ).fetchone()
+        if row is None:
             return None
-        row = rows[0]
         return SuggestionComment(
-            issue_key=row["issue_key"],
-            comment_id=row["comment_id"],
-            body_sha=row["body_sha"],
-            first_at=datetime.fromisoformat(row["first_at"]),
-            updated_at=datetime.fromisoformat(row["updated_at"]),
+            issue_key=row[0],
+            comment_id=row[1],
+            body_sha=row[2],
+            first_at=datetime.fromisoformat(row[3]),
+            updated_at=datetime.fromisoformat(row[4]),
         )
 
     def record_suggestions(
@@ -181,155 +178,120 @@ class SQLiteLessonsJournal:
     ) -> None:
         """Remember the comment and its lessons (id, similarity, score), in order, at once."""
         now = self._now()
-        with self._db.write():
-            self._sql.execute(
-                """INSERT INTO lessons_suggestion_comments
-                       (issue_key, project, comment_id, body_sha, first_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (issue_key) DO UPDATE SET comment_id = excluded.comment_id,
-                       body_sha = excluded.body_sha, updated_at = excluded.updated_at""",
-                [
-                    issue_key,
-                    project,
-                    comment_id,
-                    sha256(body),
-                    first_at.isoformat(timespec="seconds"),
-                    now,
-                ],
-            )
-            self._sql.execute(
-                "UPDATE lessons_suggestions SET active = 0 WHERE issue_key = ?", [issue_key]
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO lessons_suggestion_comments"
+                " (issue_key, project, comment_id, body_sha, first_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (issue_key) DO UPDATE SET comment_id = excluded.comment_id,"
+                " body_sha = excluded.body_sha, updated_at = excluded.updated_at",
+                (issue_key, project, comment_id, sha256(body),
+                 first_at.isoformat(timespec="seconds"), now),
+            )  # fmt: skip
+            conn.execute(
+                "UPDATE lessons_suggestions SET active = 0 WHERE issue_key = ?", (issue_key,)
             )
             for position, (lesson_id, similarity, score) in enumerate(suggested, start=1):
-                self._sql.execute(
-                    """INSERT INTO lessons_suggestions (issue_key, lesson_id, project, similarity,
-                           score, position, active, first_at, last_at)
-                       VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
-                       ON CONFLICT (issue_key, lesson_id) DO UPDATE SET
-                           similarity = excluded.similarity, score = excluded.score,
-                           position = excluded.position, active = 1, last_at = excluded.last_at""",
-                    [issue_key, lesson_id, project, similarity, score, position, now, now],
+                conn.execute(
+                    "INSERT INTO lessons_suggestions (issue_key, lesson_id, project, similarity,"
+                    " score, position, active, first_at, last_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
+                    " ON CONFLICT (issue_key, lesson_id) DO UPDATE SET"
+                    " similarity = excluded.similarity, score = excluded.score,"
+                    " position = excluded.position, active = 1, last_at = excluded.last_at",
+                    (issue_key, lesson_id, project, similarity, score, position, now, now),
                 )
 
-    @_read
     def suggestions(self, issue_key: str, *, active_only: bool = True) -> list[SuggestedLesson]:
-        rows = self._sql.query(
-            f"""SELECT s.*, f.answer FROM lessons_suggestions s
-                LEFT JOIN lessons_feedback f
-                  ON f.issue_key = s.issue_key AND f.lesson_id = s.lesson_id
-                WHERE s.issue_key = ? {"AND s.active = 1" if active_only else ""}
-                ORDER BY s.active DESC, s.position""",
-            [issue_key],
-        )
-        return [
-            SuggestedLesson(
-                issue_key=row["issue_key"],
-                lesson_id=row["lesson_id"],
-                similarity=row["similarity"],
-                score=row["score"],
-                position=row["position"],
-                active=bool(row["active"]),
-                answer=row["answer"],
-            )
-            for row in rows
-        ]
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SUGGESTED} FROM lessons_suggestions s LEFT JOIN lessons_feedback f"
+                " ON f.issue_key = s.issue_key AND f.lesson_id = s.lesson_id"
+                f" WHERE s.issue_key = ? {'AND s.active = 1' if active_only else ''}"
+                " ORDER BY s.active DESC, s.position",
+                (issue_key,),
+            ).fetchall()
+        return [_suggested(row) for row in rows]
 
-    @_read
     def project_suggestions(self, project: str, *, limit: int = 50) -> list[SuggestedLesson]:
         """The lessons suggested on a project's issues, most recent first, with any answer.
 
-        Reads every suggestion row (one per issue and lesson; no project index): a few
-        milliseconds per ten thousand suggestions.
+        The project key matches in any case. Reads every suggestion row (one per issue and
+        lesson; no project index): a few milliseconds per ten thousand suggestions.
         """
-        rows = self._sql.query(
-            """SELECT s.*, f.answer FROM lessons_suggestions s
-                LEFT JOIN lessons_feedback f
-                  ON f.issue_key = s.issue_key AND f.lesson_id = s.lesson_id
-                WHERE s.project = ? COLLATE NOCASE
-                ORDER BY s.last_at DESC, s.issue_key, s.position LIMIT ?""",
-            [project, limit],
-        )
-        return [
-            SuggestedLesson(
-                issue_key=row["issue_key"],
-                lesson_id=row["lesson_id"],
-                similarity=row["similarity"],
-                score=row["score"],
-                position=row["position"],
-                active=bool(row["active"]),
-                answer=row["answer"],
-                last_at=row["last_at"],
-            )
-            for row in rows
-        ]
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SUGGESTED} FROM lessons_suggestions s LEFT JOIN lessons_feedback f"
+                " ON f.issue_key = s.issue_key AND f.lesson_id = s.lesson_id"
+                " WHERE upper(s.project) = upper(?)"
+                " ORDER BY s.last_at DESC, s.issue_key, s.position LIMIT ?",
+                (project, limit),
+            ).fetchall()
+        return [_suggested(row) for row in rows]
 
-    @_read
     def was_suggested(self, issue_key: str, lesson_id: str) -> bool:
-        rows = self._sql.query(
-            "SELECT 1 FROM lessons_suggestions WHERE issue_key = ? AND lesson_id = ?",
-            [issue_key, lesson_id],
-        )
-        return any(True for _ in rows)
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM lessons_suggestions WHERE issue_key = ? AND lesson_id = ?",
+                (issue_key, lesson_id),
+            ).fetchone()
+        return row is not None
 
     # -- feedback --------------------------------------------------------------------------
 
     def record_feedback(self, issue_key: str, lesson_id: str, answer: Answer) -> bool:
         """Store the latest answer about a lesson on an issue; False if it was already that."""
-        with self._db.write():
-            project = next(
-                (
-                    row["project"]
-                    for row in self._sql.query(
-                        "SELECT project FROM lessons_suggestion_comments WHERE issue_key = ?",
-                        [issue_key],
-                    )
-                ),
-                issue_key.rsplit("-", 1)[0] if "-" in issue_key else None,
-            )
-            before = list(
-                self._sql.query(
-                    "SELECT answer FROM lessons_feedback WHERE issue_key = ? AND lesson_id = ?",
-                    [issue_key, lesson_id],
-                )
-            )
-            if before and before[0]["answer"] == answer:
+        with self._db.write() as conn:
+            found = conn.execute(
+                "SELECT project FROM lessons_suggestion_comments WHERE issue_key = ?",
+                (issue_key,),
+            ).fetchone()
+            project = found[0] if found else (
+                issue_key.rsplit("-", 1)[0] if "-" in issue_key else None
+            )  # fmt: skip
+            before = conn.execute(
+                "SELECT answer FROM lessons_feedback WHERE issue_key = ? AND lesson_id = ?"
+                + self._FOR_UPDATE,
+                (issue_key, lesson_id),
+            ).fetchone()
+            if before and before[0] == answer:
                 return False
-            self._sql.execute(
-                """INSERT INTO lessons_feedback (issue_key, lesson_id, project, answer, answered_at)
-                   VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT (issue_key, lesson_id) DO UPDATE SET answer = excluded.answer,
-                       answered_at = excluded.answered_at""",
-                [issue_key, lesson_id, project, answer, self._now()],
+            conn.execute(
+                "INSERT INTO lessons_feedback (issue_key, lesson_id, project, answer, answered_at)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (issue_key, lesson_id) DO UPDATE SET answer = excluded.answer,"
+                " answered_at = excluded.answered_at",
+                (issue_key, lesson_id, project, answer, self._now()),
             )
         return True
 
-    @_read
     def dismissed(self, issue_key: str) -> frozenset[str]:
         """Lessons someone marked not relevant on this issue: never suggested there again."""
-        rows = self._sql.query(
-            "SELECT lesson_id FROM lessons_feedback WHERE issue_key = ? AND answer = ?",
-            [issue_key, "not_relevant"],
-        )
-        return frozenset(row["lesson_id"] for row in rows)
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT lesson_id FROM lessons_feedback WHERE issue_key = ? AND answer = ?",
+                (issue_key, "not_relevant"),
+            ).fetchall()
+        return frozenset(row[0] for row in rows)
 
-    @_read
     def tallies(self, lesson_ids: Iterable[str]) -> dict[str, FeedbackTally]:
         """Answers per lesson, for the given lessons (absent lessons have none)."""
         ids = list(dict.fromkeys(lesson_ids))
         found: dict[str, FeedbackTally] = {}
-        for start in range(0, len(ids), 500):  # stay under SQLite's variable limit
-            batch = ids[start : start + 500]
-            marks = ",".join("?" * len(batch))
-            for row in self._sql.query(
-                f"""SELECT lesson_id, SUM(answer = 'helpful') AS helpful,
-                           SUM(answer = 'not_relevant') AS not_relevant
-                    FROM lessons_feedback WHERE lesson_id IN ({marks}) GROUP BY lesson_id""",
-                batch,
-            ):
-                found[row["lesson_id"]] = FeedbackTally(row["helpful"], row["not_relevant"])
+        with self._db.read() as conn:
+            for start in range(0, len(ids), 500):  # stay under SQLite's variable limit
+                batch = ids[start : start + 500]
+                rows = conn.execute(
+                    "SELECT lesson_id, count(CASE WHEN answer = 'helpful' THEN 1 END),"
+                    " count(CASE WHEN answer = 'not_relevant' THEN 1 END)"
+                    f" FROM lessons_feedback WHERE lesson_id IN ({','.join('?' * len(batch))})"
+                    " GROUP BY lesson_id",
+                    batch,
+                ).fetchall()
+                for lesson_id, helpful, not_relevant in rows:
+                    found[lesson_id] = FeedbackTally(int(helpful), int(not_relevant))
         return found
 
-    @_read
     def helpful_rates(self, *, by_day: bool = True, since: str | None = None) -> list[HelpfulRate]:
         """Suggestions made and answers given per day (or overall), oldest first.
 
@@ -337,82 +299,77 @@ class SQLiteLessonsJournal:
         trigger-kept daily totals: one row per day, however many suggestions were made.
         """
         where = "WHERE day >= substr(?, 1, 10)" if since else ""
-        args = [since] if since else []
-        if by_day:
-            rows = self._db.conn.execute(
-                f"""SELECT day, suggested, helpful, not_relevant FROM lessons_daily {where}
-                    {"AND" if since else "WHERE"} suggested + helpful + not_relevant > 0
-                    ORDER BY day""",
+        args = (since,) if since else ()
+        with self._db.read() as conn:
+            if by_day:
+                rows = conn.execute(
+                    f"SELECT day, suggested, helpful, not_relevant FROM lessons_daily {where}"
+                    f" {'AND' if since else 'WHERE'} suggested + helpful + not_relevant > 0"
+                    " ORDER BY day",
+                    args,
+                ).fetchall()
+                return [HelpfulRate(*row) for row in rows]
+            total = conn.execute(
+                "SELECT coalesce(sum(suggested), 0), coalesce(sum(helpful), 0),"
+                f" coalesce(sum(not_relevant), 0) FROM lessons_daily {where}",
                 args,
-            ).fetchall()
-            return [HelpfulRate(*row) for row in rows]
-        total = self._db.conn.execute(
-            f"""SELECT coalesce(sum(suggested), 0), coalesce(sum(helpful), 0),
-                       coalesce(sum(not_relevant), 0) FROM lessons_daily {where}""",
-            args,
-        ).fetchone()
-        return [HelpfulRate("all", *total)] if any(total) else []
+            ).fetchone()
+        counts = tuple(int(value) for value in total)
+        return [HelpfulRate("all", *counts)] if any(counts) else []
 
     # -- seeds -----------------------------------------------------------------------------
 
-    @_read
     def seed(self, project_key: str) -> SeedRecord | None:
-        rows = list(
-            self._sql.query("SELECT * FROM lessons_seeds WHERE project_key = ?", [project_key])
-        )
-        if not rows:
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT project_key, issue_key, mode, lesson_ids, created_at FROM lessons_seeds"
+                " WHERE project_key = ?",
+                (project_key,),
+            ).fetchone()
+        if row is None:
             return None
-        row = rows[0]
-        return SeedRecord(
-            row["project_key"],
-            row["issue_key"],
-            row["mode"],
-            tuple(json.loads(row["lesson_ids"])),
-            row["created_at"],
-        )
+        return SeedRecord(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4])
 
     def record_seed(
         self, project_key: str, issue_key: str, mode: str, lesson_ids: Sequence[str]
     ) -> None:
-        with self._db.write():
-            self._sql.execute(
-                """INSERT OR IGNORE INTO lessons_seeds
-                       (project_key, issue_key, mode, lesson_ids, created_at)
-                   VALUES (?, ?, ?, ?, ?)""",
-                [project_key, issue_key, mode, json.dumps(list(lesson_ids)), self._now()],
+        """Remember a project's seed; the first seed of a project stands."""
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO lessons_seeds (project_key, issue_key, mode, lesson_ids, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (project_key) DO NOTHING",
+                (project_key, issue_key, mode, json.dumps(list(lesson_ids)), self._now()),
             )
 
     # -- captures --------------------------------------------------------------------------
 
-    @_read
     def capture_sha(self, issue_key: str) -> str | None:
-        rows = list(
-            self._sql.query(
-                "SELECT content_sha FROM lessons_captures WHERE issue_key = ?", [issue_key]
-            )
-        )
-        return rows[0]["content_sha"] if rows else None
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT content_sha FROM lessons_captures WHERE issue_key = ?", (issue_key,)
+            ).fetchone()
+        return row[0] if row else None
 
     def record_capture(self, issue_key: str, source: str, content_sha: str, lessons: int) -> None:
-        with self._db.write():
-            self._sql.execute(
-                """INSERT INTO lessons_captures (issue_key, source, content_sha, lessons,
-                       captured_at) VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT (issue_key) DO UPDATE SET source = excluded.source,
-                       content_sha = excluded.content_sha, lessons = excluded.lessons,
-                       captured_at = excluded.captured_at""",
-                [issue_key, source, content_sha, lessons, self._now()],
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO lessons_captures (issue_key, source, content_sha, lessons,"
+                " captured_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (issue_key) DO UPDATE SET source = excluded.source,"
+                " content_sha = excluded.content_sha, lessons = excluded.lessons,"
+                " captured_at = excluded.captured_at",
+                (issue_key, source, content_sha, lessons, self._now()),
             )
 
-    @_read
     def issues_suggested(self, lesson_id: str, limit: int = 20) -> list[str]:
         """The issues a lesson was suggested on, most recent first."""
-        rows = self._sql.query(
-            "SELECT issue_key FROM lessons_suggestions WHERE lesson_id = ? "
-            "ORDER BY first_at DESC LIMIT ?",
-            [lesson_id, limit],
-        )
-        return [row["issue_key"] for row in rows]
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT issue_key FROM lessons_suggestions WHERE lesson_id = ?"
+                " ORDER BY first_at DESC LIMIT ?",
+                (lesson_id, limit),
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def move_lesson(self, from_id: str, to_id: str) -> int:
         """After a merge: `from_id`'s suggestions and feedback now count for `to_id`.
@@ -424,9 +381,34 @@ class SQLiteLessonsJournal:
         with self._db.write() as conn:
             for table in ("lessons_suggestions", "lessons_feedback"):
                 cursor = conn.execute(
-                    f"UPDATE OR IGNORE {table} SET lesson_id = ? WHERE lesson_id = ?",
-                    [to_id, from_id],
+                    f"UPDATE {table} AS moving SET lesson_id = ? WHERE lesson_id = ?"
+                    f" AND NOT EXISTS (SELECT 1 FROM {table} kept"
+                    " WHERE kept.issue_key = moving.issue_key AND kept.lesson_id = ?)",
+                    (to_id, from_id, to_id),
                 )
                 moved += cursor.rowcount
-                conn.execute(f"DELETE FROM {table} WHERE lesson_id = ?", [from_id])
+                conn.execute(f"DELETE FROM {table} WHERE lesson_id = ?", (from_id,))
         return moved
+
+
+class SQLiteLessonsJournal(SQLLessonsJournal):
+    """The journal in the shared SQLite file (its schema: plugin.lessons.schema)."""
+
+    _db: StoreConnection
+
+    def __init__(self, db: str | Path | StoreConnection, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(db if isinstance(db, StoreConnection) else StoreConnection(db), clock)
+        self._db.migrate(MIGRATIONS)
+
+
+# A suggestion row with its answer, as `_suggested` reads it.
+_SUGGESTED = (
+    "s.issue_key, s.lesson_id, s.similarity, s.score, s.position, s.active, f.answer, s.last_at"
+)
+
+
+def _suggested(row: Sequence[Any]) -> SuggestedLesson:
+    issue_key, lesson_id, similarity, score, position, active, answer, last_at = row
+    return SuggestedLesson(
+        issue_key, lesson_id, similarity, score, position, bool(active), answer, last_at
+    )

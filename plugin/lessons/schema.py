@@ -1,7 +1,8 @@
 """The lessons features' tables, as numbered migrations (`hindsight.lessons`).
 
 Suggestions and their comments, feedback, seeds, captures, and the daily totals the dashboard
-reads. Applied by `SQLiteLessonsJournal` through `kb.database`.
+reads. Applied by `SQLiteLessonsJournal` through `kb.database`; the tables of the first steps are
+PostgreSQL's too.
 """
 
 from __future__ import annotations
@@ -14,65 +15,69 @@ from kb.database import run_script
 MIGRATIONS = Migrations("hindsight.lessons")
 
 
+# The tables of steps m001 and m002, in types both engines read alike (SQLite gives DOUBLE
+# PRECISION its REAL affinity), so PostgreSQL's steps (plugin.lessons.journal_postgres) run the
+# same text.
+SUGGESTIONS_AND_FEEDBACK = """
+    CREATE TABLE lessons_suggestion_comments (
+        issue_key TEXT PRIMARY KEY,
+        project TEXT,
+        comment_id TEXT,
+        body_sha TEXT NOT NULL,
+        first_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE lessons_suggestions (
+        issue_key TEXT NOT NULL,
+        lesson_id TEXT NOT NULL,
+        project TEXT,
+        similarity DOUBLE PRECISION NOT NULL,
+        score DOUBLE PRECISION NOT NULL,
+        position INTEGER NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        first_at TEXT NOT NULL,
+        last_at TEXT NOT NULL,
+        PRIMARY KEY (issue_key, lesson_id)
+    );
+    CREATE TABLE lessons_feedback (
+        issue_key TEXT NOT NULL,
+        lesson_id TEXT NOT NULL,
+        project TEXT,
+        answer TEXT NOT NULL CHECK (answer IN ('helpful', 'not_relevant')),
+        answered_at TEXT NOT NULL,
+        PRIMARY KEY (issue_key, lesson_id)
+    );
+    CREATE INDEX lessons_feedback_by_lesson ON lessons_feedback (lesson_id);
+"""
+SEEDS_AND_CAPTURES = """
+    CREATE TABLE lessons_seeds (
+        project_key TEXT PRIMARY KEY,
+        issue_key TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        lesson_ids TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE lessons_captures (
+        issue_key TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        content_sha TEXT NOT NULL,
+        lessons INTEGER NOT NULL,
+        captured_at TEXT NOT NULL
+    );
+"""
+SUGGESTIONS_BY_LESSON = (
+    "CREATE INDEX lessons_suggestions_by_lesson ON lessons_suggestions (lesson_id, first_at)"
+)
+
+
 @MIGRATIONS()
 def m001_suggestions_and_feedback(db: sqlite_utils.Database) -> None:
-    run_script(
-        db,
-        """
-        CREATE TABLE lessons_suggestion_comments (
-            issue_key TEXT PRIMARY KEY,
-            project TEXT,
-            comment_id TEXT,
-            body_sha TEXT NOT NULL,
-            first_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        );
-        CREATE TABLE lessons_suggestions (
-            issue_key TEXT NOT NULL,
-            lesson_id TEXT NOT NULL,
-            project TEXT,
-            similarity REAL NOT NULL,
-            score REAL NOT NULL,
-            position INTEGER NOT NULL,
-            active INTEGER NOT NULL DEFAULT 1,
-            first_at TEXT NOT NULL,
-            last_at TEXT NOT NULL,
-            PRIMARY KEY (issue_key, lesson_id)
-        );
-        CREATE TABLE lessons_feedback (
-            issue_key TEXT NOT NULL,
-            lesson_id TEXT NOT NULL,
-            project TEXT,
-            answer TEXT NOT NULL CHECK (answer IN ('helpful', 'not_relevant')),
-            answered_at TEXT NOT NULL,
-            PRIMARY KEY (issue_key, lesson_id)
-        );
-        CREATE INDEX lessons_feedback_by_lesson ON lessons_feedback (lesson_id);
-        """,
-    )
+    run_script(db, SUGGESTIONS_AND_FEEDBACK)
 
 
 @MIGRATIONS()
 def m002_seeds_and_captures(db: sqlite_utils.Database) -> None:
-    run_script(
-        db,
-        """
-        CREATE TABLE lessons_seeds (
-            project_key TEXT PRIMARY KEY,
-            issue_key TEXT NOT NULL,
-            mode TEXT NOT NULL,
-            lesson_ids TEXT NOT NULL,
-            created_at TEXT NOT NULL
-        );
-        CREATE TABLE lessons_captures (
-            issue_key TEXT PRIMARY KEY,
-            source TEXT NOT NULL,
-            content_sha TEXT NOT NULL,
-            lessons INTEGER NOT NULL,
-            captured_at TEXT NOT NULL
-        );
-        """,
-    )
+    run_script(db, SEEDS_AND_CAPTURES)
 
 
 @MIGRATIONS()
@@ -134,6 +139,4 @@ def m003_daily_totals(db: sqlite_utils.Database) -> None:
 @MIGRATIONS()
 def m004_suggestions_by_lesson(db: sqlite_utils.Database) -> None:
     """A lesson's page lists the issues it was suggested on, newest first: read them by index."""
-    db.execute(
-        "CREATE INDEX lessons_suggestions_by_lesson ON lessons_suggestions (lesson_id, first_at)"
-    )
+    db.execute(SUGGESTIONS_BY_LESSON)

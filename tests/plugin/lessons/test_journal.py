@@ -162,3 +162,47 @@ def test_merging_lessons_moves_rows_once_and_keeps_the_daily_totals(journal, clo
     assert journal.tallies(["L-a", "L-b"]) == {"L-b": FeedbackTally(1, 1)}
     [total] = journal.helpful_rates(by_day=False)
     assert (total.suggested, total.helpful, total.not_relevant) == (2, 1, 1)
+
+
+def test_a_projects_suggestions_come_newest_first_with_answers_in_any_case(journal, clock) -> None:
+    """On both engines: PostgreSQL's journal had no `project_suggestions` (the project page)."""
+    journal.record_suggestions(
+        "PAY-1", "PAY", "c1", "b", clock.now(), [("L-1", 0.7, 0.7), ("L-2", 0.6, 0.5)]
+    )
+    clock.advance(days=1)
+    journal.record_suggestions("PAY-2", "PAY", "c2", "b", clock.now(), [("L-3", 0.9, 0.9)])
+    journal.record_suggestions("OPS-1", "OPS", "c3", "b", clock.now(), [("L-1", 0.8, 0.8)])
+    journal.record_feedback("PAY-1", "L-2", "helpful")
+
+    found = journal.project_suggestions("pay")
+
+    assert [(s.issue_key, s.lesson_id, s.position, s.answer) for s in found] == [
+        ("PAY-2", "L-3", 1, None),
+        ("PAY-1", "L-1", 1, None),
+        ("PAY-1", "L-2", 2, "helpful"),
+    ]
+    assert found[0].last_at == clock.now().isoformat(timespec="seconds")
+    assert [s.lesson_id for s in journal.project_suggestions("PAY", limit=1)] == ["L-3"]
+    assert journal.project_suggestions("NONE") == []
+
+
+def test_tallies_count_answers_across_batches_of_lesson_ids(journal) -> None:
+    journal.record_feedback("PAY-1", "L-7", "helpful")
+    journal.record_feedback("PAY-2", "L-7", "not_relevant")
+    journal.record_feedback("PAY-1", "L-1100", "helpful")  # in the third batch of 500
+
+    tally = journal.tallies([f"L-{n}" for n in range(1200)])
+
+    assert tally == {"L-7": FeedbackTally(1, 1), "L-1100": FeedbackTally(1, 0)}
+
+
+def test_the_first_seed_stands_and_a_capture_keeps_its_latest_hash(journal) -> None:
+    journal.record_seed("DB", "DB-1", "issue", ["L-1", "L-2"])
+    journal.record_seed("DB", "DB-2", "comment", ["L-3"])
+    journal.record_capture("DB-7", "comment", "sha-1", 2)
+    journal.record_capture("DB-7", "description", "sha-2", 3)
+
+    seed = journal.seed("DB")
+    assert (seed.issue_key, seed.mode, seed.lesson_ids) == ("DB-1", "issue", ("L-1", "L-2"))
+    assert journal.seed("OPS") is None
+    assert (journal.capture_sha("DB-7"), journal.capture_sha("DB-8")) == ("sha-2", None)
