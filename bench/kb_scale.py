@@ -120,10 +120,11 @@ class PoolEmbedder:
 def _pool(folder: Path, embedder: Embedder) -> tuple[list[str], np.ndarray]:
     store = LessonStore(cache_dir() / f"postmortems-{model_slug(embedder.name)}.db", embedder)
     store.ingest_paths([folder])
-    rows = store.conn.execute(
-        "SELECT l.title, l.text, c.vector FROM lessons l JOIN chunks c ON c.lesson_pk = l.pk "
-        "WHERE c.seq = 0 ORDER BY l.pk"
-    ).fetchall()
+    with store.db.read() as conn:
+        rows = conn.execute(
+            "SELECT l.title, l.text, c.vector FROM lessons l JOIN chunks c ON c.lesson_pk = l.pk "
+            "WHERE c.seq = 0 ORDER BY l.pk"
+        ).fetchall()
     store.close()
     texts = [f"{title}. {text}" for title, text, _ in rows]
     vectors = np.array([np.frombuffer(blob, dtype="<f4") for _, _, blob in rows])

@@ -152,9 +152,10 @@ def big_store(bugs) -> LessonStore:
 
 def issue_texts(store: LessonStore, count: int) -> list[tuple[str, str]]:
     """(summary, description) of new issues that retell stored lessons, so comments are due."""
-    rows = store.conn.execute(
-        "SELECT title, text FROM lessons ORDER BY random() LIMIT ?", (count,)
-    ).fetchall()
+    with store.db.read() as conn:
+        rows = conn.execute(
+            "SELECT title, text FROM lessons ORDER BY random() LIMIT ?", (count,)
+        ).fetchall()
     return [(title or text[:80], text) for title, text in rows]
 
 

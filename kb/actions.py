@@ -14,12 +14,12 @@ import hashlib
 import json
 import re
 import secrets
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from kb.curation import CurationError
+from kb.engine import SQLConnection
 from kb.errors import KnowledgeBaseError
 from kb.readers.actions import parse_action
 
@@ -136,7 +136,7 @@ class ActionItems:
         where = [f"status IN ({','.join('?' * len(wanted))})"]
         args: list[Any] = list(wanted)
         if project:
-            where.append("project = ? COLLATE NOCASE")
+            where.append(self.store.engine.nocase_equals("project"))
             args.append(project)
         if overdue_only:
             where.append("due IS NOT NULL AND due < ?")
@@ -159,11 +159,12 @@ class ActionItems:
         uris = list(dict.fromkeys(source_uris))
         found: dict[str, tuple[int, int]] = {}
         marks_open = ",".join("?" * len(OPEN_STATUSES))
-        with self.store._lock:
+        with self.store.db.read() as conn:
             for start in range(0, len(uris), 500):
                 part = uris[start : start + 500]
-                for uri, total, still_open in self.store.conn.execute(
-                    f"SELECT source_uri, count(*), sum(status IN ({marks_open}))"
+                for uri, total, still_open in conn.execute(
+                    "SELECT source_uri, count(*),"
+                    f" sum(CASE WHEN status IN ({marks_open}) THEN 1 ELSE 0 END)"
                     f" FROM action_items WHERE source_uri IN ({','.join('?' * len(part))})"
                     " GROUP BY source_uri",
                     (*OPEN_STATUSES, *part),
@@ -218,7 +219,7 @@ class ActionItems:
         return self.get(item_id)
 
     def record_from_lessons(
-        self, conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]], source_uri: str
+        self, conn: SQLConnection, rows: Iterable[Mapping[str, Any]], source_uri: str
     ) -> int:
         """Create the items of newly ingested action lessons (inside the ingest transaction).
 
@@ -308,7 +309,7 @@ class ActionItems:
     # ------------------------------------------------------------------ internals
 
     @staticmethod
-    def _require(conn: sqlite3.Connection, item_id: str) -> tuple[Any, ...]:
+    def _require(conn: SQLConnection, item_id: str) -> tuple[Any, ...]:
         row = conn.execute(
             "SELECT jira_key, jira_request, jira_lease FROM action_items WHERE id = ?", (item_id,)
         ).fetchone()
@@ -317,8 +318,8 @@ class ActionItems:
         return tuple(row)
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[ActionItem]:
-        with self.store._lock:
-            cursor = self.store.conn.execute(
+        with self.store.db.read() as conn:
+            cursor = conn.execute(
                 "SELECT id, text, owner, due, status, lesson_id, source_uri, project, origin,"
                 " created_at, created_by, updated_at, updated_by, jira_key, jira_request,"
                 f" jira_plan FROM action_items {where}",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from kb.curation_records import (
     clean_fields,
     clean_note,
 )
+from kb.engine import SQLConnection
 from kb.errors import LessonNotFoundError
 
 if TYPE_CHECKING:
@@ -47,21 +47,21 @@ class LessonCuration:
     # ------------------------------------------------------------------ reading
 
     def state(self, lesson_id: str) -> CurationState:
-        with self.store._lock:
-            row = self.store.conn.execute(
+        with self.store.db.read() as conn:
+            row = conn.execute(
                 "SELECT l.status, c.merged_into, l.added_by FROM lessons l"
                 " LEFT JOIN lesson_curation c ON c.lesson_id = l.id WHERE l.id = ?",
                 (lesson_id,),
             ).fetchone()
             if row is None:
                 raise LessonNotFoundError(f"no lesson has id {lesson_id!r}")
-            revision = self._revision(self.store.conn, lesson_id)
+            revision = self._revision(conn, lesson_id)
         return CurationState(lesson_id, row[0], row[1], row[2], revision)
 
     def history(self, lesson_id: str) -> list[Revision]:
         """The lesson's recorded changes, newest first."""
-        with self.store._lock:
-            rows = self.store.conn.execute(
+        with self.store.db.read() as conn:
+            rows = conn.execute(
                 "SELECT seq, lesson_id, at, actor, action, before, after, note"
                 " FROM lesson_revisions WHERE lesson_id = ? ORDER BY seq DESC",
                 (lesson_id,),
@@ -73,8 +73,8 @@ class LessonCuration:
 
     def retrospectives(self, limit: int = 500) -> list[Retrospective]:
         """Retrospectives to add a lesson to, most recently ingested first."""
-        with self.store._lock:
-            rows = self.store.conn.execute(
+        with self.store.db.read() as conn:
+            rows = conn.execute(
                 "SELECT uri, title, lesson_count FROM sources"
                 " ORDER BY ingested_at DESC, uri LIMIT ?",
                 (limit,),
@@ -83,10 +83,10 @@ class LessonCuration:
 
     def merged_from(self, lesson_id: str) -> list[str]:
         """Ids of the lessons merged into this one."""
-        with self.store._lock:
+        with self.store.db.read() as conn:
             return [
                 i
-                for (i,) in self.store.conn.execute(
+                for (i,) in conn.execute(
                     "SELECT lesson_id FROM lesson_curation WHERE merged_into = ? ORDER BY 1",
                     (lesson_id,),
                 )
@@ -102,14 +102,15 @@ class LessonCuration:
         """
         ids = [row["id"] for row in rows]
         found: dict[str, tuple[str, str]] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            for lesson_id, fields, status in self.store.conn.execute(
-                "SELECT lesson_id, fields, status FROM lesson_curation"
-                f" WHERE lesson_id IN ({','.join('?' * len(part))})",
-                part,
-            ):
-                found[lesson_id] = (fields, status)
+        with self.store.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                for lesson_id, fields, status in conn.execute(
+                    "SELECT lesson_id, fields, status FROM lesson_curation"
+                    f" WHERE lesson_id IN ({','.join('?' * len(part))})",
+                    part,
+                ):
+                    found[lesson_id] = (fields, status)
         from kb.store import embed_hash
 
         for row in rows:
@@ -178,12 +179,13 @@ class LessonCuration:
                     raise CurationError(
                         f"no retrospective {source_uri!r}; pick one from the list or name a new one"
                     )
-                shown = conn.execute(
-                    "SELECT source, max(position) FROM lessons WHERE source_uri = ?",
+                last = conn.execute(
+                    "SELECT source, position FROM lessons WHERE source_uri = ?"
+                    " ORDER BY position DESC LIMIT 1",
                     (source_uri,),
                 ).fetchone()
-                row["source"] = shown[0] or source_uri
-                row["position"] = (shown[1] if shown[1] is not None else -1) + 1
+                row["source"] = last[0] if last else source_uri
+                row["position"] = (last[1] if last else -1) + 1
                 row["source_uri"] = source_uri
                 conn.execute(
                     "UPDATE sources SET lesson_count = lesson_count + 1 WHERE uri = ?",
@@ -200,9 +202,7 @@ class LessonCuration:
                 )
                 row.update(source_uri=uri, source=uri, position=0)
             if vectors and model is not None and store._meta("embed_model") is None:
-                conn.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('embed_model', ?)", (model,)
-                )
+                store._set_meta(conn, "embed_model", model)
             store._insert_lesson(conn, row, vectors.get(row["embed_hash"]), model)
             self._record(conn, lesson_id, actor, "add", {}, self._visible(row), "", now)
         return store.get(lesson_id)
@@ -366,11 +366,11 @@ class LessonCuration:
         return self.state(lesson_id)
 
     def _current(self, lesson_id: str) -> dict[str, Any]:
-        with self.store._lock:
-            return self._row(self.store.conn, lesson_id)
+        with self.store.db.read() as conn:
+            return self._row(conn, lesson_id)
 
     @staticmethod
-    def _row(conn: sqlite3.Connection, lesson_id: str) -> dict[str, Any]:
+    def _row(conn: SQLConnection, lesson_id: str) -> dict[str, Any]:
         cursor = conn.execute("SELECT * FROM lessons WHERE id = ?", (lesson_id,))
         names = [d[0] for d in cursor.description]
         found = cursor.fetchone()
@@ -381,15 +381,13 @@ class LessonCuration:
         return row
 
     @staticmethod
-    def _revision(conn: sqlite3.Connection, lesson_id: str) -> int:
+    def _revision(conn: SQLConnection, lesson_id: str) -> int:
         found = conn.execute(
             "SELECT max(seq) FROM lesson_revisions WHERE lesson_id = ?", (lesson_id,)
         ).fetchone()[0]
         return int(found or 0)
 
-    def _check_revision(
-        self, conn: sqlite3.Connection, lesson_id: str, expected: int | None
-    ) -> None:
+    def _check_revision(self, conn: SQLConnection, lesson_id: str, expected: int | None) -> None:
         if expected is not None and self._revision(conn, lesson_id) != expected:
             raise StaleEditError(
                 "someone changed this lesson after you opened it; reload it, check their "
@@ -402,7 +400,7 @@ class LessonCuration:
 
     @staticmethod
     def _remember(
-        conn: sqlite3.Connection,
+        conn: SQLConnection,
         lesson_id: str,
         actor: str,
         now: str,
@@ -436,7 +434,7 @@ class LessonCuration:
 
     @staticmethod
     def _record(
-        conn: sqlite3.Connection,
+        conn: SQLConnection,
         lesson_id: str,
         actor: str,
         action: str,

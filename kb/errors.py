@@ -44,3 +44,7 @@ class InvalidQueryError(KnowledgeBaseError):
 
 class LessonNotFoundError(KnowledgeBaseError):
     """No lesson has the requested id."""
+
+
+class StoreUnavailableError(KnowledgeBaseError):
+    """The store's database cannot be opened (its server is unreachable, or its driver missing)."""

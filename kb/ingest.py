@@ -89,10 +89,10 @@ def ingest_paths(
         files.extend(found)
         if error is not None:
             report.outcomes.append(error)
-    with store._lock:
+    with store.db.read() as conn:
         known = {
             uri: (content_hash, count)
-            for uri, content_hash, count in store.conn.execute(
+            for uri, content_hash, count in conn.execute(
                 "SELECT uri, content_hash, lesson_count FROM sources"
             )
         }
@@ -195,8 +195,8 @@ def ingest_source(
     if url:
         overrides["url"] = url
     content_hash = _sha256(format, json_text([title, project, list(tags), str(date), url]), text)
-    with store._lock:
-        row = store.conn.execute(
+    with store.db.read() as conn:
+        row = conn.execute(
             "SELECT content_hash, lesson_count FROM sources WHERE uri = ?", (uri,)
         ).fetchone()
     if row is not None and row[0] == content_hash:
@@ -271,11 +271,11 @@ def embed_rows(store: LessonStore, rows: list[dict[str, Any]]) -> dict[str, list
     wanted = {row["embed_hash"]: row for row in rows}
     vectors: dict[str, list[bytes]] = {}
     hashes = list(wanted)
-    with store._lock:
+    with store.db.read() as conn:
         for start in range(0, len(hashes), 500):
             part = hashes[start : start + 500]
             marks = ",".join("?" * len(part))
-            for embed_hash, blob in store.conn.execute(
+            for embed_hash, blob in conn.execute(
                 f"SELECT l.embed_hash, c.vector FROM lessons l "
                 f"JOIN chunks c ON c.lesson_pk = l.pk "
                 f"WHERE l.embed_hash IN ({marks}) AND c.model = ? "

@@ -79,15 +79,16 @@ class QmarkConnection:
         self.raw = conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
-        return self.raw.execute(_qmark(sql), params)
+        return self.raw.execute(qmark(sql), params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> psycopg.Cursor:
         cursor = self.raw.cursor()
-        cursor.executemany(_qmark(sql), rows)
+        cursor.executemany(qmark(sql), rows)
         return cursor
 
 
-def _qmark(sql: str) -> str:
+def qmark(sql: str) -> str:
+    """`sql` with psycopg's `%s` placeholders for SQLite's `?` (and `%` escaped)."""
     return sql.replace("%", "%%").replace("?", "%s")
 
 

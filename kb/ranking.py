@@ -62,19 +62,18 @@ def search(
         raise InvalidQueryError(f"limit must be at least 1, not {limit}")
     if mode == "semantic" and store.embedder is None:
         raise InvalidQueryError("semantic search needs an embedding model")
-    filter_sql, filter_args = lesson_filters(project, tag, kind, since)
+    filter_sql, filter_args = lesson_filters(store, project, tag, kind, since)
     use_semantic = mode != "keyword" and store.embedder is not None
     depth = max(limit, store.settings.candidates)
     matrix: VectorMatrix | None = None
     allowed: np.ndarray | None = None
     if use_semantic:
         store._check_model()
-        with store._lock:
+        with store.db.read() as conn:
             matrix = current_matrix(store)
             if filter_sql:
                 allowed = np.fromiter(
-                    (pk for (pk,) in store.conn.execute(filter_sql, filter_args)),
-                    dtype=np.int64,
+                    (pk for (pk,) in conn.execute(filter_sql, filter_args)), dtype=np.int64
                 )
     keyword_job: Future[dict[str, list[int]]] | None = None
     if mode != "semantic":
@@ -106,8 +105,7 @@ def search(
             fused = fused[:strong]
     fused = fused[:limit]
     pks = [pk for pk, _ in fused]
-    with store._lock:
-        rows = rows_by_pk(store, pks)
+    rows = rows_by_pk(store, pks)
     hits = []
     for (pk, score), ranks in zip(fused, found_by(pks, rankings), strict=True):
         row = rows[pk]
@@ -199,7 +197,7 @@ def keyword_ranking(
     store: LessonStore, query: str, depth: int, filter_sql: str, filter_args: list[Any]
 ) -> list[int]:
     """The bm25 ranking of the query's selected terms in the store's keyword index."""
-    with store._lock:
+    with store.db.read():
         counts = store._term_counts.current(
             store.keywords, store._meta("generation") or "0", store.settings
         )
@@ -210,13 +208,22 @@ def keyword_ranking(
 
 
 def current_matrix(store: LessonStore) -> VectorMatrix:
+    """The vectors in memory, reloaded first when the generation counter moved since they
+    were read: a write by any process, on either engine, moves it in the write's transaction.
+
+    The counter and the vectors are read in one snapshot, so the matrix is never labelled
+    with a generation newer than its vectors.
+    """
     assert store.embedder is not None
-    generation = store._meta("generation") or "0"
-    matrix = store._matrix
-    if matrix is None or matrix.generation != generation or matrix.model != store.embedder.name:
-        widths = tuple(part.dimensions for part in vector_parts(store.embedder))
-        matrix = VectorMatrix.load(store.conn, store.embedder.name, generation, widths)
-        store._matrix = matrix
+    with store.db.read() as conn:
+        generation = store._meta("generation") or "0"
+        matrix = store._matrix
+        if matrix is None or matrix.generation != generation or matrix.model != store.embedder.name:
+            widths = tuple(part.dimensions for part in vector_parts(store.embedder))
+            matrix = VectorMatrix.load(
+                conn, store.embedder.name, generation, widths, batches=store.engine.batches
+            )
+            store._matrix = matrix
     return matrix
 
 

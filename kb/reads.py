@@ -1,5 +1,6 @@
 """Reads for `LessonStore`: lessons by id or by filters, retrospectives and their summaries,
-and the store's statistics. Each query runs under the store's lock (one shared connection).
+and the store's statistics. Statements that belong together run in one read transaction (one
+snapshot), in SQL both engines run (`store.engine` spells the rest).
 """
 
 from __future__ import annotations
@@ -45,16 +46,17 @@ def browse(
     """
     if sort not in SORTS:
         raise InvalidQueryError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
-    filter_sql, args = lesson_filters(project, tag, kind, since)
+    filter_sql, args = lesson_filters(store, project, tag, kind, since)
     where = "WHERE status = 'active'" + (f" AND pk IN ({filter_sql})" if filter_sql else "")
     order = "votes DESC, " if sort == "votes" else ""
-    with store._lock:
-        (total,) = store.conn.execute(f"SELECT count(*) FROM lessons {where}", args).fetchone()
-    lessons = select_lessons(
-        store,
-        f"{where} ORDER BY {order}date IS NULL, date DESC, source_uri, position LIMIT ? OFFSET ?",
-        (*args, limit, offset),
-    )
+    with store.db.read() as conn:
+        (total,) = conn.execute(f"SELECT count(*) FROM lessons {where}", args).fetchone()
+        lessons = select_lessons(
+            store,
+            f"{where} ORDER BY {order}date IS NULL, date DESC, source_uri, position"
+            " LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
     return LessonPage(lessons, int(total), offset, limit)
 
 
@@ -73,12 +75,12 @@ def retrospectives(
     if project:
         where = (
             "WHERE s.uri IN (SELECT source_uri FROM lessons"
-            " WHERE project = ? COLLATE NOCASE AND status = 'active')"
+            f" WHERE {store.engine.nocase_equals('project')} AND status = 'active')"
         )
         args = [project]
-    with store._lock:
-        (total,) = store.conn.execute(f"SELECT count(*) FROM sources s {where}", args).fetchone()
-    found = retrospective_summaries(store, where, args, limit=limit, offset=offset)
+    with store.db.read() as conn:
+        (total,) = conn.execute(f"SELECT count(*) FROM sources s {where}", args).fetchone()
+        found = retrospective_summaries(store, where, args, limit=limit, offset=offset)
     return found, int(total)
 
 
@@ -112,24 +114,25 @@ def retrospectives_by_id(store: LessonStore, ids: Iterable[str]) -> dict[str, Re
 def retrospective_uri(store: LessonStore, retro_id: str) -> str | None:
     """The internal uri of a public retrospective id, from a map rebuilt when the store
     changes (hashing every source uri: ~1 ms per thousand sources)."""
-    with store._lock:
+    with store.db.read() as conn:
         generation = store._meta("generation") or "0"
-        if store._retrospective_uris[0] != generation:
+        known = store._retrospective_uris
+        if known[0] != generation:
             uris = {
-                retrospective_id(uri): uri
-                for (uri,) in store.conn.execute("SELECT uri FROM sources")
+                retrospective_id(uri): uri for (uri,) in conn.execute("SELECT uri FROM sources")
             }
-            store._retrospective_uris = (generation, uris)
-        return store._retrospective_uris[1].get(retro_id)
+            known = store._retrospective_uris = (generation, uris)
+    return known[1].get(retro_id)
 
 
 def retrospective_summaries(
     store: LessonStore, where: str, args: Sequence[Any], *, limit: int, offset: int = 0
 ) -> list[RetrospectiveSummary]:
-    with store._lock:
-        rows = store.conn.execute(
+    author = store.engine.json_field("metadata", "author")
+    with store.db.read() as conn:
+        rows = conn.execute(
             "SELECT s.uri, s.title, s.format, s.metadata, s.ingested_at, count(l.pk),"
-            " max(l.date), max(l.url), group_concat(DISTINCT l.project)"
+            f" max(l.date), max(l.url), {store.engine.joined_distinct('l.project')}"
             " FROM sources s LEFT JOIN lessons l"
             f" ON l.source_uri = s.uri AND l.status = 'active' {where}"
             " GROUP BY s.uri ORDER BY max(l.date) IS NULL, max(l.date) DESC, s.title"
@@ -142,20 +145,19 @@ def retrospective_summaries(
         for start in range(0, len(uris), 500):
             part = uris[start : start + 500]
             marks = ",".join("?" * len(part))
-            for uri, kind, count in store.conn.execute(
+            for uri, kind, count in conn.execute(
                 f"SELECT source_uri, kind, count(*) FROM lessons WHERE source_uri IN ({marks})"
                 " AND status = 'active' GROUP BY source_uri, kind ORDER BY count(*) DESC",
                 part,
             ):
                 kinds[uri][kind] = count
-            for uri, author in store.conn.execute(
-                "SELECT DISTINCT source_uri, json_extract(metadata, '$.author') FROM lessons"
-                f" WHERE source_uri IN ({marks}) AND status = 'active'"
-                " AND json_extract(metadata, '$.author')"
-                " IS NOT NULL ORDER BY position",
+            for uri, name in conn.execute(
+                f"SELECT source_uri, {author} FROM lessons"
+                f" WHERE source_uri IN ({marks}) AND status = 'active' AND {author} IS NOT NULL"
+                f" GROUP BY source_uri, {author} ORDER BY min(position)",
                 part,
             ):
-                authors[uri].append(str(author))
+                authors[uri].append(str(name))
     actions = store.actions.counts_by_source(uris)
     summaries = []
     for uri, title, fmt, metadata, ingested_at, count, date, url, projects in rows:
@@ -184,21 +186,21 @@ def retrospective_summaries(
 
 
 def select_lessons(store: LessonStore, where: str, args: tuple[Any, ...]) -> list[Lesson]:
-    with store._lock:
-        cursor = store.conn.execute(f"SELECT * FROM lessons {where}", args)
+    with store.db.read() as conn:
+        cursor = conn.execute(f"SELECT * FROM lessons {where}", args)
         names = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
     return [lesson_from_row(dict(zip(names, row, strict=True))) for row in rows]
 
 
 def is_empty(store: LessonStore) -> bool:
-    with store._lock:
-        return not store.conn.execute("SELECT EXISTS (SELECT 1 FROM lessons)").fetchone()[0]
+    with store.db.read() as conn:
+        return not conn.execute("SELECT EXISTS (SELECT 1 FROM lessons)").fetchone()[0]
 
 
 def stats(store: LessonStore) -> StoreStats:
-    with store._lock:
-        one = lambda sql, *a: store.conn.execute(sql, a).fetchone()[0]  # noqa: E731
+    with store.db.read() as conn:
+        one = lambda sql, *a: conn.execute(sql, a).fetchone()[0]  # noqa: E731
         lessons = one("SELECT count(*) FROM lessons WHERE status = 'active'")
         model = store._meta("embed_model")
         embedded = one("SELECT count(DISTINCT lesson_pk) FROM chunks WHERE model = ?", model or "")
@@ -209,12 +211,12 @@ def stats(store: LessonStore) -> StoreStats:
             lessons_without_vectors=lessons - embedded,
             model=model,
             by_kind=dict(
-                store.conn.execute(
+                conn.execute(
                     "SELECT kind, count(*) FROM lessons GROUP BY kind ORDER BY 2 DESC"
                 ).fetchall()
             ),
             by_project=dict(
-                store.conn.execute(
+                conn.execute(
                     "SELECT coalesce(project, ''), count(*) FROM lessons GROUP BY 1 ORDER BY 2 DESC"
                 ).fetchall()
             ),
@@ -224,21 +226,26 @@ def stats(store: LessonStore) -> StoreStats:
 def rows_by_pk(store: LessonStore, pks: list[int]) -> dict[int, dict[str, Any]]:
     if not pks:
         return {}
-    cursor = store.conn.execute(
-        f"SELECT * FROM lessons WHERE pk IN ({','.join('?' * len(pks))})", pks
-    )
-    names = [d[0] for d in cursor.description]
-    return {row[0]: dict(zip(names, row, strict=True)) for row in cursor}
+    with store.db.read() as conn:
+        cursor = conn.execute(
+            f"SELECT * FROM lessons WHERE pk IN ({','.join('?' * len(pks))})", pks
+        )
+        names = [d[0] for d in cursor.description]
+        return {row[0]: dict(zip(names, row, strict=True)) for row in cursor}
 
 
 def lesson_filters(
-    project: str | None, tag: str | None, kind: str | None, since: str | dt.date | None
+    store: LessonStore,
+    project: str | None,
+    tag: str | None,
+    kind: str | None,
+    since: str | dt.date | None,
 ) -> tuple[str, list[Any]]:
     """SQL selecting the pks of lessons that pass the filters ('' when there are none)."""
     clauses: list[str] = []
     args: list[Any] = []
     if project:
-        clauses.append("project = ? COLLATE NOCASE")
+        clauses.append(store.engine.nocase_equals("project"))
         args.append(project)
     if kind:
         clauses.append("kind = ?")

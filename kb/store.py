@@ -1,19 +1,22 @@
-"""`LessonStore`: lessons in SQLite (FTS5 + float32 vectors) with hybrid search.
+"""`LessonStore`: lessons with hybrid search, in a SQLite file or a PostgreSQL database.
 
-Writes happen in `BEGIN IMMEDIATE` transactions, one per source, so a source's lessons are
-replaced atomically, concurrent readers (WAL) see either the old or the new set, and two
-ingests at once simply queue on the write lock. Embeddings are computed outside transactions.
+Writes happen in one transaction per source holding the store's write lock (SQLite's `BEGIN
+IMMEDIATE`; an advisory lock on PostgreSQL), so a source's lessons are replaced atomically,
+concurrent readers see either the old or the new set, and two ingests at once simply queue.
+Every write moves the `generation` counter in the same transaction: each process keeps the
+vectors in memory and reloads them when it sees the counter move, whichever process wrote.
+Embeddings are computed outside transactions.
 
-This module is the facade: it owns the connection, its lock, the model check and the search
-thread pool, and delegates each job to its module: `kb.ingest` (files, parsing, embedding
-reuse), `kb.writes` (storing, indexing, removing, reindexing), `kb.reads` (lessons,
-retrospectives, stats) and `kb.ranking` (hybrid search).
+This module is the facade: it owns the engine (`kb.engine`: connection, schema, the SQL that
+differs), the model check and the search thread pool, and delegates each job to its module:
+`kb.ingest` (files, parsing, embedding reuse), `kb.writes` (storing, indexing, removing,
+reindexing), `kb.reads` (lessons, retrospectives, stats) and `kb.ranking` (hybrid search).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from kb import ingest, ranking, reads, writes
 from kb.clock import SYSTEM_CLOCK, Clock
-from kb.database import StoreConnection
 from kb.embedding import Embedder, related_similarity
+from kb.engine import SQLConnection, is_postgres, open_engine
 from kb.errors import ModelMismatchError
 from kb.ingest import MAX_FILE_BYTES, Prepared, embed_hash
 from kb.ingest import json_text as _json
-from kb.keyword import KeywordIndex, SqliteKeywordIndex, TermCounts
+from kb.keyword import KeywordIndex, TermCounts
+from kb.postgres import PostgresURL
 from kb.ranking import MODES
 from kb.records import (
     IngestReport,
@@ -40,7 +44,6 @@ from kb.records import (
     SourceOutcome,
     StoreStats,
 )
-from kb.schema import MIGRATIONS
 from kb.search import SearchSettings
 from kb.vectors import VectorMatrix
 
@@ -52,35 +55,40 @@ __all__ = ["MAX_FILE_BYTES", "MODES", "LessonStore", "_json", "embed_hash"]
 
 
 class LessonStore:
-    """A knowledge base of lessons in one SQLite file (or ":memory:").
+    """A knowledge base of lessons in a SQLite file (or ":memory:") or a PostgreSQL database.
 
-    `embedder` may be None for a keyword-only store (ingest stores no vectors; `reindex` with an
-    embedder adds them later).
+    `location` is what `HINDSIGHT_DB` holds: a path, or a `postgresql://` URL. `embedder` may be
+    None for a keyword-only store (ingest stores no vectors; `reindex` with an embedder adds
+    them later). Raises `StoreUnavailableError` when the database cannot be opened.
     """
 
     def __init__(
         self,
-        path: str | Path,
+        location: str | Path,
         embedder: Embedder | None = None,
         *,
         clock: Clock | None = None,
         settings: SearchSettings | None = None,
     ) -> None:
-        self.path = str(path)
+        # A PostgresURL prints without its password, so keep it as one rather than as str.
+        self.path: str = PostgresURL(location) if is_postgres(location) else str(location)
         self.embedder = embedder
         self.clock = clock or SYSTEM_CLOCK
         self.settings = settings or SearchSettings()
-        # The storage convention (docs/storage.md): one connection shared by threads, one lock.
-        self._db = StoreConnection(self.path, timeout=60)
-        self.conn = self._db.conn
-        self._lock = self._db.lock
+        self.engine = open_engine(self.path)
+        self.db = self.engine.db
         self._matrix: VectorMatrix | None = None
-        # The full-text index (kb.keyword): FTS5 here, PostgreSQL's on that engine.
-        self.keywords: KeywordIndex = SqliteKeywordIndex(self.conn)
+        # The full-text index (kb.keyword): FTS5 on SQLite, PostgreSQL's on that engine.
+        self.keywords: KeywordIndex = self.engine.keyword_index()
         self._term_counts = TermCounts()
         self._retrospective_uris: tuple[str, dict[str, str]] = ("", {})  # generation, id -> uri
         self._executor: ThreadPoolExecutor | None = None
-        self._db.migrate(MIGRATIONS)
+        self._executor_lock = threading.Lock()
+        try:
+            self.engine.migrate()
+        except BaseException:
+            self.engine.close()
+            raise
 
     @cached_property
     def curation(self) -> LessonCuration:
@@ -99,7 +107,7 @@ class LessonStore:
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-        self._db.close()
+        self.engine.close()
 
     def __enter__(self) -> LessonStore:
         return self
@@ -110,18 +118,32 @@ class LessonStore:
     # ------------------------------------------------------------------ transactions
 
     @contextmanager
-    def _write(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
-        """One write transaction; it takes the database's write lock up front (no deadlock)."""
-        with self._db.write():
-            yield self.conn
+    def _write(self, *, bump: bool = True) -> Iterator[SQLConnection]:
+        """One write transaction; it takes the store's write lock up front (no deadlock).
+
+        `bump` moves the generation counter in the same transaction, which tells every process
+        (this one included) to reload its vectors and caches: any change to lessons must.
+        """
+        with self.db.write() as conn:
+            self.engine.lock_for_write(conn)
+            yield conn
             if bump:
-                self.conn.execute(
-                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+                conn.execute(
+                    "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+                    " WHERE key = 'generation'"
                 )
 
     def _meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
+
+    def _set_meta(self, conn: SQLConnection, key: str, value: str) -> None:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def _now(self) -> str:
         return self.clock.now().astimezone(dt.UTC).isoformat(timespec="seconds")
@@ -131,8 +153,7 @@ class LessonStore:
     @property
     def stored_model(self) -> str | None:
         """The model the store's vectors were made with (None before the first vector)."""
-        with self._lock:
-            return self._meta("embed_model")
+        return self._meta("embed_model")
 
     def _check_model(self) -> None:
         if self.embedder is None:
@@ -140,8 +161,6 @@ class LessonStore:
         stored = self.stored_model
         if stored is not None and stored != self.embedder.name:
             raise ModelMismatchError(stored, self.embedder.name)
-
-    # ------------------------------------------------------------------ ingest
 
     # ------------------------------------------------------------------ ingest (kb.ingest)
 
@@ -356,7 +375,7 @@ class LessonStore:
         return ranking.search_page(self, query, offset=offset, limit=limit, sort=sort, **options)
 
     def _background(self) -> ThreadPoolExecutor:
-        with self._lock:
+        with self._executor_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="kb-keyword")
             return self._executor

@@ -10,9 +10,7 @@ the float32 ones on all-MiniLM-L6-v2 vectors). Vectors stay float32 in the datab
 from __future__ import annotations
 
 import itertools
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,17 +28,14 @@ def _spans(widths: tuple[int, ...]) -> list[tuple[int, int]]:
     return list(itertools.pairwise(int(edge) for edge in np.cumsum((0, *widths))))
 
 
-@contextmanager
-def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
-    """Count and read the vectors in one read transaction (unless one is already open)."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("COMMIT")
+Batches = Callable[[Any, str, Sequence[Any], int], Iterator[list[Any]]]
+
+
+def plain_batches(conn: Any, sql: str, args: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    """The rows of `sql`, `size` at a time, from a cursor that steps through them (SQLite's)."""
+    cursor = conn.execute(sql, args)
+    while batch := cursor.fetchmany(size):
+        yield batch
 
 
 @dataclass(frozen=True)
@@ -61,42 +56,46 @@ class VectorMatrix:
     @classmethod
     def load(
         cls,
-        conn: sqlite3.Connection,
+        conn: Any,
         model: str,
         generation: str,
         widths: tuple[int, ...] = (),
+        *,
+        batches: Batches = plain_batches,
     ) -> VectorMatrix:
         """Read the model's chunk vectors in batches straight into float16 arrays, one per part.
 
         Batches keep the transient float32 copies small: reading them all first would hold
-        several times the matrix's size at once (and keep the process that big).
+        several times the matrix's size at once (and keep the process that big). Call it in a
+        read transaction, so the count and the rows agree; `batches` streams the rows (a
+        server-side cursor on PostgreSQL, see `kb.engine`).
         """
-        with _snapshot(conn):
-            count, width = conn.execute(
-                "SELECT count(*), max(length(vector)) FROM chunks WHERE model = ?", (model,)
-            ).fetchone()
-            if not count:
-                empty = np.zeros(0, dtype=np.int64)
-                return cls(generation, model, empty, empty, ())
-            widths = widths or (width // 4,)
-            if sum(widths) != width // 4:
-                raise ValueError(_WIDTH_ERROR.format(stored=width // 4, wanted=sum(widths)))
-            parts = tuple(np.empty((count, w), dtype=np.float16) for w in widths)
-            pks = np.empty(count, dtype=np.int64)
-            cursor = conn.execute(
-                "SELECT lesson_pk, vector FROM chunks WHERE model = ? ORDER BY lesson_pk, seq",
-                (model,),
-            )
-            row = 0
-            while batch := cursor.fetchmany(_LOAD_BATCH):
-                if row + len(batch) > count:
-                    raise RuntimeError("the store changed while its vectors were read")
-                pks[row : row + len(batch)] = [pk for pk, _ in batch]
-                vectors = np.frombuffer(b"".join(blob for _, blob in batch), dtype="<f4")
-                vectors = vectors.reshape(len(batch), -1)
-                for part, (a, b) in zip(parts, _spans(widths), strict=True):
-                    part[row : row + len(batch)] = vectors[:, a:b]
-                row += len(batch)
+        count, width = conn.execute(
+            "SELECT count(*), max(length(vector)) FROM chunks WHERE model = ?", (model,)
+        ).fetchone()
+        if not count:
+            empty = np.zeros(0, dtype=np.int64)
+            return cls(generation, model, empty, empty, ())
+        widths = widths or (width // 4,)
+        if sum(widths) != width // 4:
+            raise ValueError(_WIDTH_ERROR.format(stored=width // 4, wanted=sum(widths)))
+        parts = tuple(np.empty((count, w), dtype=np.float16) for w in widths)
+        pks = np.empty(count, dtype=np.int64)
+        row = 0
+        for batch in batches(
+            conn,
+            "SELECT lesson_pk, vector FROM chunks WHERE model = ? ORDER BY lesson_pk, seq",
+            (model,),
+            _LOAD_BATCH,
+        ):
+            if row + len(batch) > count:
+                raise RuntimeError("the store changed while its vectors were read")
+            pks[row : row + len(batch)] = [pk for pk, _ in batch]
+            vectors = np.frombuffer(b"".join(blob for _, blob in batch), dtype="<f4")
+            vectors = vectors.reshape(len(batch), -1)
+            for part, (a, b) in zip(parts, _spans(widths), strict=True):
+                part[row : row + len(batch)] = vectors[:, a:b]
+            row += len(batch)
         first = np.flatnonzero(np.r_[True, pks[1:] != pks[:-1]])
         return cls._of_parts(generation, model, pks[first], first.astype(np.int64), parts)
 

@@ -1,17 +1,17 @@
 """Writes for `LessonStore`: storing prepared sources, (un)indexing lessons, removing sources
 and files that are gone, and reindexing vectors for a new model.
 
-Each source is replaced in one `BEGIN IMMEDIATE` transaction (`LessonStore._write`), so
-concurrent readers (WAL) see either its old or its new lessons.
+Each source is replaced in one transaction holding the store's write lock
+(`LessonStore._write`), so concurrent readers see either its old or its new lessons.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kb.engine import SQLConnection
 from kb.errors import IngestError, InvalidQueryError
 from kb.ingest import Prepared, embed_rows, json_text
 from kb.records import SourceOutcome
@@ -25,8 +25,7 @@ def store_batch(store: LessonStore, batch: list[Prepared]) -> list[SourceOutcome
     own transaction; a source that fails is reported and the others are still written."""
     if not batch:
         return []
-    with store._lock:
-        store.curation.apply_to_rows([row for prepared in batch for row in prepared.rows])
+    store.curation.apply_to_rows([row for prepared in batch for row in prepared.rows])
     vectors: dict[str, list[bytes]] = {}
     if store.embedder is not None:
         vectors = embed_rows(
@@ -86,9 +85,7 @@ def write_source(store: LessonStore, prepared: Prepared, vectors: dict[str, list
             ),
         )
         if model is not None and vectors and store._meta("embed_model") is None:
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('embed_model', ?)", (model,)
-            )
+            store._set_meta(conn, "embed_model", model)
         for row in prepared.rows:
             insert_lesson(store, conn, row, vectors.get(row["embed_hash"]), model)
         store.actions.record_from_lessons(conn, prepared.rows, prepared.uri)
@@ -97,15 +94,15 @@ def write_source(store: LessonStore, prepared: Prepared, vectors: dict[str, list
 
 def insert_lesson(
     store: LessonStore,
-    conn: sqlite3.Connection,
+    conn: SQLConnection,
     row: dict[str, Any],
     chunks: list[bytes] | None,
     model: str | None,
 ) -> None:
-    cursor = conn.execute(
+    (pk,) = conn.execute(
         "INSERT INTO lessons (id, source_uri, position, title, text, kind, project, tags,"
         " date, source, section, votes, url, metadata, embed_hash, ingested_at, status,"
-        " added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
         (
             row["id"],
             row["source_uri"],
@@ -126,14 +123,13 @@ def insert_lesson(
             row.get("status", "active"),
             row.get("added_by"),
         ),
-    )
-    pk = int(cursor.lastrowid or 0)
-    index_lesson(store, conn, pk, row, chunks, model)
+    ).fetchone()
+    index_lesson(store, conn, int(pk), row, chunks, model)
 
 
 def index_lesson(
     store: LessonStore,
-    conn: sqlite3.Connection,
+    conn: SQLConnection,
     pk: int,
     row: dict[str, Any],
     chunks: list[bytes] | None,
@@ -158,7 +154,7 @@ def index_lesson(
         )
 
 
-def unindex_lessons(store: LessonStore, conn: sqlite3.Connection, pks: Sequence[int]) -> None:
+def unindex_lessons(store: LessonStore, conn: SQLConnection, pks: Sequence[int]) -> None:
     """Drop the lessons' keyword index rows, tags and vectors (their rows stay)."""
     store.keywords.unindex(pks)
     for start in range(0, len(pks), 500):
@@ -169,7 +165,7 @@ def unindex_lessons(store: LessonStore, conn: sqlite3.Connection, pks: Sequence[
 
 
 def delete_source_lessons(
-    store: LessonStore, conn: sqlite3.Connection, uri: str, *, keep_added: bool
+    store: LessonStore, conn: SQLConnection, uri: str, *, keep_added: bool
 ) -> bool:
     """Delete a source's ingested lessons (and, unless `keep_added`, those added on the web)."""
     added = " AND added_by IS NULL" if keep_added else ""
@@ -195,12 +191,9 @@ def remove_source(store: LessonStore, uri: str) -> int:
 
 def prune_missing_files(store: LessonStore) -> tuple[int, int]:
     """Remove the lessons of file sources whose file is gone: (sources, lessons) removed."""
-    with store._lock:
-        uris = [
-            uri
-            for (uri,) in store.conn.execute("SELECT uri FROM sources WHERE origin = 'file'")
-            if not Path(uri).exists()
-        ]
+    with store.db.read() as conn:
+        uris = [uri for (uri,) in conn.execute("SELECT uri FROM sources WHERE origin = 'file'")]
+    uris = [uri for uri in uris if not Path(uri).exists()]
     removed = sum(store.remove_source(uri) for uri in uris)
     return len(uris), removed
 
@@ -219,8 +212,8 @@ def reindex(
     if store.embedder is None:
         raise InvalidQueryError("reindex needs an embedding model")
     model = store.embedder.name
-    with store._lock:
-        todo = store.conn.execute(
+    with store.db.read() as conn:
+        todo = conn.execute(
             "SELECT pk, title, text, embed_hash FROM lessons WHERE status = 'active'"
             " AND pk NOT IN (SELECT DISTINCT lesson_pk FROM chunks WHERE model = ?)"
             " ORDER BY pk",
@@ -243,5 +236,5 @@ def reindex(
             on_progress(len(part))
     with store._write() as conn:
         conn.execute("DELETE FROM chunks WHERE model != ?", (model,))
-        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('embed_model', ?)", (model,))
+        store._set_meta(conn, "embed_model", model)
     return done

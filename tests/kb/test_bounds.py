@@ -187,7 +187,8 @@ def test_front_matter_with_number_keys_is_stored_not_a_crash(tmp_path: Path) -> 
     )
     with LessonStore(tmp_path / "kb.db", HashingEmbedder()) as store:
         report = store.ingest_paths([tmp_path])
-        [stored] = store.conn.execute("SELECT metadata FROM sources").fetchone()
+        with store.db.read() as conn:
+            [stored] = conn.execute("SELECT metadata FROM sources").fetchone()
     assert report.count("added") == 1
     assert stored == '{"1": "one", "team": {"2024-01-01": "x", "inf": "nan"}}'
 

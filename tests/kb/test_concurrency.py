@@ -41,7 +41,8 @@ def test_two_processes_ingesting_at_once_lose_nothing(tmp_path: Path) -> None:
     with LessonStore(db, HashingEmbedder()) as store:
         stats = store.stats()
         assert (stats.sources, stats.lessons, stats.lessons_without_vectors) == (60, 300, 0)
-        fts_rows = store.conn.execute("SELECT count(*) FROM lessons_fts").fetchone()[0]
+        with store.db.read() as conn:
+            fts_rows = conn.execute("SELECT count(*) FROM lessons_fts").fetchone()[0]
         assert fts_rows == 300
 
 

@@ -159,5 +159,5 @@ def test_merge_redirects_and_leaves_search(store: LessonStore, retro: Path) -> N
 def test_revisions_are_append_only(store: LessonStore, retro: Path) -> None:
     lesson_id = _lesson_id(store, "canary")
     store.curation.archive(lesson_id, "dana")
-    with pytest.raises(Exception, match="append-only"):
-        store.conn.execute("DELETE FROM lesson_revisions")
+    with pytest.raises(Exception, match="append-only"), store.db.write() as conn:
+        conn.execute("DELETE FROM lesson_revisions")

@@ -13,7 +13,8 @@ from testkit.kb import HashingEmbedder
 
 
 def _count(store: LessonStore, sql: str = "SELECT count(*) FROM lessons") -> int:
-    return store.conn.execute(sql).fetchone()[0]
+    with store.db.read() as conn:
+        return conn.execute(sql).fetchone()[0]
 
 
 def test_ingest_examples_then_unchanged_reingest_touches_no_model(
@@ -62,7 +63,8 @@ def test_a_bad_file_is_reported_and_the_others_are_ingested(
     assert "broken.jsonl:2: not valid JSON" in failed["broken.jsonl"]
     assert "not valid UTF-8" in failed["latin1.md"]
     assert report.count("added") == 8
-    sources = [uri for (uri,) in store.conn.execute("SELECT uri FROM sources")]
+    with store.db.read() as conn:
+        sources = [uri for (uri,) in conn.execute("SELECT uri FROM sources")]
     assert not any(uri.endswith(("broken.jsonl", "latin1.md")) for uri in sources)
     assert _count(store, "SELECT count(*) FROM lessons WHERE text = 'fine'") == 0
 
@@ -147,7 +149,8 @@ def test_a_store_made_by_the_first_schema_is_migrated_in_place(tmp_path: Path) -
     conn.close()
     with LessonStore(path) as store:
         store.ingest_source("jira:OLD-1", "## Risks\n- Kept after the upgrade.\n", title="old")
-        indexes = {row[0] for row in store.conn.execute("SELECT name FROM sqlite_master")}
+        with store.db.read() as conn:
+            indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         assert "lessons_display_source" in indexes  # m002 ran on the old file
         _, lessons = store.retrospective(retrospective_id("jira:OLD-1"))
         assert [lesson.text for lesson in lessons] == ["Kept after the upgrade."]
