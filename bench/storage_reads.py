@@ -17,7 +17,6 @@ Figures depend on the machine; the point is how each grows with the rows.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.figures import median_ms
 from plugin.audit import AuditFilter, SQLiteAuditLog, project_of
 from plugin.lessons.journal import SQLiteLessonsJournal
 from webhooks.metrics import render_metrics
@@ -33,15 +33,6 @@ from webhooks.store import STATUSES, SQLiteDeliveryStore
 
 RULES = ("change-control", "risk-review", "emergency", "standard-change")
 OUTCOMES = ("pass", "fail", "error", "skipped")
-
-
-def _median_ms(run: Callable[[], Any], times: int = 7) -> float:
-    samples = []
-    for _ in range(times):
-        started = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
 
 
 def _fill(db: Path, rows: int) -> tuple[SQLiteDeliveryStore, SQLiteAuditLog, SQLiteLessonsJournal]:
@@ -125,31 +116,29 @@ def main(argv: list[str] | None = None) -> int:
             deliveries.queue_depth()
 
         print(
-            f"/metrics delivery counts   kept {_median_ms(kept_counts):8.2f} ms"
-            f"   counting the log {_median_ms(scan_counts):8.2f} ms"
+            f"/metrics delivery counts   kept {median_ms(kept_counts):8.2f} ms"
+            f"   counting the log {median_ms(scan_counts):8.2f} ms"
         )
-        print(
-            f"/metrics whole scrape      {_median_ms(lambda: render_metrics(deliveries)):8.2f} ms"
-        )
+        print(f"/metrics whole scrape      {median_ms(lambda: render_metrics(deliveries)):8.2f} ms")
 
         def page(where: AuditFilter, before: int | None = None) -> Callable[[], Any]:
             return lambda: audit.page(where, limit=200, before=before)
 
         deep = args.rows // 10  # a cursor near the oldest entries
-        print(f"/audit project, page 1     {_median_ms(page(AuditFilter(project='P7'))):8.2f} ms")
-        print(f"/audit deep page (keyset)  {_median_ms(page(AuditFilter(), deep)):8.2f} ms")
+        print(f"/audit project, page 1     {median_ms(page(AuditFilter(project='P7'))):8.2f} ms")
+        print(f"/audit deep page (keyset)  {median_ms(page(AuditFilter(), deep)):8.2f} ms")
         where = AuditFilter(rule="risk-review", outcome="skipped")
-        print(f"/audit rule + outcome      {_median_ms(page(where)):8.2f} ms")
+        print(f"/audit rule + outcome      {median_ms(page(where)):8.2f} ms")
 
         def old_project_filter() -> None:
             rows = audit.query()
             [e for e in reversed(rows) if project_of(e.issue_key) == "P7"][:200]
 
-        print(f"/audit project, old way    {_median_ms(old_project_filter, times=3):8.2f} ms")
+        print(f"/audit project, old way    {median_ms(old_project_filter, times=3):8.2f} ms")
         since = (datetime(2026, 1, 1) - timedelta(days=29)).date().isoformat()
         print(
             f"/dashboard outcomes 30 d   "
-            f"{_median_ms(lambda: audit.outcome_counts(since=since)):8.2f} ms (GROUP BY)"
+            f"{median_ms(lambda: audit.outcome_counts(since=since)):8.2f} ms (GROUP BY)"
         )
 
         def scan_rates() -> None:
@@ -160,12 +149,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print(
             f"/dashboard helpful overall kept "
-            f"{_median_ms(lambda: journal.helpful_rates(by_day=False)):8.2f} ms"
-            f"   counting every row {_median_ms(scan_rates):8.2f} ms"
+            f"{median_ms(lambda: journal.helpful_rates(by_day=False)):8.2f} ms"
+            f"   counting every row {median_ms(scan_rates):8.2f} ms"
         )
         print(
             f"/api/lessons/stats days    kept "
-            f"{_median_ms(lambda: journal.helpful_rates(by_day=True)):8.2f} ms"
+            f"{median_ms(lambda: journal.helpful_rates(by_day=True)):8.2f} ms"
         )
         for store in (deliveries, audit, journal._db):
             store.close()

@@ -244,6 +244,28 @@ class SQLDeliveryStore:
             rows = conn.execute("SELECT key FROM deliveries WHERE status = ?", (status,))
             return [row[0] for row in rows]
 
+    def status_counts(self) -> list[tuple[str, str, int]]:
+        """(event, status, deliveries) for every pair present, from the trigger-kept counts.
+
+        A scrape reads the small `delivery_counts` table, never the log: one row per event
+        and status on SQLite, at most `COUNT_SHARDS` of them on PostgreSQL.
+        """
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT event, status, sum(n) FROM delivery_counts GROUP BY event, status"
+                " HAVING sum(n) > 0 ORDER BY 1, 2"
+            ).fetchall()
+        return [(event, status, int(count)) for event, status, count in rows]
+
+    def queue_depth(self) -> int:
+        """Deliveries received, processing or waiting to retry (from the kept counts)."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(n), 0) FROM delivery_counts WHERE status IN (?, ?, ?)",
+                PENDING,
+            ).fetchone()
+        return int(row[0])
+
     def writable(self) -> bool:
         """Could this process write the database right now (for /readyz)? Writes nothing."""
         return self.db.can_write()
@@ -378,20 +400,22 @@ class SQLDeliveryStore:
         now = self.now()
         with self.db.write() as conn:
             held = conn.execute(
-                "SELECT d.key, d.owner, w.host, w.pid, w.seen_at FROM deliveries d"
+                "SELECT d.key, d.event, d.owner, w.host, w.pid, w.seen_at FROM deliveries d"
                 " LEFT JOIN workers w ON w.owner = d.owner WHERE d.status = ?"
                 + self._lock_rows("d", skip_locked=True),
                 (PROCESSING,),
             ).fetchall()
-            orphans = [
-                key
-                for key, owner, host, pid, seen in held
+            dead = [
+                (event, key)
+                for key, event, owner, host, pid, seen in held
                 if self.workers.presumed_dead(owner, host, pid, seen, now)
             ]
-            if orphans:
+            orphans = [key for _, key in dead]
+            if dead:
+                # By event: the counts' rows are then locked in one order (PostgreSQL's m004).
                 conn.executemany(
                     "UPDATE deliveries SET status = ?, owner = NULL WHERE key = ?",
-                    [(RECEIVED, key) for key in orphans],
+                    [(RECEIVED, key) for _, key in sorted(dead)],
                 )
             self.workers.forget_stale(conn, now)
             waiting = conn.execute(
@@ -419,24 +443,6 @@ class SQLiteDeliveryStore(SQLDeliveryStore):
 
     def migrate(self) -> None:
         self.db.migrate(MIGRATIONS)
-
-    def status_counts(self) -> list[tuple[str, str, int]]:
-        """(event, status, deliveries) for every pair present, from the trigger-kept counts."""
-        with self.db.read() as conn:
-            return list(
-                conn.execute(
-                    "SELECT event, status, n FROM delivery_counts WHERE n > 0 ORDER BY 1, 2"
-                )
-            )
-
-    def queue_depth(self) -> int:
-        """Deliveries received, processing or waiting to retry (from the kept counts)."""
-        with self.db.read() as conn:
-            row = conn.execute(
-                "SELECT coalesce(sum(n), 0) FROM delivery_counts WHERE status IN (?, ?, ?)",
-                PENDING,
-            ).fetchone()
-        return int(row[0])
 
 
 _COLUMNS = (

@@ -17,7 +17,10 @@ from datetime import UTC, datetime
 
 from kb.clock import Clock
 from kb.postgres import PostgresConnection, PostgresMigrations, QmarkConnection
-from webhooks.store import PENDING, SQLDeliveryStore
+from webhooks.store import SQLDeliveryStore
+
+# Rows per event and status in `delivery_counts`: a scrape reads at most this many per pair.
+COUNT_SHARDS = 16
 
 MIGRATIONS = PostgresMigrations(
     "hindsight.deliveries",
@@ -65,9 +68,56 @@ MIGRATIONS = PostgresMigrations(
     """,
         ),
         # m002 on SQLite drops a probe counter PostgreSQL never had; m003 keeps counts by
-        # triggers there, which here would serialise every insert on a counter row's lock.
+        # triggers there in one row per event and status, which here would serialise every
+        # machine's inserts on that row's lock: m004 shards them instead.
         ("m002_no_readiness_counter", "SELECT 1"),
         ("m003_delivery_counts", "SELECT 1"),
+        (
+            "m004_delivery_counts_sharded",
+            f"""
+    -- Inserts and status moves wait here until the counts start from what the log holds.
+    LOCK TABLE deliveries IN SHARE ROW EXCLUSIVE MODE;
+    CREATE TABLE delivery_counts (
+        event TEXT NOT NULL,
+        status TEXT NOT NULL,
+        shard SMALLINT NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (event, status, shard)
+    );
+    INSERT INTO delivery_counts (event, status, shard, n)
+        SELECT event, status, 0, count(*) FROM deliveries GROUP BY event, status;
+    -- Each server process (connection) bumps the rows of its own shard, so transactions of
+    -- different connections rarely wait on one row; a shard's row may go below zero (a
+    -- delivery counted in on one shard moves out on another), the sum over shards is exact.
+    -- An UPDATE moves its two rows in (event, status) order, as recover's updates are made,
+    -- so two transactions that share a shard lock its rows in one order and never deadlock.
+    CREATE FUNCTION delivery_counts_move() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        own SMALLINT := pg_backend_pid() % {COUNT_SHARDS};
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO delivery_counts AS c (event, status, shard, n)
+                VALUES (NEW.event, NEW.status, own, 1)
+                ON CONFLICT (event, status, shard) DO UPDATE SET n = c.n + 1;
+        ELSIF TG_OP = 'DELETE' THEN
+            INSERT INTO delivery_counts AS c (event, status, shard, n)
+                VALUES (OLD.event, OLD.status, own, -1)
+                ON CONFLICT (event, status, shard) DO UPDATE SET n = c.n - 1;
+        ELSIF OLD.status IS DISTINCT FROM NEW.status OR OLD.event IS DISTINCT FROM NEW.event THEN
+            INSERT INTO delivery_counts AS c (event, status, shard, n)
+                SELECT moved.event, moved.status, own, moved.n
+                FROM (VALUES (OLD.event, OLD.status, -1::bigint),
+                             (NEW.event, NEW.status, 1::bigint)) AS moved (event, status, n)
+                ORDER BY moved.event, moved.status
+                ON CONFLICT (event, status, shard) DO UPDATE SET n = c.n + excluded.n;
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER deliveries_counted AFTER INSERT OR DELETE OR UPDATE OF status, event
+        ON deliveries FOR EACH ROW EXECUTE FUNCTION delivery_counts_move();
+    """,
+        ),
     ),
 )
 
@@ -114,24 +164,3 @@ class PostgresDeliveryStore(SQLDeliveryStore):
             "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
             (f"hindsight delivery subject {subject}",),
         )
-
-    def status_counts(self) -> list[tuple[str, str, int]]:
-        """(event, status, deliveries) for every pair present, counted from the status index.
-
-        Not kept by triggers as on SQLite: one counter row bumped by every insert would make
-        the web processes of every machine queue on its lock in Jira's 2xx path.
-        """
-        with self.db.read() as conn:
-            rows = conn.execute(
-                "SELECT event, status, count(*) FROM deliveries GROUP BY event, status"
-                " ORDER BY 1, 2"
-            ).fetchall()
-        return [(event, status, int(count)) for event, status, count in rows]
-
-    def queue_depth(self) -> int:
-        """Deliveries received, processing or waiting to retry (few: read from the index)."""
-        with self.db.read() as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM deliveries WHERE status IN (?, ?, ?)", PENDING
-            ).fetchone()
-        return int(row[0])
