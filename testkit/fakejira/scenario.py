@@ -35,3 +35,27 @@ def populate_change_site(fake: FakeJira) -> FakeJira:
     fake.add_project("CHG", "Change management", lead="alice", as_user="alice")
     fake.clear_webhooks()
     return fake
+
+
+IMPACTS = ("Impact on scope", "Impact on schedule", "Impact on cost", "Impact on quality")
+
+
+def add_policy_fields(fake: FakeJira) -> FakeJira:
+    """The fields and the board member the shipped example policies (deploy/policies/) name.
+
+    "Approval" (select), the four impacts and "Backout plan" (text), "Flagged", the risk
+    register's fields, and dave in the change advisory board.
+    """
+    select = {"type": "option", "custom": "select"}
+    fake.add_field("Approval", "customfield_10060", select)
+    for number, name in enumerate((*IMPACTS, "Backout plan"), start=10061):
+        fake.add_field(name, f"customfield_{number}")
+    flagged = {"type": "array", "items": "option", "custom": "multicheckboxes"}
+    fake.add_field("Flagged", "customfield_10021", flagged)
+    fake.add_field("Risk score", "customfield_10070", {"type": "number", "custom": "float"})
+    fake.add_field("Risk owner", "customfield_10071", {"type": "user", "custom": "userpicker"})
+    fake.add_field("Risk response", "customfield_10072", select)
+    fake.add_field("Likelihood", "customfield_10073", {"type": "number", "custom": "float"})
+    fake.add_field("Impact", "customfield_10074", {"type": "number", "custom": "float"})
+    fake.add_user("dave", groups=["change-advisory-board"], api_token="dave-token")
+    return fake

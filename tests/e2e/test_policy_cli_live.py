@@ -13,12 +13,13 @@ from plugin.audit import SQLiteAuditLog
 from plugin.policy.reasons import FieldEmpty
 from plugin.policy.render import text as worded
 from testkit.fakejira.fake import FakeJira
-from tests.e2e.test_policy_fake_jira import POLICIES, WRITES, _add_change_fields, _labels
+from testkit.fakejira.scenario import add_policy_fields
+from tests.e2e.test_policy_fake_jira import POLICIES, WRITES, _labels
 
 
 @pytest.fixture
 def site(fake_jira: FakeJira, tmp_path: Path) -> tuple[FakeJira, CliRunner, Path]:
-    _add_change_fields(fake_jira)
+    add_policy_fields(fake_jira)
     fake_jira.add_project("RISK", "Risk register", lead="alice")
     bot = fake_jira.service_account
     env = {

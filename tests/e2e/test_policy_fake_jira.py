@@ -30,13 +30,13 @@ from plugin.policy.reasons import (
 from plugin.policy.render import requirement_line
 from testkit.fakejira.fake import FakeJira
 from testkit.fakejira.fixtures import adapter_for
+from testkit.fakejira.scenario import IMPACTS, add_policy_fields
 from webhooks.queue import build_delivery_queue, build_huey
 
 POLICIES = Path(__file__).resolve().parents[2] / "deploy" / "policies"
 SECRET = "e2e-webhook-secret"
 WRITES = ("POST", "PUT", "DELETE")
 CAB = "change-advisory-board"
-IMPACTS = ("Impact on scope", "Impact on schedule", "Impact on cost", "Impact on quality")
 
 
 @dataclass
@@ -57,26 +57,11 @@ class Site:
         return [r for r in self.fake.requests if r.method in WRITES and r.user == bot]
 
 
-def _add_change_fields(fake: FakeJira) -> None:
-    select = {"type": "option", "custom": "select"}
-    fake.add_field("Approval", "customfield_10060", select)
-    for number, name in enumerate((*IMPACTS, "Backout plan"), start=10061):
-        fake.add_field(name, f"customfield_{number}")
-    flagged = {"type": "array", "items": "option", "custom": "multicheckboxes"}
-    fake.add_field("Flagged", "customfield_10021", flagged)
-    fake.add_field("Risk score", "customfield_10070", {"type": "number", "custom": "float"})
-    fake.add_field("Risk owner", "customfield_10071", {"type": "user", "custom": "userpicker"})
-    fake.add_field("Risk response", "customfield_10072", select)
-    fake.add_field("Likelihood", "customfield_10073", {"type": "number", "custom": "float"})
-    fake.add_field("Impact", "customfield_10074", {"type": "number", "custom": "float"})
-    fake.add_user("dave", groups=["change-advisory-board"], api_token="dave-token")
-
-
 @pytest.fixture
 def make_site(fake_jira_factory, tmp_path) -> Callable[..., Site]:
     def make(policy: str | Path, *, report_only: bool = False, flavour: str = "cloud") -> Site:
         fake = fake_jira_factory(flavour)
-        _add_change_fields(fake)
+        add_policy_fields(fake)
         policy_path = policy if isinstance(policy, Path) else tmp_path / "policy.yaml"
         if isinstance(policy, str):
             policy_path.write_text(policy)
