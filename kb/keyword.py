@@ -19,6 +19,10 @@ from typing import Any, Protocol
 from kb.search import SearchSettings
 from kb.text import cjk_index_text
 
+# The tokenizer of `lessons_fts` (kb.schema, m001): porter stems of unicode61's tokens, case
+# folded, diacritics removed. PostgreSQL's index tokenizes with it too (kb.keyword_postgres).
+FTS5_TOKENIZE = "porter unicode61 remove_diacritics 2"
+
 
 class KeywordIndex(Protocol):
     """The full-text index of the active lessons, keyed by the lesson's pk.
@@ -66,7 +70,9 @@ def fts5_match(terms: Sequence[str]) -> str:
 
 
 def _quote(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'
+    # FTS5 reads its query as a C string: a NUL would end it mid-phrase. NUL separates
+    # tokens in an indexed text, so it is a space here too.
+    return '"' + term.replace('"', '""').replace("\x00", " ") + '"'
 
 
 class SqliteKeywordIndex:

@@ -1,0 +1,128 @@
+"""Keyword index parity: GitBugs Hadoop recall with SQLite's FTS5 index and PostgreSQL's.
+
+The same store answers every query (`bench.kb_quality`'s cached Hadoop store: 2,503 reports,
+126 duplicate queries), first with its FTS5 index, then with its keyword index swapped for a
+`PostgresKeywordIndex` on a throwaway PostgreSQL server holding the same lessons, so the only
+difference is the keyword index. Prints R@5/R@10 (all queries, tuning half, held-out half)
+and ms/query per engine and mode, and the differences (issue 14 asks for 0.01 at most).
+
+    python -m bench.keyword_parity                  # keyword and hybrid (loads the models)
+    python -m bench.keyword_parity --modes keyword  # keyword only: no model needed
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from bench.kb_common import GitBugs, cache_dir, load_gitbugs
+from bench.kb_quality import found_ranks, gitbugs_store, recalls
+from kb import LessonStore
+from kb.embedding import load_embedder
+from kb.keyword import KeywordIndex
+from kb.keyword_postgres import POSTGRES_MIGRATION_STEPS, PostgresKeywordIndex
+from kb.postgres import PostgresConnection, PostgresMigrations
+from testkit.postgres import NoServer, ThrowawayPostgres
+
+ENGINES = ("sqlite", "postgres")
+
+
+def keyword_store(data: GitBugs) -> LessonStore:
+    """The Hadoop reports in a store without a model (keyword search only), cached."""
+    import json
+
+    corpus = cache_dir() / "gitbugs-hadoop.jsonl"
+    lines = [
+        json.dumps({"id": bug_id, "title": row["Summary"], "text": row["Description"] or "-"})
+        for bug_id, row in data.bugs.items()
+    ]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store = LessonStore(cache_dir() / "gitbugs-hadoop-keyword.db")
+    store.ingest_paths([corpus])
+    return store
+
+
+def fill_postgres(store: LessonStore, url: str) -> PostgresKeywordIndex:
+    """A PostgreSQL keyword index holding the store's active lessons under the same pks."""
+    db = PostgresConnection(url)
+    db.migrate(PostgresMigrations("hindsight_kb", POSTGRES_MIGRATION_STEPS))
+    index = PostgresKeywordIndex(db)
+    with store._lock:
+        rows = store.conn.execute(
+            "SELECT pk, title, text FROM lessons WHERE status = 'active' ORDER BY pk"
+        ).fetchall()
+    started = time.perf_counter()
+    for start in range(0, len(rows), 500):
+        with db.write():
+            for pk, title, text in rows[start : start + 500]:
+                index.index(pk, title, text)
+    elapsed = time.perf_counter() - started
+    print(f"indexed {len(rows):,} lessons in PostgreSQL in {elapsed:.1f} s")
+    return index
+
+
+def measure(
+    store: LessonStore, data: GitBugs, mode: str
+) -> tuple[dict[str, dict[int, float]], float]:
+    started = time.perf_counter()
+    found_at = found_ranks(store, data, data.pairs, mode)
+    elapsed = (time.perf_counter() - started) / len(data.pairs) * 1000
+    halves = {
+        "all": recalls(found_at),
+        "tuning": recalls(found_at[0::2]),
+        "held-out": recalls(found_at[1::2]),
+    }
+    return halves, elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", default="keyword,hybrid", help="comma-separated modes")
+    args = parser.parse_args(argv or [])  # `python -m bench` calls main() with none
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    data = load_gitbugs()
+    if data is None:
+        return 0
+    try:
+        server = ThrowawayPostgres()
+        server.start()
+    except NoServer as exc:
+        print(f"skipped: {exc}")
+        return 0
+    try:
+        needs_model = any(mode != "keyword" for mode in modes)
+        store = gitbugs_store(data, load_embedder()) if needs_model else keyword_store(data)
+        indexes: dict[str, KeywordIndex] = {
+            "sqlite": store.keywords,
+            "postgres": fill_postgres(store, server.create_database()),
+        }
+        print(f"corpus: {len(data.bugs)} reports, {len(data.pairs)} duplicate queries")
+        results: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
+        for mode in modes:
+            for engine in ENGINES:
+                store.keywords = indexes[engine]
+                halves, elapsed = measure(store, data, mode)
+                results[mode, engine] = halves
+                print(
+                    f"  {mode:8s} {engine:8s}  "
+                    + "  ".join(
+                        f"{half} R@5 {r[5]:.3f} R@10 {r[10]:.3f}" for half, r in halves.items()
+                    )
+                    + f"   ({elapsed:.0f} ms/query)"
+                )
+            worst = max(
+                abs(results[mode, "sqlite"][half][k] - results[mode, "postgres"][half][k])
+                for half in ("all", "tuning", "held-out")
+                for k in (5, 10)
+            )
+            print(f"  {mode:8s} largest R@5/R@10 difference between the engines: {worst:.3f}")
+        store.keywords = indexes["sqlite"]
+        store.close()
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,221 @@
+"""The keyword index (kb.keyword) on both engines: every test here runs on SQLite's FTS5 and on
+PostgreSQL (`store_location`), plus a check that PostgreSQL ranks exactly as FTS5 does."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import pytest
+
+from kb.database import StoreConnection
+from kb.keyword import FTS5_TOKENIZE, KeywordIndex, SqliteKeywordIndex, TermCounts
+from kb.keyword_postgres import POSTGRES_MIGRATION_STEPS, Fts5Tokenizer, PostgresKeywordIndex
+from kb.postgres import PostgresConnection, PostgresMigrations
+from kb.schema import MIGRATIONS
+from kb.search import SearchSettings, keyword_terms
+
+WEIGHTS = SearchSettings().column_weights
+
+
+@dataclass
+class Engine:
+    index: KeywordIndex
+    write: Callable[[], AbstractContextManager[object]]
+
+    def add(self, lessons: dict[int, tuple[str, str]]) -> None:
+        with self.write():
+            for pk, (title, text) in lessons.items():
+                self.index.index(pk, title, text)
+
+    def rank(self, query: str, depth: int = 10, *filters: object) -> list[int]:
+        terms = keyword_terms(query, SearchSettings())
+        sql = " UNION ALL ".join("SELECT ?" for _ in filters)
+        return self.index.rank(terms, depth, WEIGHTS, sql, list(filters))
+
+
+def _open(location: str) -> tuple[Engine, Callable[[], None]]:
+    if location.startswith("postgresql"):
+        pg = PostgresConnection(location)
+        pg.migrate(PostgresMigrations("hindsight_kb", POSTGRES_MIGRATION_STEPS))
+        return Engine(PostgresKeywordIndex(pg), pg.write), pg.close
+    db = StoreConnection(location, timeout=60)
+    db.migrate(MIGRATIONS)
+    return Engine(SqliteKeywordIndex(db.conn), db.write), db.close
+
+
+@pytest.fixture
+def engine(store_location: str) -> Iterator[Engine]:
+    opened, close = _open(store_location)
+    try:
+        yield opened
+    finally:
+        close()
+
+
+LESSONS = {
+    1: ("Rollback of the namenode upgrade", "The upgrade failed halfway; we rolled back."),
+    2: ("Slow balancer", "The balancer was slow. A rollback was never needed."),
+    3: ("数据库回滚失败", "升级时数据库回滚失败，备份救了我们。"),
+    4: ("HDFS 回滚 drill", "Mixed text: the 回滚 drill on HDFS went well."),
+    5: ("Unrelated", "Nothing to see here."),
+}
+
+
+def test_a_lesson_is_found_until_it_is_unindexed(engine: Engine) -> None:
+    engine.add(LESSONS)
+    assert engine.index.documents() == 5
+    assert set(engine.rank("rollback")) == {1, 2}
+    with engine.write():
+        engine.index.unindex([1, 99])
+        engine.index.unindex([])
+    assert engine.rank("rollback") == [2]
+    assert engine.index.documents() == 4
+
+
+def test_the_title_outweighs_the_body_and_stems_match(engine: Engine) -> None:
+    engine.add(LESSONS)
+    # Lesson 1 has "rollback" in its title; 2 only in its body.
+    assert engine.rank("rollback") == [1, 2]
+    assert engine.rank("balancing") == [2]  # porter stems both to "balanc"
+    assert engine.rank("upgrades") == [1]
+
+
+def test_chinese_is_found_through_bigrams_and_mixed_text_by_both(engine: Engine) -> None:
+    engine.add(LESSONS)
+    assert engine.rank("回滚") == [4, 3] or engine.rank("回滚") == [3, 4]
+    assert engine.rank("数据库") == [3]
+    assert engine.rank("回滚 drill")[0] == 4
+    assert engine.rank("hdfs") == [4]
+
+
+def test_a_filter_keeps_only_the_lessons_it_selects(engine: Engine) -> None:
+    engine.add(LESSONS)
+    assert engine.rank("rollback", 10, 2, 5) == [2]
+    assert engine.rank("rollback", 10, 5) == []
+    assert engine.rank("rollback", 1) == [1]
+
+
+def test_term_counts_count_matching_lessons_up_to_the_cap(engine: Engine) -> None:
+    engine.add(LESSONS)
+    assert engine.index.count("rollback", 10) == 2
+    assert engine.index.count("rollback", 1) == 1
+    assert engine.index.count("回滚", 10) == 2
+    assert engine.index.count("absent", 10) == 0
+    counts = TermCounts().current(engine.index, "1", SearchSettings())
+    assert counts.lessons == 5 and counts.count("balancer") == 1
+
+
+HOSTILE = [
+    '"',
+    '""',
+    "'",
+    "a'b",
+    'say "hi"',
+    "AND OR NOT NEAR",
+    "& | ! : * ( ) <-> <2>",
+    "a:* & !b",
+    "\\",
+    "back\\slash\\'",
+    "nul\x00byte",
+    "\x00",
+    "x" * 5_000,
+    "回" * 2_000,
+    "ü" * 1_500,
+    "",
+    "   ",
+    "v1.2.3 hadoop_fs re-run don't",
+    "\ud7ff\ufffd\U0001f600",
+]
+
+
+def test_hostile_terms_and_texts_never_raise(engine: Engine) -> None:
+    engine.add({pk: (term, f"body {term} end") for pk, term in enumerate(HOSTILE, start=1)})
+    for term in HOSTILE:
+        engine.index.rank([term], 5, WEIGHTS)
+        engine.index.count(term, 5)
+        engine.rank(term)
+    # What the tokenizer keeps of them is still findable.
+    assert 18 in engine.rank("hadoop_fs")
+    assert 4 in engine.index.rank(["a'b"], 5, WEIGHTS)
+
+
+def test_the_sqlite_index_uses_the_tokenizer_postgres_copies() -> None:
+    db = StoreConnection(":memory:")
+    db.migrate(MIGRATIONS)
+    (sql,) = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'lessons_fts'").fetchone()
+    assert f"tokenize = '{FTS5_TOKENIZE}'" in sql
+    db.close()
+
+
+def test_the_tokenizer_splits_folds_and_stems_as_fts5() -> None:
+    (tokens,) = Fts5Tokenizer().columns("Don't re-run hadoop_fs v1.2 Café EXPIRED")
+    assert tokens == ["don", "t", "re", "run", "hadoop", "fs", "v1", "2", "cafe", "expir"]
+
+
+VOCABULARY = [
+    "namenode",
+    "datanode",
+    "balancer",
+    "rollback",
+    "upgrade",
+    "heap",
+    "timeout",
+    "replication",
+    "block",
+    "rack",
+    "quota",
+    "snapshot",
+    "lease",
+    "journal",
+    "failover",
+    "checkpoint",
+    "token",
+    "kerberos",
+    "yarn",
+    "container",
+    "scheduler",
+    "queue",
+    "reducer",
+    "mapper",
+    "shuffle",
+    "spill",
+    "compaction",
+    "region",
+    "split",
+    "merge",
+    "don't",
+    "can't",
+    "回滚",
+    "数据",
+    "升级",
+    "失败",
+    "数据库回滚失败",
+]
+
+
+@pytest.mark.postgres
+def test_postgres_ranks_exactly_as_fts5(postgres_url: str) -> None:
+    """bm25 on PostgreSQL equals FTS5's on a random corpus: same hits, same order."""
+    rng = random.Random(7)
+    lessons = {}
+    for pk in range(1, 301):
+        title = " ".join(rng.choices(VOCABULARY, k=rng.randint(2, 6)))
+        text = " ".join(rng.choices(VOCABULARY, k=rng.randint(5, 60)))
+        lessons[pk] = (title, text)
+    sqlite, close_sqlite = _open(":memory:")
+    postgres, close_postgres = _open(postgres_url)
+    try:
+        sqlite.add(lessons)
+        postgres.add(lessons)
+        for _ in range(60):
+            query = " ".join(rng.choices(VOCABULARY, k=rng.randint(1, 5)))
+            assert postgres.rank(query, 20) == sqlite.rank(query, 20), query
+        assert postgres.rank("rollback", 20, *range(1, 300, 3)) == sqlite.rank(
+            "rollback", 20, *range(1, 300, 3)
+        )
+    finally:
+        close_sqlite()
+        close_postgres()
