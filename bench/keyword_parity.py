@@ -48,8 +48,8 @@ def fill_postgres(store: LessonStore, url: str) -> PostgresKeywordIndex:
     db = PostgresConnection(url)
     db.migrate(PostgresMigrations("hindsight_kb", POSTGRES_MIGRATION_STEPS))
     index = PostgresKeywordIndex(db)
-    with store._lock:
-        rows = store.conn.execute(
+    with store.db.read() as conn:
+        rows = conn.execute(
             "SELECT pk, title, text FROM lessons WHERE status = 'active' ORDER BY pk"
         ).fetchall()
     started = time.perf_counter()

@@ -78,8 +78,8 @@ def _quote(term: str) -> str:
 class SqliteKeywordIndex:
     """The FTS5 table `lessons_fts` (title, text, cjk; rowid = lesson pk; kb.schema).
 
-    Shares the store's connection: callers hold the store's lock (its write transaction for
-    `index` and `unindex`).
+    Shares the store's connection: callers hold one of its transactions (the write
+    transaction for `index` and `unindex`).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -135,8 +135,8 @@ class TermCounts:
 
     Counting a term's lessons takes well under a millisecond even at 100k lessons, but a long
     query has dozens of terms, and a corpus's vocabulary repeats across queries. Counting stops
-    past the largest count that can change `selective_terms`' choice. Use it under the store's
-    lock (the SQLite index shares the store's connection).
+    past the largest count that can change `selective_terms`' choice. Use it inside the store's
+    read transaction (the SQLite index shares the store's connection).
     """
 
     MAX_TERMS = 50_000
