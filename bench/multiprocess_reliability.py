@@ -332,6 +332,7 @@ def run(
     engine: str,
     *,
     issues: int,
+    db: str | None = None,
     connections: int = 8,
     jira_latency: float = 0.05,
     rate: float | None = None,
@@ -340,15 +341,17 @@ def run(
     max_seconds: float = 300.0,
     progress: bool = False,
 ) -> Report:
-    """One run on `engine`; raises `testkit.postgres.NoServer` / `testkit.redis.NoRedis` when
-    a server cannot start here."""
+    """One run on `engine`, in `db` when given (a HINDSIGHT_DB value), else in a new SQLite
+    file or throwaway PostgreSQL server; raises `testkit.postgres.NoServer` /
+    `testkit.redis.NoRedis` when a server cannot start here."""
     from testkit.fakejira.fake import FakeJira
     from testkit.redis import ThrowawayRedis
 
     say = print if progress else (lambda *args, **kwargs: None)
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hindsight-mp-")))
-        db = stack.enter_context(database(engine, folder, durable=durable))
+        if db is None:
+            db = stack.enter_context(database(engine, folder, durable=durable))
         redis = ThrowawayRedis().start()
         stack.callback(redis.stop)
         fake = FakeJira("cloud", validator=validator).start()
@@ -572,9 +575,10 @@ def print_reports(reports: list[Report]) -> None:
             if i >= len(r.outages):
                 return "-"
             outage = r.outages[i]
+            if outage.what.startswith("worker"):
+                return f"it held {len(outage.held)} deliveries"
             sent, refused = r.during(outage)
-            text = f"{outage.back_at - outage.at:.1f} s: {sent} sent, {refused} refused"
-            return text + (f", held {len(outage.held)}" if outage.what.startswith("worker") else "")
+            return f"down {outage.back_at - outage.at:.1f} s: {sent} attempts, {refused} refused"
 
         row(f"SIGKILL {what}", [outage_text(r) for r in ran])
     row("processed (done)", [str(r.statuses.get("done", 0)) for r in ran])
