@@ -5,7 +5,7 @@ seeded and which retrospective issues were captured. Callers depend on the `Less
 Protocol. Its queries live once, in `SQLLessonsJournal`; `SQLiteLessonsJournal` opens, locks and
 migrates through `kb.database.StoreConnection` like every store (docs/storage.md), and
 `plugin.lessons.journal_postgres.PostgresLessonsJournal` keeps only what PostgreSQL does
-differently (its schema and triggers, a row lock). Schema changes are numbered migrations.
+differently (its schema and triggers). Schema changes are numbered migrations.
 """
 
 from __future__ import annotations
@@ -134,9 +134,6 @@ class SQLLessonsJournal:
     """
 
     _db: StoreConnection | PostgresConnection
-    # Appended to a SELECT whose rows the write transaction then changes. SQLite needs none:
-    # BEGIN IMMEDIATE gives its one writer the whole database.
-    _FOR_UPDATE = ""
 
     def __init__(self, db: StoreConnection | PostgresConnection, clock: Clock) -> None:
         self._db = db
@@ -249,21 +246,17 @@ class SQLLessonsJournal:
             project = found[0] if found else (
                 issue_key.rsplit("-", 1)[0] if "-" in issue_key else None
             )  # fmt: skip
-            before = conn.execute(
-                "SELECT answer FROM lessons_feedback WHERE issue_key = ? AND lesson_id = ?"
-                + self._FOR_UPDATE,
-                (issue_key, lesson_id),
-            ).fetchone()
-            if before and before[0] == answer:
-                return False
-            conn.execute(
+            # One statement decides: an answer equal to the stored one changes no row, also
+            # when two machines store the same click at once (the second waits, then sees it).
+            cursor = conn.execute(
                 "INSERT INTO lessons_feedback (issue_key, lesson_id, project, answer, answered_at)"
                 " VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (issue_key, lesson_id) DO UPDATE SET answer = excluded.answer,"
-                " answered_at = excluded.answered_at",
+                " answered_at = excluded.answered_at"
+                " WHERE lessons_feedback.answer <> excluded.answer",
                 (issue_key, lesson_id, project, answer, self._now()),
             )
-        return True
+        return cursor.rowcount == 1
 
     def dismissed(self, issue_key: str) -> frozenset[str]:
         """Lessons someone marked not relevant on this issue: never suggested there again."""

@@ -3,8 +3,10 @@
 Implements `plugin.lessons.journal.LessonsJournal` with the queries of
 `plugin.lessons.journal.SQLLessonsJournal`, over the same tables and the same daily totals kept by
 triggers (here PL/pgSQL), so the dashboard reads one row per day on either engine. What this
-module keeps is what differs: the schema, and the row lock (`FOR UPDATE`) a write that reads
-first takes (an answer compared with the one before), as SQLite's single writer did for it.
+module keeps is what differs: the schema and its triggers. The shared writes are safe without
+SQLite's single writer: an answer is compared with the stored one inside its upsert, and
+recording an issue's suggestions starts by upserting the issue's comment row, whose lock holds a
+concurrent recording of that issue until commit.
 """
 
 from __future__ import annotations
@@ -79,8 +81,6 @@ class PostgresLessonsJournal(SQLLessonsJournal):
     """The journal in a PostgreSQL database every process shares."""
 
     _db: PostgresConnection
-    # The answer compared with the one before is locked, as SQLite's single writer held it.
-    _FOR_UPDATE = " FOR UPDATE"
 
     def __init__(self, url: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(PostgresConnection(url), clock)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import threading
+
+import pytest
 import sqlite_utils
 
 from kb.database import StoreConnection
-from plugin.lessons.journal import FeedbackTally, SQLiteLessonsJournal
+from plugin.lessons.journal import FeedbackTally, LessonsJournal, SQLiteLessonsJournal
 from plugin.lessons.schema import MIGRATIONS
 
 
@@ -206,3 +209,33 @@ def test_the_first_seed_stands_and_a_capture_keeps_its_latest_hash(journal) -> N
     assert (seed.issue_key, seed.mode, seed.lesson_ids) == ("DB-1", "issue", ("L-1", "L-2"))
     assert journal.seed("OPS") is None
     assert (journal.capture_sha("DB-7"), journal.capture_sha("DB-8")) == ("sha-2", None)
+
+
+@pytest.mark.postgres
+def test_one_answer_stored_twice_at_once_changes_the_journal_once(postgres_url, clock) -> None:
+    """Two machines store the same click at the same moment: one of them changed something.
+
+    On PostgreSQL the answer was read, then written: both writers could read no answer and
+    both report a change. The comparison is now part of the upsert on both engines.
+    """
+    from plugin.lessons.journal_postgres import PostgresLessonsJournal
+
+    journals = [PostgresLessonsJournal(postgres_url, clock=clock) for _ in range(2)]
+    changed: list[bool] = []
+
+    def click(journal: LessonsJournal, issue: str, start: threading.Barrier) -> None:
+        start.wait()
+        changed.append(journal.record_feedback(issue, "L-1", "helpful"))
+
+    for n in range(20):
+        start = threading.Barrier(2)
+        threads = [threading.Thread(target=click, args=(j, f"PAY-{n}", start)) for j in journals]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert changed.count(True) == 20 and len(changed) == 40
+    assert journals[0].tallies(["L-1"]) == {"L-1": FeedbackTally(20, 0)}
+    for journal in journals:
+        journal.close()
