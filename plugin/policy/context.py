@@ -39,7 +39,7 @@ class IssueEvaluation:
 
     issue: Issue  # the state the trigger is judged on
     fresh: Issue  # re-read after a rule wrote, so later rules look before they write
-    reverted_by: str | None = None
+    reverted_by: str | None = None  # who moved the issue back: "rule X", "an earlier attempt"
     labelled: set[str] = field(default_factory=set)  # labels added (or planned) so far
 
 

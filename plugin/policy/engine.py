@@ -47,10 +47,13 @@ class PolicyEngine:
         return self.evaluate_issue(self.jira.get_issue(issue_key), trigger)
 
     def evaluate_issue(
-        self, issue: Issue, trigger: Trigger, *, act: bool = True
+        self, issue: Issue, trigger: Trigger, *, act: bool = True, moved_back: bool = False
     ) -> list[PolicyDecision]:
-        """Judge a given issue state. With `act=False` nothing is planned either (backtests)."""
-        evaluation = IssueEvaluation(issue=issue, fresh=issue)
+        """Judge a given issue state. With `act=False` nothing is planned either (backtests).
+        `moved_back`: an earlier attempt at the same delivery already reverted the move."""
+        evaluation = IssueEvaluation(
+            issue=issue, fresh=issue, reverted_by="an earlier attempt" if moved_back else None
+        )
         decisions: list[PolicyDecision] = []
         for rule in self.policy.rules:
             mode = "report-only" if self.report_only else self.policy.mode_of(rule)

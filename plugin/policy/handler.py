@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from kb.clock import Clock
@@ -17,7 +18,7 @@ from plugin.audit import AuditLog
 from plugin.dispatch import HandlerResult
 from plugin.events import JiraEvent
 from plugin.jira.errors import JiraApiError
-from plugin.jira.port import JiraPort, User
+from plugin.jira.port import ChangeItem, Issue, JiraPort, User
 from plugin.policy.decision import PolicyDecision, Trigger
 from plugin.policy.engine import PolicyEngine
 from plugin.policy.loader import PolicyError, PolicyProblem, load_policy
@@ -25,6 +26,8 @@ from plugin.policy.model import Policy
 
 log = logging.getLogger(__name__)
 EVENT_TYPES = ("jira:issue_created", "jira:issue_updated")
+# How many of an issue's newest audit entries a delivery's re-run reads for its own earlier rows.
+RECENT_ENTRIES = 100
 
 
 class PolicySource:
@@ -103,16 +106,54 @@ class PolicyHandler:
             if exc.status == 404:  # deleted since, or never visible to Hindsight
                 return HandlerResult("skipped", f"{event.issue_key} no longer exists")
             raise
-        decisions = engine.evaluate_issue(issue, trigger)
+        moved_back = event.issue is not None and moved_back_by(me, issue, event.status_change)
+        if moved_back:
+            # An earlier attempt at this delivery reverted the move, then its worker died
+            # before the audit record: judge the move as it was (the status the delivery's
+            # snapshot shows), so the decision is recorded; every action finds itself done.
+            assert event.issue is not None
+            issue = replace(issue, status=event.issue.status)
+        decisions = engine.evaluate_issue(issue, trigger, moved_back=moved_back)
         if issue.parent and not engine.offline:
             parent_trigger = Trigger(event.webhook_event, delivery_key, event.actor, None)
             parent = engine.evaluate(issue.parent, parent_trigger)
-            self.audit.record([d for d in parent if d.noteworthy], parent_trigger)
+            self._record(issue.parent, [d for d in parent if d.noteworthy], parent_trigger)
             decisions += parent
-        self.audit.record(
-            [d for d in decisions if d.noteworthy and d.issue_key == issue.key], trigger
+        self._record(
+            issue.key, [d for d in decisions if d.noteworthy and d.issue_key == issue.key], trigger
         )
         return summarise(decisions)
+
+    def _record(self, issue_key: str, decisions: list[PolicyDecision], trigger: Trigger) -> None:
+        """Audit `decisions` once per delivery: a re-run of a delivery whose worker died after
+        its audit record (before the delivery was marked done) records nothing twice. The
+        earlier attempt's rows are among the issue's newest, read by its index."""
+        if not decisions:
+            return
+        recorded = {
+            entry.rule
+            for entry in self.audit.query(issue=issue_key, limit=RECENT_ENTRIES)
+            if entry.delivery == trigger.delivery_key
+        }
+        self.audit.record([d for d in decisions if d.rule not in recorded], trigger)
+
+
+def moved_back_by(me: User | None, issue: Issue, change: ChangeItem | None) -> bool:
+    """Did `me` (Hindsight) move `issue` back from where `change` took it, as the latest status
+    change? Then the move is not stale: an earlier attempt at the same delivery reverted it."""
+    if me is None or change is None or not change.is_status:
+        return False
+    if issue.status.id != change.from_value:
+        return False
+    for entry in issue.history_newest_first():
+        status = next((item for item in entry.items if item.is_status), None)
+        if status is not None:
+            return (
+                me.same_as(entry.author)
+                and status.from_value == change.to_value
+                and status.to_value == change.from_value
+            )
+    return False
 
 
 def summarise(decisions: list[PolicyDecision]) -> HandlerResult:

@@ -75,7 +75,7 @@ def _enforce(ctx: RuleContext[AnyRule], change: ChangeItem, missing: list[Unmet]
     impossible: RevertImpossible | None = None
     moving = f"move {issue.key} back to {change.from_string}"
     if ev.reverted_by:
-        runner.note("revert", f"already moved back by rule {ev.reverted_by}", "unchanged")
+        runner.note("revert", f"already moved back by {ev.reverted_by}", "unchanged")
     elif not rule.guard.revert:
         impossible = RevertImpossible("guard")
         runner.note("revert", moving, "not attempted: the rule's guard says revert: false")
@@ -87,7 +87,7 @@ def _enforce(ctx: RuleContext[AnyRule], change: ChangeItem, missing: list[Unmet]
                 moving,
                 "planned (the way back is looked up in Jira when it is configured)",
             )
-            ev.reverted_by = rule.name
+            ev.reverted_by = f"rule {rule.name}"
         else:
             back = way_back(jira.get_transitions(issue.key), change)
         if back is None and ev.reverted_by is None:
@@ -113,7 +113,7 @@ def _enforce(ctx: RuleContext[AnyRule], change: ChangeItem, missing: list[Unmet]
         {"transition": back.id, "to": back.to.id},
     )
     if moved:
-        ev.reverted_by = rule.name
+        ev.reverted_by = f"rule {rule.name}"
         return
     # Jira refused the way back (a validator, a permission): say so and flag instead.
     refused = RevertImpossible(

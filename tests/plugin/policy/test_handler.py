@@ -14,7 +14,7 @@ from plugin.policy.handler import EVENT_TYPES, PolicyHandler, PolicySource
 from plugin.policy.loader import PolicyError
 from plugin.policy.reasons import ApprovalMissing, FieldEmpty
 from plugin.policy.render import text as worded
-from testkit.memory_jira import BOT, DONE, FIELDS, MemoryJira, change_issue
+from testkit.memory_jira import BOT, DONE, FIELDS, IN_PROGRESS, TODO, MemoryJira, change_issue
 from tests.plugin.policy.conftest import POLICY_YAML
 
 
@@ -72,6 +72,91 @@ def test_a_violation_is_reverted_and_audited(policy_file, jira: MemoryJira, tmp_
         "delivery-1", "change-control", "fail", "Alice",
     )  # fmt: skip
     assert [a["kind"] for a in entry.actions] == ["comment", "label", "revert"]
+
+
+class WorkerDied(Exception):
+    """The worker's process was killed (SIGKILL) at this point."""
+
+
+class DiesBeforeRecording:
+    """An audit log whose first `record` never happens: its worker dies just before it."""
+
+    def __init__(self, inner: AuditLog) -> None:
+        self.inner = inner
+        self.died = False
+
+    def record(self, decisions, trigger, **kwargs) -> int:
+        if not self.died:
+            self.died = True
+            raise WorkerDied
+        return self.inner.record(decisions, trigger, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def test_a_rerun_after_the_worker_died_before_auditing_records_the_revert_once(
+    policy_file, jira: MemoryJira, tmp_path
+):
+    # Found by bench/multiprocess_reliability.py: the re-run saw the move reverted, took it
+    # for a stale event and recorded nothing, so the audit lacked a revert Jira shows.
+    jira.put(change_issue(fields={FIELDS["Change type"]: {"value": "Normal"}}))
+    jira.move("CHG-1", DONE)
+    audit = SQLiteAuditLog(tmp_path / "db.sqlite")
+    handler = _handler(policy_file, jira, DiesBeforeRecording(audit))
+    event = JiraEvent.from_payload(_payload())
+    with pytest.raises(WorkerDied):
+        handler(event, "delivery-1")
+    assert jira.issues["CHG-1"].status == IN_PROGRESS  # the first attempt reverted it
+    written = list(jira.writes)
+
+    result = handler(event, "delivery-1")  # the recovered delivery runs again
+
+    assert result.outcome == "reported"  # nothing written this time
+    assert jira.writes == written
+    [entry] = audit.query()
+    assert (entry.delivery, entry.rule, entry.outcome) == ("delivery-1", "change-control", "fail")
+    actions = {a["kind"]: (a["result"], a["detail"]) for a in entry.actions}
+    assert actions["revert"] == ("unchanged", "already moved back by an earlier attempt")
+    assert actions["comment"][0] == "unchanged"
+    assert all(a["result"] != "done" for a in entry.actions)
+
+
+def test_a_rerun_after_the_worker_died_before_marking_done_audits_nothing_twice(
+    policy_file, jira: MemoryJira, tmp_path
+):
+    jira.put(change_issue(fields={FIELDS["Change type"]: {"value": "Normal"}}))
+    jira.move("CHG-1", DONE)
+    audit = SQLiteAuditLog(tmp_path / "db.sqlite")
+    handler = _handler(policy_file, jira, audit)
+    event = JiraEvent.from_payload(_payload())
+    handler(event, "delivery-1")  # recorded, then the worker died before the delivery was done
+    written = list(jira.writes)
+
+    handler(event, "delivery-1")
+    handler(event, "delivery-2")  # another delivery of the same move is its own decision
+
+    assert jira.writes == written
+    assert [e.delivery for e in audit.query()] == ["delivery-1", "delivery-2"]
+
+
+def test_a_move_a_person_made_after_hindsights_revert_stays_stale(
+    policy_file, jira: MemoryJira, tmp_path
+):
+    jira.put(change_issue(fields={FIELDS["Change type"]: {"value": "Normal"}}))
+    jira.move("CHG-1", DONE)
+    audit = SQLiteAuditLog(tmp_path / "db.sqlite")
+    handler = _handler(policy_file, jira, audit)
+    event = JiraEvent.from_payload(_payload())
+    handler(event, "delivery-1")
+    jira.move("CHG-1", TODO)  # a person moves it on: the old move is stale now
+    written = list(jira.writes)
+
+    result = handler(event, "delivery-1-again")
+
+    assert result.outcome == "no-op"
+    assert jira.writes == written
+    assert [e.delivery for e in audit.query()] == ["delivery-1"]
 
 
 def test_hindsights_own_events_are_skipped(policy_file, jira, tmp_path):
