@@ -240,8 +240,11 @@ class SQLDeliveryStore:
         return [_delivery(row) for row in rows]
 
     def keys(self, *, status: str) -> list[str]:
+        """The keys of every delivery in `status`, oldest first (replayed in that order)."""
         with self.db.read() as conn:
-            rows = conn.execute("SELECT key FROM deliveries WHERE status = ?", (status,))
+            rows = conn.execute(
+                f"SELECT key FROM deliveries WHERE status = ? ORDER BY {self._ARRIVAL}", (status,)
+            )
             return [row[0] for row in rows]
 
     def status_counts(self) -> list[tuple[str, str, int]]:

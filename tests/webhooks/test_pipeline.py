@@ -387,3 +387,18 @@ def test_counts_start_from_the_log_when_a_database_is_upgraded(tmp_path: Path) -
         ("jira:issue_updated", RECEIVED, 1),
     ]
     assert store.queue_depth() == 1
+
+
+def test_the_keys_of_a_status_come_oldest_first_on_both_engines(store: DeliveryStore) -> None:
+    """`deliveries replay --all-dead` replays in this order; it followed the status index on
+    SQLite (by event, then arrival) and no order at all on PostgreSQL."""
+    for key, event in (
+        ("k1", "jira:issue_updated"),
+        ("k2", "comment_created"),
+        ("k3", "jira:issue_updated"),
+        ("k4", "comment_created"),
+    ):
+        store.record(key=key, event=event, subject=None, issue_key=None, actor=None,
+                     body=b"{}", auth="signature", status=DEAD)  # fmt: skip
+
+    assert store.keys(status=DEAD) == ["k1", "k2", "k3", "k4"]
