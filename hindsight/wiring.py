@@ -61,7 +61,7 @@ class KbOptions:
     """What the knowledge-base commands read: the database, the model, the ingest limit, and
     the running service a search may ask instead of loading the model."""
 
-    db: Path
+    db: Path | PostgresURL
     embed_model: str | None
     ingest_max_file_bytes: int
     service_url: str | None = None  # the public_url setting
@@ -153,7 +153,7 @@ class Config:
         """Report-only unless Jira is configured (`build_runtime` says so for an injected Jira)."""
         s = self._settings
         return LessonsOptions(
-            db=_refuse_postgres_for_lessons(s.db),
+            db=s.db,
             base_url=(s.public_url or DEFAULT_BASE_URL).rstrip("/"),
             browse_base=(s.jira_url or s.public_url or DEFAULT_BASE_URL).rstrip("/"),
             feedback_secrets=feedback_secrets(
@@ -173,7 +173,7 @@ class Config:
     def kb(self) -> KbOptions:
         s = self._settings
         return KbOptions(
-            db=_refuse_postgres_for_lessons(s.db),
+            db=s.db,
             embed_model=s.embed_model,
             ingest_max_file_bytes=s.ingest_max_file_bytes,
             service_url=s.public_url,
@@ -208,17 +208,6 @@ def load_config(
     """The one loading path of every command and app: defaults < TOML file < HINDSIGHT_*
     variables < `overrides` (the command line). Raises `ConfigError` naming each bad setting."""
     return Config(load_settings(config_file, environ=environ, overrides=overrides))
-
-
-def _refuse_postgres_for_lessons(db: Path | PostgresURL) -> Path:
-    """The lesson store and the suggestion journal have no PostgreSQL implementation yet
-    (issue 14): refuse rather than split the data between a database and a stray file."""
-    if isinstance(db, PostgresURL):
-        raise ConfigError(
-            "db is a PostgreSQL URL, but the lesson store and the suggestion journal cannot use"
-            " PostgreSQL yet (issue 14): use a SQLite file for now"
-        )
-    return db
 
 
 def _unwrapped(values: Sequence[SecretStr]) -> tuple[str, ...]:

@@ -3,14 +3,16 @@
 The same tables and columns as `kb.schema` (SQLite), so the store's SQL runs on both: `pk` is an
 identity column where SQLite has its rowid alias, vectors are float32 `bytea` where SQLite has
 BLOBs, the project filters use `lower(project)` indexes where SQLite has `COLLATE NOCASE` ones,
-and the revision history is append-only by trigger. Text that is sorted for display or joined on
-(`uri`, `title`, `source_uri`) compares byte by byte (`COLLATE "C"`), as SQLite's does, whatever
-the database's locale. PostgreSQL starts at the shape SQLite's m001 to m004 reached, so the later
-step numbers are taken and empty here. Never edit a step that has shipped.
+the revision history is append-only by trigger, and the keyword index is
+`kb.keyword_postgres`'s tables where SQLite has its FTS5 table. Text that is sorted for display
+or joined on (`uri`, `title`, `source_uri`) compares byte by byte (`COLLATE "C"`), as SQLite's
+does, whatever the database's locale. PostgreSQL starts at the shape SQLite's m001 to m004
+reached, so the later step numbers are taken and empty here. Never edit a step that has shipped.
 """
 
 from __future__ import annotations
 
+from kb.keyword_postgres import POSTGRES_DDL as KEYWORD_INDEX_DDL
 from kb.postgres import PostgresMigrations
 
 _INITIAL = """
@@ -136,7 +138,7 @@ CREATE INDEX action_items_source ON action_items (source_uri);
 MIGRATIONS = PostgresMigrations(
     "hindsight_kb",
     (
-        ("m001_initial", _INITIAL),
+        ("m001_initial", _INITIAL + KEYWORD_INDEX_DDL),
         ("m002_source_index", "SELECT 1"),
         ("m003_curation", "SELECT 1"),
         ("m004_action_items", "SELECT 1"),

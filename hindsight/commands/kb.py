@@ -24,8 +24,11 @@ from kb.store import MAX_FILE_BYTES, MODES
 db_option = click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The knowledge-base database file (default: the db setting, else ./hindsight.db).",
+    metavar="PATH|URL",
+    # Text, not click.Path: a path would fold postgresql://host/db into postgresql:/host/db.
+    type=str,
+    help="The knowledge-base database: a SQLite file or a postgresql:// URL (default: the db"
+    " setting, else ./hindsight.db).",
 )
 
 
@@ -86,7 +89,7 @@ def _store(
 @config_option
 def ingest(
     paths: tuple[str, ...],
-    db_path: Path | None,
+    db_path: str | None,
     fmt: str,
     project: str | None,
     prune: bool,
@@ -210,7 +213,7 @@ def _count_files(paths: tuple[str, ...]) -> int:
 @config_option
 def search(
     query: str,
-    db_path: Path | None,
+    db_path: str | None,
     limit: int,
     as_json: bool,
     mode: str,
@@ -313,7 +316,7 @@ def _echo_hit(number: int, item: dict[str, Any]) -> None:
 @click.command()
 @db_option
 @config_option
-def reindex(db_path: Path | None, config_file: Path | None) -> None:
+def reindex(db_path: str | None, config_file: Path | None) -> None:
     """Embed every lesson again with the current model (the embed_model setting or the default).
 
     Needed after changing the model; also embeds lessons that have no vectors yet.
@@ -336,7 +339,7 @@ def reindex(db_path: Path | None, config_file: Path | None) -> None:
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the lesson as JSON.")
 @config_option
-def lesson(lesson_id: str, db_path: Path | None, as_json: bool, config_file: Path | None) -> None:
+def lesson(lesson_id: str, db_path: str | None, as_json: bool, config_file: Path | None) -> None:
     """Show one lesson by its id (as printed by search).
 
     \b

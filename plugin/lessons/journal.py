@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from kb.clock import SYSTEM_CLOCK, Clock
 from kb.database import StoreConnection
-from kb.postgres import PostgresConnection
+from kb.postgres import PostgresConnection, PostgresURL
 from plugin.lessons.schema import MIGRATIONS
 from plugin.lessons.signing import Answer
 
@@ -392,6 +392,21 @@ class SQLiteLessonsJournal(SQLLessonsJournal):
     def __init__(self, db: str | Path | StoreConnection, *, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(db if isinstance(db, StoreConnection) else StoreConnection(db), clock)
         self._db.migrate(MIGRATIONS)
+
+
+def open_lessons_journal(
+    location: str | Path | PostgresURL, *, clock: Clock = SYSTEM_CLOCK
+) -> LessonsJournal:
+    """The journal where `HINDSIGHT_DB` says: a SQLite file, or a PostgreSQL database.
+
+    The one place that names the implementations: the composition root passes the configured
+    location here.
+    """
+    if isinstance(location, PostgresURL):
+        from plugin.lessons.journal_postgres import PostgresLessonsJournal
+
+        return PostgresLessonsJournal(location, clock=clock)
+    return SQLiteLessonsJournal(location, clock=clock)
 
 
 # A suggestion row with its answer, as `_suggested` reads it.

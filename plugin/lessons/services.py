@@ -18,11 +18,12 @@ from pathlib import Path
 
 from kb.clock import SYSTEM_CLOCK, Clock
 from kb.embedding import Embedder, load_embedder
+from kb.postgres import PostgresURL
 from kb.store import LessonStore
 from plugin.lessons.capture import RetrospectiveCapturer
 from plugin.lessons.config import LessonsSettings
 from plugin.lessons.index import KbLessonIndex, LessonIndex
-from plugin.lessons.journal import LessonsJournal, SQLiteLessonsJournal
+from plugin.lessons.journal import LessonsJournal, open_lessons_journal
 from plugin.lessons.seed import ProjectSeeder
 from plugin.lessons.signing import FeedbackSigner
 from plugin.lessons.suggest import Suggester
@@ -35,7 +36,7 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 class LessonsOptions:
     """Everything the lessons features read from the settings (built by `hindsight.wiring`)."""
 
-    db: Path
+    db: Path | PostgresURL
     base_url: str = DEFAULT_BASE_URL
     browse_base: str = ""  # the Jira base URL; captured retrospectives link to /browse/KEY
     feedback_secrets: tuple[str, ...] = ()
@@ -74,7 +75,7 @@ def load_lessons_policy(policy_file: Path | None) -> LessonsSettings:
 
 @dataclass
 class LessonsServices:
-    """The lessons features wired together over one database file."""
+    """The lessons features wired together over one database."""
 
     options: LessonsOptions
     index: LessonIndex
@@ -120,12 +121,13 @@ def build_services(
     store: LessonStore | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> LessonsServices:
-    """Open the knowledge base and the journal in the database file and wire the features."""
+    """Open the knowledge base and the journal where `options.db` says (a SQLite file or a
+    PostgreSQL database) and wire the features."""
     store = store or LessonStore(options.db, embedder or load_embedder(options.embed_model))
     return LessonsServices(
         options=options,
         index=KbLessonIndex(store),
-        journal=SQLiteLessonsJournal(options.db, clock=clock),
+        journal=open_lessons_journal(options.db, clock=clock),
         signer=FeedbackSigner(
             options.feedback_secrets[0],
             previous_secrets=options.feedback_secrets[1:],

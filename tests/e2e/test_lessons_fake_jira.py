@@ -55,12 +55,14 @@ class Site:
 
 
 @pytest.fixture
-def site(fake_jira_factory, tmp_path) -> Site:
+def site(fake_jira_factory, tmp_path, store_location: str) -> Site:
+    """On each engine (store_location): every store, the lessons too, where HINDSIGHT_DB says."""
     fake = fake_jira_factory("cloud")
     settings = load_settings(
         environ={},
         overrides={
-            "db": tmp_path / "hindsight.db",
+            "db": store_location,
+            "queue": f"sqlite:///{tmp_path}/q.db",
             "webhook_secret": [SECRET],
             "public_url": "http://hindsight.test",
             "jira_url": fake.base_url,

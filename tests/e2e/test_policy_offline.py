@@ -8,7 +8,7 @@ from hindsight.config import load_settings
 from hindsight.wiring import Config, build_runtime, install_policy
 from hindsight.wsgi import create_app
 from plugin.audit import open_audit_log
-from plugin.lessons.services import LessonsOptions, build_services
+from plugin.lessons.services import build_services
 from testkit.kb import HashingEmbedder
 from testkit.memory_jira import FIELDS
 from tests.conftest import WEBHOOK_SECRET
@@ -21,7 +21,7 @@ from webhooks.queue import build_delivery_queue, build_huey
 def test_a_delivery_is_judged_on_its_snapshot_and_nothing_is_written(
     tmp_path: Path, store_location: str
 ):
-    """On each engine: the delivery log and the audit log where HINDSIGHT_DB says."""
+    """On each engine: every store (deliveries, audit, lessons) where HINDSIGHT_DB says."""
     mapped = "".join(f"  {name}: {field_id}\n" for name, field_id in FIELDS.items())
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY_YAML.replace("version: 1\n", f"version: 1\nfields:\n{mapped}", 1))
@@ -30,12 +30,9 @@ def test_a_delivery_is_judged_on_its_snapshot_and_nothing_is_written(
         overrides={"db": store_location, "queue": f"sqlite:///{tmp_path}/q.db",
                    "webhook_secret": [WEBHOOK_SECRET], "policy_file": policy},
     )  # fmt: skip
-    # the lessons are not on PostgreSQL yet (issue 14) and take no part here: a file of their own
-    lessons = build_services(
-        LessonsOptions(tmp_path / "lessons.db", base_url="http://h.test", feedback_secrets=("s",)),
-        embedder=HashingEmbedder(),
-    )
-    runtime = build_runtime(Config(settings), installers=[install_policy], lessons=lessons)
+    config = Config(settings)
+    lessons = build_services(config.lessons, embedder=HashingEmbedder())
+    runtime = build_runtime(config, installers=[install_policy], lessons=lessons)
     assert runtime.jira is None
     queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
     client = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True}).test_client()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hindsight.wiring import Config
 from kb import LessonStore
 from testkit.kb import HashingEmbedder
 
@@ -28,8 +30,10 @@ def embedder() -> HashingEmbedder:
 
 
 @pytest.fixture
-def store(tmp_path: Path, embedder: HashingEmbedder) -> LessonStore:
-    with LessonStore(tmp_path / "kb.db", embedder) as opened:
+def store(store_config: Config, embedder: HashingEmbedder) -> Iterator[LessonStore]:
+    """A fresh store on each engine: a SQLite file, then a PostgreSQL database (store_location),
+    opened from the configuration as the service opens it."""
+    with LessonStore(store_config.kb.db, embedder) as opened:
         yield opened
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hindsight.wiring import Config
 from kb import LessonStore
 from kb.actions import ActionItemNotFound, JiraPushBusy, item_id_for_lesson
 from kb.curation import CurationError
@@ -93,9 +94,10 @@ project: PAY
 
 
 @pytest.fixture
-def store(tmp_path: Path):
+def store(store_config: Config):
+    """On each engine (store_location): a SQLite file, then a PostgreSQL database."""
     with LessonStore(
-        tmp_path / "kb.db",
+        store_config.kb.db,
         HashingEmbedder(),
         clock=StepClock(dt.datetime(2025, 11, 1, 12, tzinfo=dt.UTC)),
     ) as opened:

@@ -1,4 +1,6 @@
-"""Two ingests at once lose nothing; searches during an ingest see whole sources only."""
+"""Several processes on one store, on each engine (store_location): two ingests at once lose
+nothing, searches during an ingest see whole sources only, a write by another process is seen
+by the next search (vectors included), and processes starting together migrate once."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import threading
 from pathlib import Path
 
 from kb import LessonStore
+from kb.engine import is_postgres
 from testkit.kb import HashingEmbedder
 
 
@@ -16,6 +19,11 @@ def _ingest_folder(db: str, folder: str) -> None:
         assert not report.errors
 
 
+def _open(db: str, start: multiprocessing.synchronize.Event) -> None:
+    start.wait(timeout=60)
+    LessonStore(db, HashingEmbedder()).close()
+
+
 def _write_sources(folder: Path, prefix: str, files: int, lessons: int) -> None:
     folder.mkdir()
     for n in range(files):
@@ -23,31 +31,88 @@ def _write_sources(folder: Path, prefix: str, files: int, lessons: int) -> None:
         (folder / f"{prefix}{n}.md").write_text(f"## Lessons learned\n{bullets}\n")
 
 
-def test_two_processes_ingesting_at_once_lose_nothing(tmp_path: Path) -> None:
-    db = str(tmp_path / "kb.db")
-    LessonStore(db, HashingEmbedder()).close()  # schema first, like a deployed store
-    _write_sources(tmp_path / "a", "alpha", files=30, lessons=5)
-    _write_sources(tmp_path / "b", "beta", files=30, lessons=5)
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_ingest_folder, args=(db, str(tmp_path / name)))
-        for name in ("a", "b")
-    ]
+def _run(*workers: multiprocessing.process.BaseProcess) -> None:
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0
+
+
+def test_two_processes_ingesting_at_once_lose_nothing(tmp_path: Path, store_location: str) -> None:
+    db = store_location
+    LessonStore(db, HashingEmbedder()).close()  # schema first, like a deployed store
+    _write_sources(tmp_path / "a", "alpha", files=30, lessons=5)
+    _write_sources(tmp_path / "b", "beta", files=30, lessons=5)
+    context = multiprocessing.get_context("spawn")
+    _run(
+        *(
+            context.Process(target=_ingest_folder, args=(db, str(tmp_path / name)))
+            for name in ("a", "b")
+        )
+    )
     with LessonStore(db, HashingEmbedder()) as store:
         stats = store.stats()
         assert (stats.sources, stats.lessons, stats.lessons_without_vectors) == (60, 300, 0)
+        assert store.keywords.documents() == 300
+
+
+def test_a_write_by_another_process_is_seen_by_the_next_search(
+    tmp_path: Path, store_location: str
+) -> None:
+    db = store_location
+    _write_sources(tmp_path / "first", "alpha", files=2, lessons=3)
+    (tmp_path / "later").mkdir()
+    (tmp_path / "later" / "kafka.md").write_text(
+        "## Lessons learned\n- Kafka consumer lag hid the stuck partition rebalance\n"
+    )
+    with LessonStore(db, HashingEmbedder()) as store:
+        store.ingest_paths([tmp_path / "first"])
+        query = "kafka consumer lag partition rebalance"
+        before = store.search(query, mode="semantic")
+        assert store._matrix is not None and len(store._matrix.lesson_pks) == 6
+        assert all("kafka" not in hit.lesson.text.lower() for hit in before)
+
+        context = multiprocessing.get_context("spawn")
+        _run(context.Process(target=_ingest_folder, args=(db, str(tmp_path / "later"))))
+
+        # This process wrote nothing: the generation counter the other one moved says to
+        # reload the vectors, and both rankings see the new lesson.
+        [semantic] = store.search(query, limit=1, mode="semantic")
+        assert "Kafka" in semantic.lesson.text and len(store._matrix.lesson_pks) == 7
+        [keyword] = store.search("kafka rebalance", limit=1, mode="keyword")
+        assert keyword.lesson.id == semantic.lesson.id
+
+
+def test_processes_starting_together_apply_each_schema_step_once(store_location: str) -> None:
+    db = store_location
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [context.Process(target=_open, args=(db, start)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    with LessonStore(db, HashingEmbedder()) as store:
+        table = "hindsight_migrations" if is_postgres(db) else "_sqlite_migrations"
         with store.db.read() as conn:
-            fts_rows = conn.execute("SELECT count(*) FROM lessons_fts").fetchone()[0]
-        assert fts_rows == 300
+            steps = conn.execute(
+                f"SELECT name, count(*) FROM {table} WHERE migration_set = 'hindsight_kb'"
+                " GROUP BY name ORDER BY name"
+            ).fetchall()
+        assert [tuple(row) for row in steps] == [
+            ("m001_initial", 1),
+            ("m002_source_index", 1),
+            ("m003_curation", 1),
+            ("m004_action_items", 1),
+        ]
+        assert store.is_empty()
 
 
-def test_searches_during_ingest_see_whole_sources(tmp_path: Path) -> None:
-    db = tmp_path / "kb.db"
+def test_searches_during_ingest_see_whole_sources(tmp_path: Path, store_location: str) -> None:
+    db = store_location
     _write_sources(tmp_path / "docs", "gamma", files=40, lessons=7)
     seen_counts: list[int] = []
     searching = threading.Event()

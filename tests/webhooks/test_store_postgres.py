@@ -19,10 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from hindsight.config import ConfigError
 from hindsight.wiring import build_runtime, load_config, open_delivery_store
+from kb.engine import PostgresEngine
 from kb.postgres import PostgresConnection, PostgresMigrations
+from plugin.lessons.journal_postgres import PostgresLessonsJournal
+from plugin.lessons.services import build_services
 from testkit.clock import StepClock
+from testkit.kb import HashingEmbedder
 from webhooks.store import DONE, PROCESSING, RECEIVED, Claim
 from webhooks.store_postgres import MIGRATIONS, PostgresDeliveryStore
 
@@ -198,7 +201,7 @@ def test_readiness_asks_without_writing(stores: list[PostgresDeliveryStore]) -> 
     assert store.status_counts() == []  # the probe wrote no row
 
 
-def test_the_composition_root_opens_the_delivery_log_on_postgresql(
+def test_the_composition_root_opens_every_store_on_postgresql(
     postgres_url: str, tmp_path: Path
 ) -> None:
     config = load_config(
@@ -210,10 +213,16 @@ def test_the_composition_root_opens_the_delivery_log_on_postgresql(
     assert isinstance(store, PostgresDeliveryStore)
     store.migrate()
     assert store.writable()
-    assert not list(tmp_path.glob("*.db"))  # no SQLite file stands in for the database
     store.close()
-    with pytest.raises(ConfigError, match="cannot use PostgreSQL yet"):
-        build_runtime(config)  # the areas whose stores are not on PostgreSQL yet refuse
+    lessons = build_services(config.lessons, embedder=HashingEmbedder())
+    runtime = build_runtime(config, lessons=lessons)
+    assert isinstance(runtime.deliveries, PostgresDeliveryStore)
+    assert isinstance(lessons.journal, PostgresLessonsJournal)
+    assert lessons.store is not None and isinstance(lessons.store.engine, PostgresEngine)
+    # no SQLite file stands in for the database (the queue file is the configured one)
+    assert [path.name for path in tmp_path.glob("*.db")] in ([], ["q.db"])
+    runtime.deliveries.close()
+    lessons.store.close()
 
 
 def test_threads_of_one_process_run_transactions_side_by_side(
