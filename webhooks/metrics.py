@@ -1,7 +1,8 @@
 """`/metrics` in the Prometheus text format, read from the database at scrape time.
 
-Counts live in SQLite rather than in process memory, so every gunicorn process and every worker
-reports the same figures and a restart does not reset them. A scrape only reads (through the
+Counts live in the database (SQLite or PostgreSQL) rather than in process memory, so every
+gunicorn process and every worker, on every machine, reports the same figures and a restart does
+not reset them. A scrape only reads (through the
 delivery log's public methods): it never writes the database.
 """
 
