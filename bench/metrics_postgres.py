@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         _fill(store, args.rows, args.writers)
         import psycopg
 
-        with psycopg.connect(url, autocommit=True) as conn:  # counting's best case: all visible
-            conn.execute("VACUUM ANALYZE deliveries")
+        with psycopg.connect(url, autocommit=True) as admin:  # counting's best case: all visible
+            admin.execute("VACUUM ANALYZE deliveries")
         with store.db.read() as conn:
             (kept_rows,) = conn.execute("SELECT count(*) FROM delivery_counts").fetchone()
         print(

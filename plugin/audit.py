@@ -332,7 +332,8 @@ def open_audit_log(location: str | Path | PostgresURL) -> AuditLog:
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
-    """`2026-03-01`, `2026-03-01T12:00`, or a relative `30m`, `12h`, `7d` before now (UTC)."""
+    """`2026-03-01`, `2026-03-01T12:00` (UTC unless it has an offset), or a relative `30m`,
+    `12h`, `7d` before now; returned in UTC."""
     text = text.strip()
     units = {"m": "minutes", "h": "hours", "d": "days"}
     try:
@@ -344,7 +345,8 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
             f"--since {text!r}: give a date (2026-03-01), a time (2026-03-01T12:00) or a "
             "relative age (30m, 12h, 7d)"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # In UTC, as entries are stored: their times compare as text.
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def to_csv(entries: Iterable[AuditEntry]) -> str:

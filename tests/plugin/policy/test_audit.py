@@ -6,7 +6,7 @@ import csv
 import io
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlite_utils.migrations import Migrations
@@ -137,6 +137,17 @@ def test_filters_by_issue_rule_and_time(audit):
     assert [e.rule for e in audit.query(rule="change-control")] == ["change-control"]
     assert [e.issue_key for e in audit.query(since="2026-02-01")] == ["CHG-2"]
     assert [e.issue_key for e in audit.query(limit=1)] == ["CHG-2"]
+
+
+def test_a_since_with_an_offset_counts_from_that_moment(audit):
+    """Entries are stored in UTC and compared as text: `since` is turned to UTC first."""
+    audit.record([_decision("CHG-1")], Trigger("x"), at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC))
+    audit.record([_decision("CHG-2")], Trigger("x"), at=datetime(2026, 3, 1, 10, 30, tzinfo=UTC))
+
+    since = "2026-03-01T12:00+02:00"  # 10:00 UTC
+    assert [e.issue_key for e in audit.query(since=since)] == ["CHG-2"]
+    assert audit.count(AuditFilter(since=since)) == 1
+    assert parse_since(since).utcoffset() == timedelta(0)
 
 
 def test_migrations_run_once(store_config: Config):
