@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kb.search import SearchSettings
@@ -135,36 +136,48 @@ class TermCounts:
 
     Counting a term's lessons takes well under a millisecond even at 100k lessons, but a long
     query has dozens of terms, and a corpus's vocabulary repeats across queries. Counting stops
-    past the largest count that can change `selective_terms`' choice. Use it inside the store's
-    read transaction (the SQLite index shares the store's connection).
+    past the largest count that can change `selective_terms`' choice. Use what `current`
+    returns inside the store's read transaction (the SQLite index shares the store's
+    connection). Threads may share it: each generation's counts are an object of their own, so
+    a search still reading an older snapshot (PostgreSQL runs searches side by side) never
+    writes its counts into a newer generation's.
     """
 
     MAX_TERMS = 50_000
 
     def __init__(self) -> None:
-        self._generation: str | None = None
-        self._index: KeywordIndex | None = None
-        self.lessons = 0
-        self._cap = 0
-        self._counts: dict[str, int] = {}
+        self._latest: GenerationCounts | None = None
 
-    def current(self, index: KeywordIndex, generation: str, settings: SearchSettings) -> TermCounts:
-        """Itself, emptied first if the store changed since the counts were taken."""
+    def current(
+        self, index: KeywordIndex, generation: str, settings: SearchSettings
+    ) -> GenerationCounts:
+        """The counts of `generation`, started afresh if the store changed since they were
+        taken (or they grew past `MAX_TERMS`)."""
+        counts = self._latest
         if (
-            generation != self._generation
-            or index is not self._index
-            or len(self._counts) >= self.MAX_TERMS
+            counts is None
+            or counts.generation != generation
+            or counts.index is not index
+            or len(counts.counts) >= self.MAX_TERMS
         ):
-            self._generation = generation
-            self._index = index
-            self.lessons = index.documents()
-            self._counts = {}
-        # A term matching more lessons than this is never added beside a rarer one.
-        self._cap = max(settings.max_postings, int(settings.common_term_share * self.lessons)) + 1
-        return self
+            lessons = index.documents()
+            # A term matching more lessons than this is never added beside a rarer one.
+            cap = max(settings.max_postings, int(settings.common_term_share * lessons)) + 1
+            counts = self._latest = GenerationCounts(generation, index, lessons, cap)
+        return counts
+
+
+@dataclass
+class GenerationCounts:
+    """The term counts of one store generation (see `TermCounts`)."""
+
+    generation: str
+    index: KeywordIndex
+    lessons: int
+    cap: int
+    counts: dict[str, int] = field(default_factory=dict)
 
     def count(self, term: str) -> int:
-        if term not in self._counts:
-            assert self._index is not None, "call current() first"
-            self._counts[term] = self._index.count(term, self._cap)
-        return self._counts[term]
+        if term not in self.counts:
+            self.counts[term] = self.index.count(term, self.cap)
+        return self.counts[term]
