@@ -13,6 +13,7 @@ import importlib.util
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -46,6 +47,10 @@ class KbEngine(Protocol):
     def keyword_index(self) -> KeywordIndex: ...
 
     def lock_for_write(self, conn: SQLConnection) -> None: ...
+
+    def reserve_pks(self, conn: SQLConnection, count: int) -> list[int]: ...
+
+    def pipeline(self, conn: SQLConnection) -> AbstractContextManager[object]: ...
 
     def nocase_equals(self, column: str) -> str: ...
 
@@ -82,6 +87,15 @@ class SQLiteEngine:
 
     def lock_for_write(self, conn: SQLConnection) -> None:
         """Nothing to do: `BEGIN IMMEDIATE` took the file's write lock already."""
+
+    def reserve_pks(self, conn: SQLConnection, count: int) -> list[int]:
+        """`count` new lesson pks: the ones SQLite would give (the writer is alone)."""
+        (last,) = conn.execute("SELECT coalesce(max(pk), 0) FROM lessons").fetchone()
+        return list(range(last + 1, last + 1 + count))
+
+    def pipeline(self, conn: SQLConnection) -> AbstractContextManager[object]:
+        """Nothing to batch: SQLite runs in this process."""
+        return nullcontext()
 
     def nocase_equals(self, column: str) -> str:
         return f"{column} = ? COLLATE NOCASE"
@@ -137,6 +151,19 @@ class PostgresEngine:
 
     def lock_for_write(self, conn: SQLConnection) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (WRITE_LOCK,))
+
+    def reserve_pks(self, conn: SQLConnection, count: int) -> list[int]:
+        """`count` new lesson pks from the identity's sequence, in one round trip."""
+        rows = conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('lessons', 'pk')) FROM generate_series(1, ?)",
+            (count,),
+        ).fetchall()
+        return [pk for (pk,) in rows]
+
+    def pipeline(self, conn: SQLConnection) -> AbstractContextManager[object]:
+        """Statements inside are sent without waiting for each answer (libpq's pipeline
+        mode); their errors are raised on leaving. Read nothing back inside."""
+        return conn.raw.pipeline()
 
     def nocase_equals(self, column: str) -> str:
         # SQLite's NOCASE folds ASCII letters only; lower() under the "C" collation does too,

@@ -86,8 +86,12 @@ def write_source(store: LessonStore, prepared: Prepared, vectors: dict[str, list
         )
         if model is not None and vectors and store._meta("embed_model") is None:
             store._set_meta(conn, "embed_model", model)
-        for row in prepared.rows:
-            insert_lesson(store, conn, row, vectors.get(row["embed_hash"]), model)
+        pks = store.engine.reserve_pks(conn, len(prepared.rows))
+        # Nothing below reads a result back: PostgreSQL receives the whole source in one
+        # pipeline instead of waiting for each statement's answer.
+        with store.engine.pipeline(conn):
+            for pk, row in zip(pks, prepared.rows, strict=True):
+                insert_lesson(store, conn, row, vectors.get(row["embed_hash"]), model, pk=pk)
         store.actions.record_from_lessons(conn, prepared.rows, prepared.uri)
     return "updated" if existed else "added"
 
@@ -98,12 +102,18 @@ def insert_lesson(
     row: dict[str, Any],
     chunks: list[bytes] | None,
     model: str | None,
+    *,
+    pk: int | None = None,
 ) -> None:
-    (pk,) = conn.execute(
-        "INSERT INTO lessons (id, source_uri, position, title, text, kind, project, tags,"
+    """Store a lesson row (under `pk`, one of `engine.reserve_pks`, or a new one) and index it."""
+    if pk is None:
+        (pk,) = store.engine.reserve_pks(conn, 1)
+    conn.execute(
+        "INSERT INTO lessons (pk, id, source_uri, position, title, text, kind, project, tags,"
         " date, source, section, votes, url, metadata, embed_hash, ingested_at, status,"
-        " added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+        " added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
+            pk,
             row["id"],
             row["source_uri"],
             row["position"],
@@ -123,8 +133,8 @@ def insert_lesson(
             row.get("status", "active"),
             row.get("added_by"),
         ),
-    ).fetchone()
-    index_lesson(store, conn, int(pk), row, chunks, model)
+    )
+    index_lesson(store, conn, pk, row, chunks, model)
 
 
 def index_lesson(
