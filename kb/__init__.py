@@ -4,7 +4,8 @@ No Flask here: `plugin/` and `webhooks/` call this API directly.
 
     from kb import LessonStore, load_embedder
 
-    store = LessonStore("hindsight.db", load_embedder())  # or ":memory:"
+    store = LessonStore("hindsight.db", load_embedder())  # or ":memory:", or a
+    # "postgresql://user@host/db" URL (pip install 'hindsight[postgres]')
     report = store.ingest_paths(["retros/"], project="PAY", prune=False)   # -> IngestReport
     store.ingest_source("jira:PAY-7", text, format="markdown", title="PAY-7 retro",
                         project="PAY", tags=["retro"], date="2024-05-01", url=...)

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from kb import LessonStore
-from kb.errors import IngestError, InvalidQueryError, LessonNotFoundError, ModelMismatchError
+from kb.errors import (
+    IngestError,
+    InvalidQueryError,
+    LessonNotFoundError,
+    ModelMismatchError,
+    StoreUnavailableError,
+)
 from kb.records import retrospective_id
 from testkit.kb import HashingEmbedder
 
@@ -255,3 +261,20 @@ def test_stats(store: LessonStore, examples: Path) -> None:
     assert stats.model == "fake-hashing"
     assert stats.lessons == sum(stats.by_kind.values())
     assert stats.by_project["PAY"] > 0
+
+
+def test_a_postgresql_server_out_of_reach_is_named_with_what_to_check() -> None:
+    pytest.importorskip("psycopg", reason="pip install 'hindsight[postgres]'")
+    url = "postgresql://hindsight:s3cret@127.0.0.1:1/hindsight"  # nothing listens on port 1
+    with pytest.raises(StoreUnavailableError) as refused:
+        LessonStore(url)
+    message = str(refused.value)
+    assert "cannot reach the PostgreSQL database postgresql://hindsight:***@127.0.0.1:1" in message
+    assert "HINDSIGHT_DB" in message and "s3cret" not in message
+
+
+def test_a_postgresql_url_is_never_taken_for_a_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreUnavailableError):
+        LessonStore("postgresql://hindsight@127.0.0.1:1/hindsight")
+    assert not list(tmp_path.rglob("*"))  # no ./postgresql:/... file stood in for the server
