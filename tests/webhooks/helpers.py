@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from hindsight.config import load_settings
 from kb.clock import SYSTEM_CLOCK, Clock
 from kb.search import SearchSettings
 from plugin.jira.signature import sign
@@ -125,10 +126,19 @@ def make_web_app(
     jira: Any = None,
     report_only: bool = False,
     jira_url: str | None = None,
+    db: str | None = None,
 ) -> tuple[Flask, LessonsServices]:
-    """A Flask app with only the lessons pages and API over a real store with a fake embedder."""
+    """A Flask app with only the lessons pages and API over a real store with a fake embedder.
+
+    `db` is where the store and journal live, as HINDSIGHT_DB would say (the `store_location`
+    fixture's value); by default a file in `tmp_path`.
+    """
+    location = tmp_path / "hindsight.db"
+    if db:  # parsed as the service parses HINDSIGHT_DB
+        queue = f"sqlite:///{tmp_path / 'q.db'}"
+        location = load_settings(environ={}, overrides={"db": db, "queue": queue}).db
     options = LessonsOptions(
-        db=tmp_path / "hindsight.db",
+        db=location,
         base_url="http://hindsight.test",
         feedback_secrets=("web-test-secret",),
     )

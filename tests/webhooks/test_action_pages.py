@@ -29,8 +29,9 @@ def jira() -> MemoryJira:
 
 
 @pytest.fixture
-def web(tmp_path, jira):
-    return make_web_app(tmp_path, access=RULES, jira=jira)
+def web(tmp_path, jira, store_location):
+    """On each engine: the action items where HINDSIGHT_DB says."""
+    return make_web_app(tmp_path, access=RULES, jira=jira, db=store_location)
 
 
 def _post(client, path, data, *, form_page, headers=EDITOR):

@@ -19,8 +19,9 @@ RULES = AccessRules(
 
 
 @pytest.fixture
-def web(tmp_path):
-    return make_web_app(tmp_path, access=RULES)
+def web(tmp_path, store_location):
+    """On each engine: the lessons, their curation and the journal where HINDSIGHT_DB says."""
+    return make_web_app(tmp_path, access=RULES, db=store_location)
 
 
 def _lesson_id(services, words: str) -> str:
