@@ -11,11 +11,13 @@ goes through the same tokenizer, so both engines match the same lessons by const
 
 Ranking: `ts_rank` and `ts_rank_cd` have no inverse document frequency, so they cannot rank
 like bm25. The GIN indexes find every lesson matching a selected term (the candidates FTS5
-scores too, bounded by `kb.search.selective_terms`), PostgreSQL cuts each candidate's vectors
-down to the query's lexemes (`setweight` + `ts_filter`: a few C calls per row), and Python
-scores them with FTS5's bm25 formula: k1 = 1.2, b = 0.75, each phrase's frequency weighted by
-column, document frequencies counted over the candidates, the row count and the average
-length kept in `lesson_keyword_totals` by the writes. Lessons tie as FTS5 leaves them: by pk.
+scores too, bounded by `kb.search.selective_terms`), and one SQL statement scores them with
+FTS5's bm25 formula (`_RANK_SQL`): each candidate's vectors cut down to the query's lexemes
+(`setweight` + `ts_filter`, a few C calls per row), k1 = 1.2, b = 0.75, each phrase's
+frequency weighted by column, document frequencies counted over the candidates, the row count
+and the average length kept in `lesson_keyword_totals` by the writes; only the `depth` best pks
+come back. Lessons tie as FTS5 leaves them: by pk. (Scoring in Python instead cost ~90 ms more
+per ranking at 100,000 lessons, most of it moving ~20,000 rows of positions to Python.)
 
 Measured on GitBugs Hadoop (bench/keyword_parity.py: 2,503 reports, 126 duplicate queries,
 the same store with either index): keyword R@5/R@10 0.738/0.833 on both engines (held-out
@@ -29,8 +31,6 @@ a very long lesson counts a little less than FTS5 counts it.
 
 from __future__ import annotations
 
-import bisect
-import math
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -252,30 +252,83 @@ class PostgresKeywordIndex:
         phrases = [phrase for phrase in (self._phrase(term) for term in terms) if phrase]
         if not phrases or depth < 1:
             return []
+        numbers, parts, lexemes, sizes = [], [], [], []
+        for number, phrase in enumerate(phrases):
+            for part, lexeme in enumerate(phrase):
+                numbers.append(number)
+                parts.append(part)
+                lexemes.append(lexeme)
+                sizes.append(len(phrase))
         query = _tsquery(phrases)
-        lexemes = sorted({lexeme for phrase in phrases for lexeme in phrase})
+        wanted = sorted(set(lexemes))
         allowed = f"lesson_pk IN ({filter_sql})" if filter_sql else "TRUE"
-        # Every lesson matching a phrase (bm25's document frequencies count them all, filter
-        # or not), each cut down to the query's lexemes: setweight marks them, ts_filter keeps
-        # them, unnest gives their positions.
-        sql = (
-            "WITH matching AS MATERIALIZED ("
-            f" SELECT lesson_pk, words, cjk, title_tokens, tokens, {allowed} AS allowed"
-            " FROM lesson_keywords WHERE words @@ ?::tsquery OR cjk @@ ?::tsquery)"
-            " SELECT m.lesson_pk, m.title_tokens, m.tokens, m.allowed, FALSE, u.lexeme,"
-            " u.positions FROM matching m,"
-            " unnest(ts_filter(setweight(m.words, 'c', ?::text[]), '{c}')) AS u"
-            " UNION ALL"
-            " SELECT m.lesson_pk, m.title_tokens, m.tokens, m.allowed, TRUE, u.lexeme,"
-            " u.positions FROM matching m,"
-            " unnest(ts_filter(setweight(m.cjk, 'a', ?::text[]), '{a}')) AS u"
-        )
+        title_weight, text_weight, cjk_weight = weights
+        args = [wanted, wanted, *filter_args, query, query, numbers, parts, lexemes, sizes]
+        args += [cjk_weight, title_weight, text_weight, depth]
         with self._db.read() as conn:
-            documents, tokens = conn.execute(
-                "SELECT documents, tokens FROM lesson_keyword_totals"
-            ).fetchone()
-            rows = conn.execute(sql, [*filter_args, query, query, lexemes, lexemes]).fetchall()
-        return _bm25_ranking(phrases, rows, int(documents), int(tokens), weights, depth)
+            # The planner cannot see how many rows unnest yields and would JIT-compile this
+            # query, which costs more (~100 ms) than running it.
+            conn.execute("SET LOCAL jit = off")
+            rows = conn.execute(_RANK_SQL.format(allowed=allowed), args).fetchall()
+        return [pk for (pk,) in rows]
+
+
+# FTS5's bm25 (sqlite/ext/fts5/fts5_aux.c) over every lesson matching a phrase (document
+# frequencies count them all, filter or not). Each is cut down to the query's lexemes
+# (setweight marks them, ts_filter keeps them) and unnested: one row per lesson and lexeme
+# with its positions (ascending; the title's end at title_tokens). A one-lexeme phrase's
+# frequency is its column-weighted count (width_bucket counts the positions in the title); a
+# longer phrase starts where each of its parts stands at start + part.
+_RANK_SQL = f"""
+WITH matching AS (
+    SELECT lesson_pk, title_tokens, tokens,
+        ts_filter(setweight(words, 'c', ?::text[]), '{{{{c}}}}') AS word_hits,
+        ts_filter(setweight(cjk, 'a', ?::text[]), '{{{{a}}}}') AS cjk_hits,
+        {{allowed}} AS allowed
+    FROM lesson_keywords WHERE words @@ ?::tsquery OR cjk @@ ?::tsquery
+), hits AS (
+    SELECT m.lesson_pk, m.title_tokens, m.tokens, m.allowed, FALSE AS in_cjk, u.lexeme,
+        u.positions
+    FROM matching m, unnest(m.word_hits) AS u
+    UNION ALL
+    SELECT m.lesson_pk, m.title_tokens, m.tokens, m.allowed, TRUE, u.lexeme, u.positions
+    FROM matching m, unnest(m.cjk_hits) AS u
+), parts AS (
+    SELECT * FROM unnest(?::int[], ?::int[], ?::text[], ?::int[]) AS t(phrase, part, lexeme, size)
+), weights AS (
+    SELECT ?::float8 AS cjk, ?::float8 AS title, ?::float8 AS text
+), counted AS (
+    SELECT h.lesson_pk, h.tokens, h.allowed, p.phrase,
+        CASE WHEN h.in_cjk THEN w.cjk * cardinality(h.positions)
+            ELSE w.title * width_bucket(h.title_tokens, h.positions)
+                + w.text * (cardinality(h.positions) - width_bucket(h.title_tokens, h.positions))
+        END AS frequency
+    FROM hits h JOIN parts p ON p.lexeme = h.lexeme AND p.size = 1 CROSS JOIN weights w
+    UNION ALL
+    SELECT h.lesson_pk, h.tokens, h.allowed, p.phrase,
+        CASE WHEN h.in_cjk THEN min(w.cjk)
+            WHEN o.position - p.part <= h.title_tokens THEN min(w.title)
+            ELSE min(w.text) END
+    FROM hits h JOIN parts p ON p.lexeme = h.lexeme AND p.size > 1 CROSS JOIN weights w,
+        unnest(h.positions) AS o(position)
+    GROUP BY h.lesson_pk, h.tokens, h.allowed, h.title_tokens, h.in_cjk, p.phrase, p.size,
+        o.position - p.part
+    HAVING count(*) = p.size
+), frequencies AS (
+    SELECT lesson_pk, tokens, allowed, sum(frequency) AS frequency,
+        count(*) OVER (PARTITION BY phrase) AS hits
+    FROM counted GROUP BY lesson_pk, tokens, allowed, phrase
+), scored AS (
+    SELECT f.lesson_pk, f.allowed, f.frequency, f.tokens,
+        ln((greatest(t.documents - f.hits, 0) + 0.5)::float8 / (f.hits + 0.5)) AS idf,
+        t.tokens::float8 / greatest(t.documents, 1) AS average
+    FROM frequencies f CROSS JOIN lesson_keyword_totals t
+)
+SELECT lesson_pk FROM scored WHERE allowed GROUP BY lesson_pk
+ORDER BY sum(CASE WHEN idf > 0 THEN idf ELSE 1e-6 END * frequency * ({K1} + 1)
+    / (frequency + {K1} * (1 - {B} + {B} * tokens / average))) DESC, lesson_pk
+LIMIT ?
+"""
 
 
 def _tsquery(phrases: Sequence[tuple[str, ...]]) -> str:
@@ -283,78 +336,3 @@ def _tsquery(phrases: Sequence[tuple[str, ...]]) -> str:
     return " | ".join(
         "(" + " <-> ".join(_lexeme(lexeme) for lexeme in phrase) + ")" for phrase in phrases
     )
-
-
-@dataclass
-class _Candidate:
-    title_tokens: int
-    tokens: int
-    allowed: bool
-    words: dict[str, list[int]]
-    cjk: dict[str, list[int]]
-
-
-def _bm25_ranking(
-    phrases: Sequence[tuple[str, ...]],
-    rows: Sequence[tuple[Any, ...]],
-    documents: int,
-    tokens: int,
-    weights: tuple[float, float, float],
-    depth: int,
-) -> list[int]:
-    """The `depth` best allowed pks by FTS5's bm25 (sqlite/ext/fts5/fts5_aux.c), best first."""
-    candidates: dict[int, _Candidate] = {}
-    for pk, title_tokens, length, allowed, is_cjk, lexeme, positions in rows:
-        candidate = candidates.get(pk)
-        if candidate is None:
-            candidate = candidates[pk] = _Candidate(title_tokens, length, allowed, {}, {})
-        (candidate.cjk if is_cjk else candidate.words)[lexeme] = positions
-    title_weight, text_weight, cjk_weight = weights
-    # Each candidate is scored on the phrases that start with one of its lexemes only.
-    starting: dict[str, list[int]] = {}
-    for number, phrase in enumerate(phrases):
-        starting.setdefault(phrase[0], []).append(number)
-    frequencies: list[dict[int, float]] = [{} for _ in phrases]
-    for pk, candidate in candidates.items():
-        for lexeme in candidate.words.keys() | candidate.cjk.keys():
-            for number in starting.get(lexeme, ()):
-                phrase = phrases[number]
-                in_words = _phrase_starts(phrase, candidate.words)
-                in_cjk = _phrase_starts(phrase, candidate.cjk)
-                if in_words or in_cjk:
-                    in_title = bisect.bisect_right(in_words, candidate.title_tokens)
-                    frequencies[number][pk] = (
-                        title_weight * in_title
-                        + text_weight * (len(in_words) - in_title)
-                        + cjk_weight * len(in_cjk)
-                    )
-    average = tokens / documents if documents else 1.0
-    scores: dict[int, float] = {}
-    for found in frequencies:
-        hits = len(found)
-        idf = math.log((documents - hits + 0.5) / (hits + 0.5)) if documents else 0.0
-        idf = idf if idf > 0 else 1e-6
-        for pk, frequency in found.items():
-            candidate = candidates[pk]
-            if not candidate.allowed:
-                continue
-            norm = K1 * (1 - B + B * candidate.tokens / average)
-            scores[pk] = scores.get(pk, 0.0) + idf * frequency * (K1 + 1) / (frequency + norm)
-    ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    return [pk for pk, _ in ordered[:depth]]
-
-
-def _phrase_starts(phrase: tuple[str, ...], positions: dict[str, list[int]]) -> list[int]:
-    """Where the phrase's lexemes stand one after the other (every position of a lone one),
-    ascending as a tsvector keeps them."""
-    first = positions.get(phrase[0])
-    if not first:
-        return []
-    if len(phrase) == 1:
-        return first
-    later = [set(positions.get(lexeme) or ()) for lexeme in phrase[1:]]
-    return [
-        start
-        for start in first
-        if all(start + offset in found for offset, found in enumerate(later, start=1))
-    ]
