@@ -449,6 +449,7 @@ def _kill_mid_stream(
 
 
 def _delivery_store(env: dict[str, str]) -> Any:
+    """The delivery log the processes share, opened from their own settings."""
     from hindsight.wiring import load_config, open_delivery_store
 
     return open_delivery_store(load_config(environ=env))
@@ -603,7 +604,7 @@ def print_reports(reports: list[Report]) -> None:
     row("Jira API violations", [str(r.violations) for r in ran])
     row("result", ["exactly once" if r.exactly_once else "FAILED" for r in ran])
     for label, values in rows:
-        print(f"{label:<{width}}" + "".join(f"{v:<36}" for v in values))
+        print(f"{label:<{width}}" + "".join(f"{v:<40}" for v in values))
     for report in ran:
         found = report.found
         problems = found.lost + found.duplicates + found.audit_missing + report.load.unsent

@@ -324,6 +324,8 @@ def open_audit_log(location: str | Path | PostgresURL) -> AuditLog:
     The one place that names the implementations: the composition root, pages and commands
     pass the configured location here.
     """
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        location = PostgresURL(location)  # a URL given as text is never a SQLite file name
     if isinstance(location, PostgresURL):
         from plugin.audit_postgres import PostgresAuditLog
 

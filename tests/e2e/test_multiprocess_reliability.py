@@ -4,8 +4,9 @@ The harness of `bench/multiprocess_reliability.py`, small: two gunicorn web proc
 `hindsight worker` processes on one database and a throwaway Redis, the fake Jira over HTTP
 (every request checked against Atlassian's descriptions), a few dozen signed deliveries paced
 over a few seconds so that one web process and then one worker (while it holds deliveries) are
-SIGKILLed mid-stream and restarted. Skips, saying what to install, only when redis-server (or,
-for PostgreSQL, the server programs) are absent.
+SIGKILLed mid-stream and restarted. Runs on both engines (`store_location`: a SQLite file, then
+the session's PostgreSQL); skips, saying what to install, only when redis-server (or, for
+PostgreSQL, the server programs) are absent.
 """
 
 from __future__ import annotations
@@ -15,26 +16,21 @@ from typing import Any
 import pytest
 
 from bench.multiprocess_reliability import Report, run
-from testkit.postgres import NoServer
 from testkit.redis import NoRedis
 
 ISSUES = 40
 
 
-@pytest.fixture(params=["sqlite"])
-def engine(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 def test_two_web_and_two_workers_survive_a_sigkill_of_each_exactly_once(
-    engine: str, jira_openapi_validator: Any
+    store_location: str, jira_openapi_validator: Any
 ) -> None:
+    engine = "postgresql" if store_location.startswith("postgresql://") else "sqlite"
     try:
         report: Report = run(
-            engine, issues=ISSUES, rate=15.0, validator=jira_openapi_validator, durable=False,
-            max_seconds=120.0,
+            engine, db=store_location, issues=ISSUES, rate=15.0,
+            validator=jira_openapi_validator, max_seconds=120.0,
         )  # fmt: skip
-    except (NoServer, NoRedis) as exc:
+    except NoRedis as exc:
         pytest.skip(f"the multi-process test needs its servers: {exc}")
     assert report.skipped is None, report.skipped
 

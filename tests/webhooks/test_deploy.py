@@ -14,6 +14,7 @@ from flask import Flask
 
 from hindsight.cli import cli
 from hindsight.config import Settings, env_name, load_settings
+from hindsight.wiring import Config
 from kb.postgres import PostgresURL
 from plugin.policy.loader import load_policy
 
@@ -171,6 +172,8 @@ def test_compose_settings_load_and_name_a_postgres_and_redis_deployment(
         assert settings.jira_configured and settings.jira_secret() == "stand-in-secret", name
         assert settings.policy_file is not None
         load_policy(settings.policy_file)
+        config = Config(settings)  # every area accepts the PostgreSQL database
+        assert (config.lessons.db, config.kb.db, config.web.audit_db) == (settings.db,) * 3
     web = _environment(_compose()["services"]["web"], values, compose_secrets)
     assert load_settings(
         environ={k: v for k, v in web.items() if k.startswith("HINDSIGHT_")}

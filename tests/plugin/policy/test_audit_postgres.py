@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from plugin.audit import COLUMNS, AuditFilter, _where
+from plugin.audit import COLUMNS, AuditFilter, _where, open_audit_log
 from plugin.audit_postgres import PostgresAuditLog
 from plugin.policy.decision import PolicyDecision, Trigger
 from plugin.policy.reasons import FieldEmpty, RequirementsUnmet
@@ -74,3 +74,15 @@ def test_every_filter_pages_through_its_index_without_a_sort(
         )
     assert index in plan
     assert "Sort" not in plan
+
+
+def test_a_postgres_url_given_as_text_opens_postgres_not_a_sqlite_file(
+    postgres_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a mistaken SQLite file would appear
+
+    log = open_audit_log(str(postgres_url))
+
+    assert isinstance(log, PostgresAuditLog)
+    assert list(tmp_path.iterdir()) == []
+    log.close()
