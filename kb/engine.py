@@ -137,7 +137,7 @@ class PostgresEngine:
         try:
             return self.db.migrate(MIGRATIONS)
         except psycopg.OperationalError as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            reason = (str(error).strip() or type(error).__name__).splitlines()[0]
             raise StoreUnavailableError(
                 f"cannot reach the PostgreSQL database {self.db.url}: {reason}; check that the"
                 " server runs and that the db setting (HINDSIGHT_DB) names it, its user and"
@@ -166,8 +166,9 @@ class PostgresEngine:
         return conn.raw.pipeline()
 
     def nocase_equals(self, column: str) -> str:
-        # SQLite's NOCASE folds ASCII letters only; lower() under the "C" collation does too,
-        # and the expression index `lower(column)` serves it.
+        # SQLite's NOCASE folds ASCII letters only, lower() every letter of the database's
+        # locale: alike for project keys (Jira keys are ASCII). The index `lower(column)`
+        # serves it.
         return f"lower({column}) = lower(?)"
 
     def json_field(self, column: str, key: str) -> str:

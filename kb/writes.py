@@ -234,7 +234,7 @@ def reindex(
         part = todo[start : start + batch_size]
         rows = [{"title": t, "text": x, "embed_hash": h} for _, t, x, h in part]
         vectors = embed_rows(store, rows)
-        with store._write() as conn:
+        with store._write() as conn, store.engine.pipeline(conn):
             for pk, _, _, embed_hash in part:
                 conn.execute("DELETE FROM chunks WHERE lesson_pk = ?", (pk,))
                 conn.executemany(

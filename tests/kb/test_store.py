@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from hindsight.wiring import Config
 from kb import LessonStore
 from kb.errors import (
     IngestError,
@@ -226,8 +227,8 @@ def test_snippet_html_escapes_before_marking(store: LessonStore) -> None:
     assert hit.to_dict()["snippet_marked"].endswith("«deploy»")
 
 
-def test_other_model_is_detected_and_reindex_fixes_it(tmp_path: Path, examples: Path) -> None:
-    path = tmp_path / "kb.db"
+def test_other_model_is_detected_and_reindex_fixes_it(store_config: Config, examples: Path) -> None:
+    path = store_config.kb.db
     with LessonStore(path, HashingEmbedder(name="model-a")) as store:
         store.ingest_paths([examples])
     other = HashingEmbedder(name="model-b", dimensions=48)
@@ -244,12 +245,12 @@ def test_other_model_is_detected_and_reindex_fixes_it(tmp_path: Path, examples: 
         assert store.search("rollback")[0].similarity is not None
 
 
-def test_keyword_only_store_then_reindex_adds_vectors(tmp_path: Path, examples: Path) -> None:
-    with LessonStore(tmp_path / "kb.db") as plain:
+def test_keyword_only_store_then_reindex_adds_vectors(store_config: Config, examples: Path) -> None:
+    with LessonStore(store_config.kb.db) as plain:
         plain.ingest_paths([examples])
         assert plain.search("rollback")[0].found_by == {"keyword": 1}
         assert plain.stats().lessons_without_vectors == plain.stats().lessons
-    with LessonStore(tmp_path / "kb.db", HashingEmbedder()) as store:
+    with LessonStore(store_config.kb.db, HashingEmbedder()) as store:
         assert store.reindex() == store.stats().lessons
         assert "semantic" in store.search("rollback")[0].found_by
 
