@@ -32,6 +32,7 @@ from bench.figures import percentile
 from bench.kb_common import cache_dir, model_slug, shared_folder
 from kb import LessonStore
 from kb.embedding import MINILM_MODEL_NAME, Embedder, VectorPart, load_embedder, vector_parts
+from kb.ranking import current_matrix
 
 LESSONS = 100_000  # the default corpus size (--lessons)
 PER_FILE = 200
@@ -240,7 +241,7 @@ def _measure(
         f"hybrid + project/since filters: p50 {percentile(filtered, 0.5):.1f} ms, "
         f"p95 {percentile(filtered, 0.95):.1f} ms"
     )
-    vectors_mb = store.stats().vectors * real.dimensions * 2 / 1e6  # float16 in memory
+    vectors_mb = current_matrix(store).nbytes() / 1e6  # as held in memory (kb.vectors)
     print(
         f"resident memory: {_rss_mb():.0f} MB ({rss_before:.0f} MB before the vector matrix was "
         f"loaded; the matrix {vectors_mb:.0f} MB); database {_database_mb(store):.0f} MB"
