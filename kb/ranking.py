@@ -69,9 +69,9 @@ def search(
     allowed: np.ndarray | None = None
     if use_semantic:
         store._check_model()
-        with store.db.read() as conn:
-            matrix = current_matrix(store)
-            if filter_sql:
+        matrix = current_matrix(store)
+        if filter_sql:
+            with store.db.read() as conn:
                 allowed = np.fromiter(
                     (pk for (pk,) in conn.execute(filter_sql, filter_args)), dtype=np.int64
                 )
@@ -212,16 +212,29 @@ def current_matrix(store: LessonStore) -> VectorMatrix:
     were read: a write by any process, on either engine, moves it in the write's transaction.
 
     The counter and the vectors are read in one snapshot, so the matrix is never labelled
-    with a generation newer than its vectors.
+    with a generation newer than its vectors. One thread reloads while the others wait for its
+    matrix (on PostgreSQL searches run side by side: each would load its own copy otherwise).
     """
-    assert store.embedder is not None
-    with store.db.read() as conn:
+    embedder = store.embedder
+    assert embedder is not None
+
+    def fresh(matrix: VectorMatrix | None, generation: str) -> bool:
+        return matrix is not None and (matrix.generation, matrix.model) == (
+            generation,
+            embedder.name,
+        )
+
+    matrix = store._matrix
+    if fresh(matrix, store._meta("generation") or "0"):
+        assert matrix is not None
+        return matrix
+    with store._matrix_lock, store.db.read() as conn:
         generation = store._meta("generation") or "0"
         matrix = store._matrix
-        if matrix is None or matrix.generation != generation or matrix.model != store.embedder.name:
-            widths = tuple(part.dimensions for part in vector_parts(store.embedder))
+        if matrix is None or not fresh(matrix, generation):
+            widths = tuple(part.dimensions for part in vector_parts(embedder))
             matrix = VectorMatrix.load(
-                conn, store.embedder.name, generation, widths, batches=store.engine.batches
+                conn, embedder.name, generation, widths, batches=store.engine.batches
             )
             store._matrix = matrix
     return matrix

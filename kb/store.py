@@ -78,6 +78,7 @@ class LessonStore:
         self.engine = open_engine(self.path)
         self.db = self.engine.db
         self._matrix: VectorMatrix | None = None
+        self._matrix_lock = threading.Lock()  # one reload at a time (kb.ranking.current_matrix)
         # The full-text index (kb.keyword): FTS5 on SQLite, PostgreSQL's on that engine.
         self.keywords: KeywordIndex = self.engine.keyword_index()
         self._term_counts = TermCounts()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from pathlib import Path
 
 from kb import LessonStore
@@ -140,3 +141,42 @@ def test_searches_during_ingest_see_whole_sources(tmp_path: Path, store_location
             thread.join()
     assert seen_counts[-1] == 40 * 7  # the last search ran after the ingest
     assert all(count % 7 == 0 for count in seen_counts)
+
+
+class _SlowVectorReads:
+    """The store's engine, counting the vector loads and making each take a while."""
+
+    def __init__(self, engine: object) -> None:
+        self._engine = engine
+        self.loads = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+    def batches(self, *args: object) -> object:
+        self.loads += 1
+        time.sleep(0.3)
+        return self._engine.batches(*args)
+
+
+def test_threads_searching_after_a_write_share_one_reload(
+    tmp_path: Path, store_location: str
+) -> None:
+    _write_sources(tmp_path / "docs", "delta", files=3, lessons=4)
+    with LessonStore(store_location, HashingEmbedder()) as store:
+        store.ingest_paths([tmp_path / "docs"])
+        store.engine = slow = _SlowVectorReads(store.engine)
+        start = threading.Barrier(4)
+        found: list[int] = []
+
+        def search() -> None:
+            start.wait(timeout=30)
+            found.append(len(store.search("delta rollback", limit=20, mode="semantic")))
+
+        threads = [threading.Thread(target=search) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert found == [12] * 4
+        assert slow.loads == 1  # PostgreSQL runs the four side by side: one loads, three wait
