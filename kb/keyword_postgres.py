@@ -259,7 +259,9 @@ class PostgresKeywordIndex:
                 parts.append(part)
                 lexemes.append(lexeme)
                 sizes.append(len(phrase))
-        query = _tsquery(phrases)
+        # Lessons holding a phrase's lexemes apart are candidates too, but score nothing for
+        # it (the statement finds where its parts stand in a row).
+        query = _tsquery(phrases, adjacent=False)
         wanted = sorted(set(lexemes))
         allowed = f"lesson_pk IN ({filter_sql})" if filter_sql else "TRUE"
         title_weight, text_weight, cjk_weight = weights
@@ -331,8 +333,11 @@ LIMIT ?
 """
 
 
-def _tsquery(phrases: Sequence[tuple[str, ...]]) -> str:
-    """A tsquery literal OR-ing the phrases (a phrase's lexemes must be adjacent)."""
+def _tsquery(phrases: Sequence[tuple[str, ...]], *, adjacent: bool = True) -> str:
+    """A tsquery literal OR-ing the phrases: each phrase's lexemes one after the other, or
+    (not `adjacent`) anywhere in the lesson, which the GIN index answers without reading the
+    rows back to check positions."""
+    joint = " <-> " if adjacent else " & "
     return " | ".join(
-        "(" + " <-> ".join(_lexeme(lexeme) for lexeme in phrase) + ")" for phrase in phrases
+        "(" + joint.join(_lexeme(lexeme) for lexeme in phrase) + ")" for phrase in phrases
     )

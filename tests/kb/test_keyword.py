@@ -83,6 +83,20 @@ def test_the_title_outweighs_the_body_and_stems_match(engine: Engine) -> None:
     assert engine.rank("upgrades") == [1]
 
 
+def test_an_apostrophe_word_matches_as_a_phrase(engine: Engine) -> None:
+    engine.add(
+        {
+            1: ("Reboot", "We don't reboot on Fridays."),
+            2: ("Apart", "t is a letter; don is a name."),
+            3: ("Short", "don't"),
+        }
+    )
+    # Lesson 2 holds both words, apart: no match.
+    assert engine.rank("don't") == [3, 1]
+    assert engine.index.count("don't", 10) == 2
+    assert engine.rank("Apart don't") == [2, 3, 1]
+
+
 def test_chinese_is_found_through_bigrams_and_mixed_text_by_both(engine: Engine) -> None:
     engine.add(LESSONS)
     assert engine.rank("回滚") == [4, 3] or engine.rank("回滚") == [3, 4]
