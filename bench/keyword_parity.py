@@ -29,8 +29,7 @@ from bench.kb_common import GitBugs, cache_dir, load_gitbugs
 from bench.kb_quality import found_ranks, gitbugs_store, query_text, recalls
 from kb import LessonStore
 from kb.embedding import load_embedder
-from kb.keyword_postgres import POSTGRES_MIGRATION_STEPS, PostgresKeywordIndex
-from kb.postgres import PostgresConnection, PostgresMigrations
+from kb.keyword import KeywordIndex
 from kb.ranking import keyword_rankings
 from testkit.postgres import NoServer, ThrowawayPostgres
 
@@ -52,23 +51,22 @@ def keyword_store(data: GitBugs) -> LessonStore:
     return store
 
 
-def fill_postgres(store: LessonStore, url: str) -> PostgresKeywordIndex:
-    """A PostgreSQL keyword index holding the store's active lessons under the same pks."""
-    db = PostgresConnection(url)
-    db.migrate(PostgresMigrations("hindsight_kb", POSTGRES_MIGRATION_STEPS))
-    index = PostgresKeywordIndex(db)
+def fill_postgres(store: LessonStore, url: str) -> KeywordIndex:
+    """The keyword index of a PostgreSQL lesson store at `url`, holding `store`'s active
+    lessons under the same pks (nothing else: only the index is compared)."""
+    other = LessonStore(url)
     with store.db.read() as conn:
         rows = conn.execute(
             "SELECT pk, title, text FROM lessons WHERE status = 'active' ORDER BY pk"
         ).fetchall()
     started = time.perf_counter()
     for start in range(0, len(rows), 500):
-        with db.write():
+        with other.db.write():
             for pk, title, text in rows[start : start + 500]:
-                index.index(pk, title, text)
+                other.keywords.index(pk, title, text)
     elapsed = time.perf_counter() - started
     print(f"indexed {len(rows):,} lessons in PostgreSQL in {elapsed:.1f} s")
-    return index
+    return other.keywords
 
 
 def measure(

@@ -50,6 +50,7 @@ MAX_POSITION = 16_383  # positions past this are stored as this one
 MAX_POSITIONS = 256  # positions kept per lexeme
 MAX_VECTOR_BYTES = 900_000  # a tsvector must stay under 1 MB: further lexemes are left out
 
+# The keyword index's tables: kb.schema_postgres puts them in the lesson store's first step.
 POSTGRES_DDL = """
 CREATE TABLE lesson_keywords (
     lesson_pk BIGINT PRIMARY KEY,
@@ -69,9 +70,6 @@ CREATE TABLE lesson_keyword_totals (
 );
 INSERT INTO lesson_keyword_totals (documents, tokens) VALUES (0, 0);
 """
-
-# The keyword index's part of the lesson store's PostgreSQL migrations (kb.postgres).
-POSTGRES_MIGRATION_STEPS: tuple[tuple[str, str], ...] = (("m001_keyword_index", POSTGRES_DDL),)
 
 
 class Fts5Tokenizer:

@@ -1,5 +1,6 @@
 """The keyword index (kb.keyword) on both engines: every test here runs on SQLite's FTS5 and on
-PostgreSQL (`store_location`), plus a check that PostgreSQL ranks exactly as FTS5 does."""
+PostgreSQL (`store_location`; the index a LessonStore there builds), plus a check that
+PostgreSQL ranks exactly as FTS5 does."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from kb import LessonStore
 from kb.database import StoreConnection
-from kb.keyword import FTS5_TOKENIZE, KeywordIndex, SqliteKeywordIndex, TermCounts
-from kb.keyword_postgres import POSTGRES_MIGRATION_STEPS, Fts5Tokenizer, PostgresKeywordIndex
-from kb.postgres import PostgresConnection, PostgresMigrations
+from kb.keyword import FTS5_TOKENIZE, KeywordIndex, TermCounts
+from kb.keyword_postgres import Fts5Tokenizer
 from kb.schema import MIGRATIONS
 from kb.search import SearchSettings, keyword_terms
 
@@ -37,13 +38,9 @@ class Engine:
 
 
 def _open(location: str) -> tuple[Engine, Callable[[], None]]:
-    if location.startswith("postgresql"):
-        pg = PostgresConnection(location)
-        pg.migrate(PostgresMigrations("hindsight_kb", POSTGRES_MIGRATION_STEPS))
-        return Engine(PostgresKeywordIndex(pg), pg.write), pg.close
-    db = StoreConnection(location, timeout=60)
-    db.migrate(MIGRATIONS)
-    return Engine(SqliteKeywordIndex(db.conn), db.write), db.close
+    """The keyword index of a lesson store at `location`, as the store builds it."""
+    store = LessonStore(location)
+    return Engine(store.keywords, store.db.write), store.close
 
 
 @pytest.fixture
