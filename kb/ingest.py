@@ -19,6 +19,7 @@ from kb.embedding import vector_to_blob
 from kb.errors import IngestError, InvalidQueryError
 from kb.readers import EXTENSIONS, FORMATS, ParsedSource, detect_format, read_bytes, read_text
 from kb.records import IngestReport, LessonDraft, SourceOutcome
+from kb.text import without_nul
 
 if TYPE_CHECKING:
     from kb.store import LessonStore
@@ -229,6 +230,14 @@ def prepare(
     now = store._now()
     rows: list[dict[str, Any]] = []
     occurrences: dict[tuple[str, str], int] = {}
+    # Files and Jira may hold NUL characters, which no stored text may (kb.text.NUL): they are
+    # read as U+FFFD, here where every source's texts pass, so one stray byte never loses a
+    # retrospective and both engines store the same text.
+    parsed = ParsedSource(
+        [without_nul(draft) for draft in parsed.lessons],
+        without_nul(parsed.title),
+        without_nul(parsed.metadata),
+    )
     for position, draft in enumerate(parsed.lessons):
         key = (draft.kind, draft.text)
         occurrences[key] = occurrences.get(key, 0) + 1

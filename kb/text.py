@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import fields, is_dataclass, replace
+from typing import TypeVar
 
 # CJK Unified Ideographs (+ extension A), Hiragana, Katakana and Hangul syllables.
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\u3040-\u30ff\uac00-\ud7af"
@@ -25,6 +27,14 @@ _STOP_WORDS = """a about above after again against all am an and any are as at b
     what when where which while who whom why will with would you your yours yourself yourselves
     also get got however may might must shall us via etc e g eg ie"""
 STOP_WORDS = frozenset(_STOP_WORDS.split())
+
+# U+0000. No stored text holds one: PostgreSQL's text and jsonb refuse it, and neither Jira nor a
+# person means anything by it. What people send to the web holding one is refused with a 400
+# (webhooks.web.params.refuse_nul); what files and Jira send is read with it replaced
+# (`without_nul`), so a stray NUL never loses a retrospective or a delivery.
+NUL = "\x00"
+REPLACEMENT = "\ufffd"  # U+FFFD, what a decoder puts where a character could not be read
+_T = TypeVar("_T")
 
 
 def words(text: str) -> list[str]:
@@ -69,3 +79,30 @@ def light_stem(word: str) -> str:
 def dedupe(items: Iterable[str]) -> list[str]:
     """Items in first-seen order without repeats."""
     return list(dict.fromkeys(items))
+
+
+def without_nul(value: _T) -> _T:
+    """`value` with every NUL (U+0000) in its texts replaced by U+FFFD: a text, lists, tuples
+    and dicts of them (keys too), or a dataclass's fields; anything else as it is. What holds
+    no NUL is returned itself, not copied, so the common case costs one scan of the texts."""
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT) if NUL in value else value  # type: ignore[return-value]
+    if isinstance(value, dict):
+        pairs = [(without_nul(k), without_nul(v)) for k, v in value.items()]
+        same = all(
+            k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items(), strict=True)
+        )
+        return value if same else type(value)(pairs)  # type: ignore[return-value]
+    if isinstance(value, list | tuple):
+        items = [without_nul(v) for v in value]
+        same = all(v is v0 for v, v0 in zip(items, value, strict=True))
+        return value if same else type(value)(items)  # type: ignore[return-value]
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for item in fields(value):
+            old = getattr(value, item.name)
+            new = without_nul(old)
+            if new is not old:
+                changes[item.name] = new
+        return replace(value, **changes) if changes else value  # type: ignore[type-var]
+    return value

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from kb.text import NUL
 from plugin.jira.parse import (
     change_entry_from_json,
     comment_from_json,
@@ -79,7 +80,7 @@ class JiraEvent:
         snapshot = _part("issue", issue_from_json, issue)
         if project_key is None and issue:
             project_key = _part("issue", _project_key, issue)
-        return cls(
+        event = cls(
             webhook_event=name,
             timestamp=_epoch_ms(payload.get("timestamp")),
             actor=_part(
@@ -93,6 +94,26 @@ class JiraEvent:
             issue=snapshot,
             payload=payload,
         )
+        event._refuse_nul_in_identifiers()
+        return event
+
+    def _refuse_nul_in_identifiers(self) -> None:
+        """`InvalidEvent` when a name the delivery log stores (event, issue, project, actor)
+        holds a NUL character: Jira's never do, and no database text can hold one (PostgreSQL
+        refuses it). Free text (summaries, comments) may: the body is kept as sent, bytes."""
+        actor = self.actor
+        names = {
+            "webhookEvent": self.webhook_event,
+            "issue key": self.issue_key,
+            "issue id": self.issue_id,
+            "project key": self.project_key,
+            "user": actor and (actor.account_id or "") + (actor.name or "") + (actor.key or ""),
+        }
+        for part, value in names.items():
+            if value and NUL in value:
+                raise InvalidEvent(
+                    f"the delivery's {part} holds a NUL character (\\u0000): Jira's never does"
+                )
 
     @property
     def subject(self) -> str | None:

@@ -329,3 +329,150 @@ def test_chunked_feedback_form_over_its_limit_is_413(web) -> None:
     response = post_chunked(app.test_client(), "/lessons/feedback", b"t=" + b"x" * 100_000)
 
     assert response.status_code == 413
+
+
+# -- issue 14: what PostgreSQL refuses (NUL, U+0000), on both engines
+
+EDITOR_TOKEN = "ed1tor"
+
+
+@pytest.fixture
+def service(store_location: str, tmp_path: Path) -> tuple[FlaskClient, Runtime]:
+    """The whole service (deliveries, audit, lessons, pages, API) where HINDSIGHT_DB says."""
+    from hindsight.config import load_settings
+    from hindsight.wiring import Config, build_runtime, install_lessons
+    from hindsight.wsgi import create_app
+    from plugin.lessons.services import build_services
+    from testkit.kb import HashingEmbedder
+    from tests.webhooks.helpers import RETRO_WITH_SCRIPT
+    from webhooks.queue import build_delivery_queue, build_huey
+
+    settings = load_settings(
+        environ={},
+        overrides={"db": store_location, "queue": f"sqlite:///{tmp_path / 'q.db'}",
+                   "webhook_secret": [WEBHOOK_SECRET], "editor_token": [EDITOR_TOKEN]},
+    )  # fmt: skip
+    config = Config(settings)
+    lessons = build_services(config.lessons, embedder=HashingEmbedder())
+    assert lessons.store is not None
+    lessons.store.ingest_source("retros/pay-4.2.md", RETRO_WITH_SCRIPT)
+    runtime = build_runtime(config, installers=[install_lessons], lessons=lessons)
+    queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
+    app = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True})
+    return app.test_client(), runtime
+
+
+NUL_ADDRESSES = [
+    "/api/lessons/search?q=roll%00back",
+    "/api/lessons/search?q=rollback&project=%00",
+    "/api/lessons/%00",
+    "/api/lessons/suggestions/OPS-1%00",
+    "/api/lessons/stats?project=%00",
+    "/lessons?q=a%00b",
+    "/lessons?tag=%00",
+    "/lessons/%00",
+    "/lessons/%00/edit",
+    "/retrospectives/%00",
+    "/projects/PAY%00",
+    "/actions/%00",
+    "/actions?project=%00",
+    "/actions/export.csv?owner=%00",
+    "/audit?rule=%00",
+    "/audit/export.csv?issue=%00",
+    "/dashboard?project=%00",
+    "/lessons/feedback?t=a%00.b",
+    "/lessons?to%00ken=x",
+]
+
+
+@pytest.mark.parametrize("address", NUL_ADDRESSES)
+def test_nul_in_an_address_is_400_naming_where_not_500(service, address: str) -> None:
+    """Every store lookup a page or the API makes: PostgreSQL refused the NUL with a 500."""
+    client, _ = service
+    response = client.get(address, headers={"Authorization": f"Bearer {EDITOR_TOKEN}"})
+
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert "holds a NUL character (%00)" in text
+    assert ("path" in text) if "?" not in address else ("parameter" in text)
+
+
+def _post_form(client: FlaskClient, path: str, page: str, data: dict[str, str]):
+    import re
+
+    headers = {"Authorization": f"Bearer {EDITOR_TOKEN}"}
+    form = client.get(page, headers=headers).get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    return client.post(
+        path, data={**data, "csrf": token}, headers={**headers, "Sec-Fetch-Site": "same-origin"}
+    )
+
+
+def test_nul_in_a_curation_or_action_form_is_400_naming_the_field(service) -> None:
+    client, runtime = service
+    store = runtime.lessons.store
+    lesson = store.search("rollback", limit=1, mode="keyword")[0].lesson
+    source = store.curation.retrospectives()[0].uri
+    posts = [
+        ("/lessons/new", "/lessons/new", {"source": source, "text": "Page the DBA\x00."}),
+        ("/lessons/new", "/lessons/new", {"new_retrospective": "Q3\x00", "text": "Freeze."}),
+        (f"/lessons/{lesson.id}/merge", f"/lessons/{lesson.id}/merge", {"into": "x\x00"}),
+        (f"/lessons/{lesson.id}/archive", f"/lessons/{lesson.id}", {"note": "dup\x00"}),
+        ("/actions/new", "/actions", {"text": "Rotate\x00 keys", "owner": "dana"}),
+    ]
+    for path, page, data in posts:
+        response = _post_form(client, path, page, data)
+        (field,) = (key for key, value in data.items() if "\x00" in value)
+
+        assert response.status_code == 400, (path, response.status_code)
+        assert f"the field &#39;{field}&#39; holds a NUL character" in response.get_data(
+            as_text=True
+        )
+    assert store.search("rollback", limit=1, mode="keyword")[0].lesson.id == lesson.id  # kept
+    assert (
+        _post_form(client, "/actions/new", "/actions", {"text": "Rotate keys"}).status_code == 303
+    )
+
+
+@pytest.mark.parametrize(
+    "path, value, part",
+    [
+        ("issue.key", "OPS-7\x00", "issue key"),
+        ("webhookEvent", "jira:issue_updated\x00", "webhookEvent"),
+        ("user", {"accountId": "557058:\x00"}, "user"),
+        ("issue.fields.project", {"key": "OPS\x00"}, "project key"),
+    ],
+    ids=["issue-key", "event", "user", "project"],
+)
+def test_signed_delivery_with_nul_in_a_name_is_400_not_500(
+    service, path: str, value: object, part: str
+) -> None:
+    """The delivery log stores these names as text; PostgreSQL refused them with a 500, which
+    Jira retries. Jira's names never hold a NUL, so the delivery is not Jira's: 400."""
+    client, runtime = service
+    payload = _with(path, value)
+    if path == "issue.fields.project":
+        del payload["issue"]["key"]  # the project key is the subject only without an issue key
+
+    response = post_delivery(client, payload)
+
+    assert response.status_code == 400
+    assert f"the delivery's {part} holds a NUL character" in response.json["reason"]
+    assert runtime.deliveries.list() == []
+
+
+def test_signed_delivery_with_nul_in_free_text_is_stored_as_sent(service) -> None:
+    """Summaries, descriptions and comments may hold one (a Jira on MySQL keeps it): refusing
+    them would lose the delivery and let that move pass unjudged. The body is kept as bytes."""
+    client, runtime = service
+    payload = _with("issue.fields.summary", "Rotate\x00 the keys")
+    payload["comment"] = {"id": "9", "body": "done\x00", "author": {"accountId": "557058:alice"}}
+
+    response = post_delivery(client, payload)
+
+    assert response.status_code == 202
+    stored = runtime.deliveries.get(response.json["key"])
+    assert (
+        stored is not None
+        and stored.payload()["issue"]["fields"]["summary"] == "Rotate\x00 the keys"
+    )

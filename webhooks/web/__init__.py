@@ -21,9 +21,11 @@ def register_lessons_web(app: Flask, web: LessonsWeb) -> None:
         forms,
         oversight,  # noqa: F401  (its routes join pages.blueprint)
         pages,
+        params,
     )
 
     app.extensions[LessonsWeb.EXTENSION] = web
+    app.before_request(params.refuse_nul)  # every route's address, before any store sees it
     app.register_blueprint(curation.blueprint)  # its /lessons/<id>/edit before pages' /lessons/<id>
     app.register_blueprint(pages.blueprint)
     forms.install_forms(app)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, g, request
 
+from kb.text import NUL
 from webhooks.request_body import read_body
 from webhooks.web.context import AccessRules
 
@@ -82,7 +83,13 @@ def check_form(rules: AccessRules) -> dict[str, str]:
         abort(
             403, "the form expired or did not come from this site: reload the page and submit again"
         )
-    return {key: request.form.get(key, "") for key in request.form if key != FIELD}
+    fields = {key: request.form.get(key, "") for key in request.form if key != FIELD}
+    for key, value in fields.items():
+        if NUL in key or NUL in value:
+            # No stored text may hold one (PostgreSQL refuses it); the editor's text is theirs
+            # to fix, not ours to change silently.
+            abort(400, f"the field {key.replace(NUL, '')[:40]!r} holds a NUL character; remove it")
+    return fields
 
 
 def install_forms(app: Flask) -> None:

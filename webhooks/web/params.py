@@ -13,6 +13,7 @@ from datetime import date
 from flask import request
 from werkzeug.exceptions import BadRequest
 
+from kb.text import NUL
 from plugin.audit import BadAuditQuery, parse_since
 
 SEARCH_MODES = ("hybrid", "keyword", "semantic")
@@ -27,6 +28,19 @@ class BadParameter(BadRequest):
 
     def __init__(self, message: str) -> None:
         super().__init__(description=message)
+
+
+def refuse_nul() -> None:
+    """Before every request: 400 when its address (path or a query parameter) holds a NUL
+    character (`%00`). No name or text Hindsight stores has one (PostgreSQL cannot hold it),
+    so such an address can only fail; this says why, on either engine, without quoting the
+    value (it may be a token)."""
+    if NUL in request.path:
+        raise BadParameter("the address's path holds a NUL character (%00); remove it")
+    for key, value in request.args.items(multi=True):
+        if NUL in key or NUL in value:
+            name = _shown(key.replace(NUL, ""), 40)
+            raise BadParameter(f"the parameter {name} holds a NUL character (%00); remove it")
 
 
 def text_param(name: str) -> str:

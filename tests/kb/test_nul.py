@@ -1,0 +1,68 @@
+"""Issue 14 with issue 10's rule: NUL characters (U+0000), which PostgreSQL's text and jsonb
+refuse, never cost a file, a retrospective or a search, and both engines store the same text.
+
+Files and Jira are read with each NUL replaced by U+FFFD (kb.text.without_nul); the web refuses
+one with a 400 (tests/webhooks/test_hostile_input.py). Every test here runs on both engines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kb import LessonStore
+from kb.text import REPLACEMENT, without_nul
+
+# A raw NUL byte in the body, YAML's "\0" escape in the front matter (a NUL once parsed)
+MARKDOWN = (
+    b'---\ntitle: "Release \\0 retro"\nteam: "pay\\0ments"\nproject: OPS\n---\n# Retro\n\n'
+    b"## Lessons learned\n- Rehearse the\x00 rollback before the release.\n"
+)
+# JSON's \u0000 escape in every kind of field, the lesson's own id included
+JSONL = (
+    b'{"id": "J\\u00001", "text": "Rotate the keys\\u0000 monthly", "title": "keys\\u0000",'
+    b' "tags": ["sec\\u0000"], "team": "x\\u0000"}\n'
+)
+
+
+def test_files_holding_nul_are_ingested_with_it_replaced(store: LessonStore, tmp_path: Path):
+    (tmp_path / "retro.md").write_bytes(MARKDOWN)
+    (tmp_path / "keys.jsonl").write_bytes(JSONL)
+
+    report = store.ingest_paths([tmp_path])
+
+    assert [(o.status, o.lessons) for o in report.outcomes] == [("added", 1), ("added", 1)]
+    (rollback,) = store.search("rollback", limit=3, mode="keyword")
+    assert rollback.lesson.text == f"Rehearse the{REPLACEMENT} rollback before the release."
+    (keys,) = store.search("rotate keys", limit=3, mode="keyword")
+    assert (keys.lesson.id, keys.lesson.title, keys.lesson.tags) == (
+        f"J{REPLACEMENT}1",
+        f"keys{REPLACEMENT}",
+        (f"sec{REPLACEMENT}",),
+    )
+    # the retrospectives list reads the metadata as JSON (jsonb on PostgreSQL)
+    titles = {r.title for r in store.curation.retrospectives()}
+    assert f"Release {REPLACEMENT} retro" in titles
+    assert store.search("rollback", limit=3)  # the vectors too
+
+
+def test_a_jira_source_holding_nul_is_ingested_with_it_replaced(store: LessonStore) -> None:
+    """A captured retrospective: Jira's summary (the title) and description may hold one."""
+    outcome = store.ingest_source(
+        "jira:OPS-1", "# Sum\x00mary\n\n## Lessons learned\n- Page the DBA\x00 first.\n",
+        title="Outage\x00 review", project="OPS",
+    )  # fmt: skip
+
+    assert outcome.status == "added"
+    (hit,) = store.search("page the DBA", limit=3, mode="keyword")
+    assert (hit.lesson.title, hit.lesson.text) == (
+        f"Outage{REPLACEMENT} review",
+        f"Page the DBA{REPLACEMENT} first.",
+    )
+
+
+def test_without_nul_keeps_what_holds_none_and_replaces_everywhere_else() -> None:
+    clean = {"a": ["b", ("c",)]}
+    assert without_nul(clean) is clean
+    assert without_nul({"k\x00": ["v\x00", ("w\x00", 1)]}) == {
+        f"k{REPLACEMENT}": [f"v{REPLACEMENT}", (f"w{REPLACEMENT}", 1)]
+    }
