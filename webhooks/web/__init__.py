@@ -25,7 +25,10 @@ def register_lessons_web(app: Flask, web: LessonsWeb) -> None:
     )
 
     app.extensions[LessonsWeb.EXTENSION] = web
-    app.before_request(params.refuse_nul)  # every route's address, before any store sees it
+    for area in (curation, pages, actions, api_lessons):
+        # every page's and API route's address, before any store sees it (the webhook
+        # endpoint answers Jira in JSON and stores no part of its address)
+        app.before_request_funcs.setdefault(area.blueprint.name, []).append(params.refuse_nul)
     app.register_blueprint(curation.blueprint)  # its /lessons/<id>/edit before pages' /lessons/<id>
     app.register_blueprint(pages.blueprint)
     forms.install_forms(app)
