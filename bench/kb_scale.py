@@ -5,8 +5,9 @@ real paragraphs. Embedding 100k texts with MiniLM takes over half an hour on 2 c
 synthetic lessons get the real-model vector of the paragraph they mostly come from, slightly
 perturbed (`PoolEmbedder`). Every query is embedded by the real model inside the timed
 `search()` call. Two stores are measured in the same run: the shipped models (MiniLM and the
-multilingual USE side by side) and MiniLM alone (what shipped before), so the hybrid p95 ratio
-between them holds on the same machine at the same time.
+multilingual USE side by side) and MiniLM alone (what shipped before). Their hybrid p95 ratio
+comes from a last pass that asks both stores each query in turn, so a change in the load of a
+shared machine falls on both alike.
 
 `--engine postgresql` (or `both`) measures the shipped models' store on a throwaway PostgreSQL
 server on this machine (fsync on, as in production) instead of (or after) the SQLite file;
@@ -250,6 +251,25 @@ def _measure(
     return hybrid_p95
 
 
+def _hybrid_in_turn(stores: dict[str, tuple[Path, Embedder]]) -> dict[str, list[float]]:
+    """Hybrid search timings (ms) of each store, asked every query in turn (who goes first
+    alternates), so that the other processes of a shared machine weigh on all of them alike."""
+    opened = {label: LessonStore(db, real) for label, (db, real) in stores.items()}
+    timings: dict[str, list[float]] = {label: [] for label in opened}
+    try:
+        for store in opened.values():
+            store.search("warm up the vector matrix", limit=10)
+        for n, query in enumerate(_distinct_queries()):
+            for label in list(opened)[:: 1 if n % 2 == 0 else -1]:
+                started = time.perf_counter()
+                opened[label].search(query, limit=10)
+                timings[label].append((time.perf_counter() - started) * 1000)
+    finally:
+        for store in opened.values():
+            store.close()
+    return timings
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="sqlite")
@@ -269,10 +289,12 @@ def main(argv: list[str] | None = None) -> int:
         "of the source paragraph with N(0, 0.02) noise; queries use the real model"
     )
     p95s: dict[str, float] = {}
+    shipped_db: Path | None = None
     if args.engine in ("sqlite", "both"):
+        shipped_db = _fresh_sqlite(shipped)
         # The shipped models first: the process's memory then is theirs alone.
         p95s["sqlite"] = _measure(
-            "shipped, SQLite", shipped, shipped_vectors, corpus, _fresh_sqlite(shipped), lessons
+            "shipped, SQLite", shipped, shipped_vectors, corpus, shipped_db, lessons
         )
     if args.engine in ("postgresql", "both"):
         from testkit.postgres import ThrowawayPostgres
@@ -295,17 +317,27 @@ def main(argv: list[str] | None = None) -> int:
         before_texts, before_vectors = _pool(folder, before)
         if texts != before_texts:
             raise RuntimeError("the two pools hold different paragraphs")
+        before_db = _fresh_sqlite(before)
+        assert shipped_db is not None  # measured above: engine "sqlite"
         before_p95 = _measure(
-            "before (same run, for comparison)",
-            before,
-            before_vectors,
-            corpus,
-            _fresh_sqlite(before),
-            lessons,
+            "before (same run, for comparison)", before, before_vectors, corpus, before_db, lessons
         )
         print(
-            f"hybrid p95: shipped {p95s['sqlite']:.1f} ms vs MiniLM alone {before_p95:.1f} ms = "
-            f"{p95s['sqlite'] / before_p95:.2f}x (target <= 1.5x)"
+            f"hybrid p95 measured one after the other: shipped {p95s['sqlite']:.1f} ms vs MiniLM "
+            f"alone {before_p95:.1f} ms = {p95s['sqlite'] / before_p95:.2f}x"
+        )
+        timings = _hybrid_in_turn(
+            {"shipped": (shipped_db, shipped), "MiniLM alone": (before_db, before)}
+        )
+        for label, times in timings.items():
+            print(
+                f"hybrid in turn, {label}: p50 {percentile(times, 0.5):.1f} ms, "
+                f"p95 {percentile(times, 0.95):.1f} ms"
+            )
+        ratio = percentile(timings["shipped"], 0.95) / percentile(timings["MiniLM alone"], 0.95)
+        print(
+            f"hybrid p95, the two stores asked in turn: shipped / MiniLM alone = {ratio:.2f}x "
+            "(target <= 1.5x)"
         )
     if len(p95s) == 2:
         print(
