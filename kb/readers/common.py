@@ -65,10 +65,20 @@ def normalise_tags(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tag for tag in tags if tag))
 
 
+# Votes are stored as a 32-bit integer (PostgreSQL's INTEGER; SQLite takes 64 bits and fails past
+# them): a count outside this range is refused here, the same on both engines.
+MAX_VOTES = 2**31 - 1
+
+
 def parse_votes(value: Any, source: str, line: int | None = None) -> int:
     if value is None or str(value).strip() == "":
         return 0
     try:
-        return int(float(str(value).strip()))
+        votes = int(float(str(value).strip()))
     except (ValueError, OverflowError):  # "abc", NaN, Infinity
         raise IngestError(source, f"votes {value!r} is not a number", line=line) from None
+    if not -MAX_VOTES <= votes <= MAX_VOTES:
+        raise IngestError(
+            source, f"votes {value!r} is out of range (at most {MAX_VOTES:,})", line=line
+        )
+    return votes

@@ -1,13 +1,16 @@
-"""Issue 14 with issue 10's rule: NUL characters (U+0000), which PostgreSQL's text and jsonb
-refuse, never cost a file, a retrospective or a search, and both engines store the same text.
+"""Issue 14 with issue 10's rule: what PostgreSQL refuses and SQLite takes (NUL characters,
+integers past 32 bits) never costs a file, a retrospective or a search, and both engines store
+the same thing. Every test here runs on both engines (the `store` fixture).
 
-Files and Jira are read with each NUL replaced by U+FFFD (kb.text.without_nul); the web refuses
-one with a 400 (tests/webhooks/test_hostile_input.py). Every test here runs on both engines.
+NUL (U+0000): files and Jira are read with each one replaced by U+FFFD (kb.text.without_nul);
+the web refuses one with a 400 (tests/webhooks/test_hostile_input.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from kb import LessonStore
 from kb.text import REPLACEMENT, without_nul
@@ -66,3 +69,17 @@ def test_without_nul_keeps_what_holds_none_and_replaces_everywhere_else() -> Non
     assert without_nul({"k\x00": ["v\x00", ("w\x00", 1)]}) == {
         f"k{REPLACEMENT}": [f"v{REPLACEMENT}", (f"w{REPLACEMENT}", 1)]
     }
+
+
+@pytest.mark.parametrize("votes", ["3000000000", "1e30", "-3000000000"])
+def test_votes_past_32_bits_fail_that_file_only(store: LessonStore, tmp_path: Path, votes: str):
+    """3e9 fit SQLite and broke PostgreSQL's INTEGER; 1e30 broke both, aborting the whole run."""
+    (tmp_path / "a.jsonl").write_text(f'{{"text": "Rotate the keys monthly", "votes": {votes}}}\n')
+    (tmp_path / "b.jsonl").write_text('{"text": "Rehearse the rollback", "votes": 2147483647}\n')
+
+    report = store.ingest_paths([tmp_path])
+
+    failed, added = report.outcomes
+    assert failed.status == "failed" and "out of range (at most 2,147,483,647)" in failed.error
+    assert (added.status, added.lessons) == ("added", 1)
+    assert store.search("rollback", limit=1, mode="keyword")[0].lesson.votes == 2147483647
