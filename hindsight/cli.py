@@ -9,10 +9,12 @@ import click
 
 from hindsight import __version__
 from hindsight.terminal import printable
+from kb.errors import StoreUnavailableError
 
 
 class _HindsightGroup(click.Group):
-    """Errors quote file names, keys and other input: their text is escaped for the terminal."""
+    """Errors quote file names, keys and other input: their text is escaped for the terminal.
+    A database that cannot be opened is such an error (what to check), not a traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -20,6 +22,8 @@ class _HindsightGroup(click.Group):
         except click.ClickException as exc:
             exc.message = printable(exc.message, multiline=True)
             raise
+        except StoreUnavailableError as exc:  # every command opens its stores the same way
+            raise click.ClickException(printable(str(exc), multiline=True)) from None
 
 
 @click.group(

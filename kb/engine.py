@@ -9,7 +9,6 @@ result is streamed live here, one class per engine; `open_engine` picks one from
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kb.database import StoreConnection
-from kb.errors import StoreUnavailableError
 from kb.postgres import SCHEMES, PostgresConnection, PostgresURL, qmark
 from kb.vectors import plain_batches
 
@@ -122,27 +120,12 @@ class PostgresEngine:
     name = "postgresql"
 
     def __init__(self, url: str) -> None:
-        if importlib.util.find_spec("psycopg") is None:
-            raise StoreUnavailableError(
-                "db is a PostgreSQL URL but its driver is not installed:"
-                " pip install 'hindsight[postgres]'"
-            )
         self.db = PostgresConnection(url, lock_timeout=60)
 
     def migrate(self) -> list[str]:
-        import psycopg
-
         from kb.schema_postgres import MIGRATIONS
 
-        try:
-            return self.db.migrate(MIGRATIONS)
-        except psycopg.OperationalError as error:
-            reason = (str(error).strip() or type(error).__name__).splitlines()[0]
-            raise StoreUnavailableError(
-                f"cannot reach the PostgreSQL database {self.db.url}: {reason}; check that the"
-                " server runs and that the db setting (HINDSIGHT_DB) names it, its user and"
-                " password"
-            ) from error
+        return self.db.migrate(MIGRATIONS)
 
     def keyword_index(self) -> KeywordIndex:
         from kb.keyword_postgres import PostgresKeywordIndex

@@ -10,12 +10,15 @@ transaction), with the same `write()` / `read()` / `migrate()` / `can_write()` s
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
+
+from kb.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
     import psycopg
@@ -118,6 +121,11 @@ class PostgresConnection:
     """
 
     def __init__(self, url: str, *, lock_timeout: float = 30.0, max_connections: int = 8) -> None:
+        if importlib.util.find_spec("psycopg") is None:
+            raise StoreUnavailableError(
+                "db is a PostgreSQL URL but its driver is not installed:"
+                " pip install 'hindsight[postgres]'"
+            )
         self.url = PostgresURL(url)
         self._lock_timeout = lock_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
@@ -195,8 +203,24 @@ class PostgresConnection:
         """Apply the steps of `migrations` not applied yet; returns their names.
 
         Each step runs in its own transaction holding `MIGRATION_LOCK`, and re-checks under it
-        that no other process applied the step meanwhile.
+        that no other process applied the step meanwhile. `StoreUnavailableError`, saying what
+        to check, when the database cannot be reached.
         """
+        import psycopg
+
+        try:
+            return self._migrate(migrations)
+        except psycopg.OperationalError as error:
+            # The first thing every store does: the server, the database, the user or the
+            # password is wrong. Say so, and what to check, instead of a driver traceback.
+            reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+            raise StoreUnavailableError(
+                f"cannot reach the PostgreSQL database {self.url}: {reason}; check that the"
+                " server runs and that the db setting (HINDSIGHT_DB) names it, its user and"
+                " password"
+            ) from error
+
+    def _migrate(self, migrations: PostgresMigrations) -> list[str]:
         applied: list[str] = []
         with self.write() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (MIGRATION_LOCK,))
