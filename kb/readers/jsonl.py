@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import PurePath
 from typing import Any
 
@@ -11,6 +12,8 @@ from kb.errors import IngestError
 from kb.readers.common import ParsedSource, normalise_date, normalise_tags, parse_votes
 from kb.records import LessonDraft
 
+# A \uD800-\uDFFF escape: only a line holding one can decode to a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _KNOWN = {
     "id",
     "text",
@@ -43,6 +46,15 @@ def _finite(text: str) -> float:
     return number
 
 
+def _is_unicode(record: dict[str, Any]) -> bool:
+    """Whether every text in the decoded line is real Unicode (no lone surrogate)."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def read_jsonl(source: str, text: str) -> ParsedSource:
     """Lessons of one JSONL file (already decoded)."""
     title = PurePath(source).stem.replace("-", " ").replace("_", " ")
@@ -64,6 +76,15 @@ def read_jsonl(source: str, text: str) -> ParsedSource:
             ) from None
         if not isinstance(record, dict):
             raise IngestError(source, "each line must be a JSON object", line=number)
+        if _SURROGATE_ESCAPE.search(raw) and not _is_unicode(record):
+            # JSON may escape half a UTF-16 pair (\ud800), which no database can store (and
+            # which broke the whole ingest run there): the line is refused, as the webhook is.
+            raise IngestError(
+                source,
+                "holds an unpaired UTF-16 surrogate (such as \\ud800), which is not Unicode;"
+                " write the character itself or remove the escape",
+                line=number,
+            )
         body = record.get("text")
         if not isinstance(body, str) or not body.strip():
             raise IngestError(

@@ -83,3 +83,21 @@ def test_votes_past_32_bits_fail_that_file_only(store: LessonStore, tmp_path: Pa
     assert failed.status == "failed" and "out of range (at most 2,147,483,647)" in failed.error
     assert (added.status, added.lessons) == ("added", 1)
     assert store.search("rollback", limit=1, mode="keyword")[0].lesson.votes == 2147483647
+
+
+def test_a_jsonl_line_with_half_a_surrogate_pair_fails_that_file_only(
+    store: LessonStore, tmp_path: Path
+) -> None:
+    """`\\ud800` decodes to a lone surrogate that neither engine can encode: the whole run
+    aborted with UnicodeEncodeError. A whole pair (an emoji) is a character, and is kept."""
+    (tmp_path / "a.jsonl").write_text('{"text": "Rotate the keys \\ud800 monthly"}\n')
+    (tmp_path / "b.jsonl").write_text('{"text": "Rehearse the rollback \\ud83d\\ude00"}\n')
+
+    failed, added = store.ingest_paths([tmp_path]).outcomes
+
+    assert failed.status == "failed" and failed.error.endswith(
+        "a.jsonl:1: holds an unpaired UTF-16 surrogate (such as \\ud800), which is not Unicode;"
+        " write the character itself or remove the escape"
+    )
+    assert added.status == "added"
+    assert store.search("rollback", limit=1, mode="keyword")[0].lesson.text.endswith("\U0001f600")
