@@ -23,6 +23,7 @@ from pydantic import (
     PlainValidator,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -70,6 +71,12 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     # -- storage and queue
+    # Declared before `db`, whose validator reads it: the password joins the URL there.
+    db_password_file: Path | None = Field(
+        None,
+        description="file holding only the PostgreSQL password (a docker or Kubernetes secret),"
+        " for a db URL without one: keeps it out of the URL and the environment; read at start",
+    )
     db: DatabaseLocation = Field(
         Path("hindsight.db"),
         description="the SQLite database file, or postgresql://user:password@host:5432/database"
@@ -198,6 +205,40 @@ class Settings(BaseModel):
         "INFO", description="least severe level logged"
     )
 
+    @field_validator("db_password_file")
+    @classmethod
+    def _password_file_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_password_file(value)  # say now what is wrong with it, not at the first query
+        return value
+
+    @field_validator("db")
+    @classmethod
+    def _password_from_file(
+        cls, value: Path | PostgresURL, info: ValidationInfo
+    ) -> Path | PostgresURL:
+        """The PostgreSQL URL with the password of `db_password_file` in it, when one is set."""
+        password_file = info.data.get("db_password_file")
+        if password_file is None:
+            return value
+        if not isinstance(value, PostgresURL):
+            raise ValueError(
+                "db_password_file is set but db is a SQLite file, which has no password:"
+                " unset db_password_file, or set db to postgresql://user@host:5432/database"
+            )
+        if value.password is not None:
+            raise ValueError(
+                "the URL holds a password and db_password_file is set too: keep the password"
+                " in the file only, postgresql://user@host:5432/database"
+            )
+        try:
+            return value.with_password(read_password_file(password_file))
+        except ValueError:
+            raise ValueError(
+                "db_password_file is set but the URL names no user:"
+                " postgresql://user@host:5432/database"
+            ) from None
+
     @field_validator("queue")
     @classmethod
     def _queue_scheme(cls, value: str | None) -> str | None:
@@ -310,6 +351,33 @@ class Settings(BaseModel):
             " Data Center 10 / 9 and older), or HINDSIGHT_AUTOMATION_TOKEN; for local development"
             " only, HINDSIGHT_ALLOW_UNSIGNED=true"
         )
+
+
+def read_password_file(path: Path) -> str:
+    """The password in `path`: the whole file but its final newlines (as the postgres image
+    reads the same secret file). Raises ValueError saying what to fix, never quoting the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(
+            f"{path} does not exist: create it holding only the PostgreSQL password, or mount"
+            " the secret there"
+        ) from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a folder: name the file holding the password") from None
+    except PermissionError:
+        raise ValueError(
+            f"{path} cannot be read by this process (uid {os.getuid()}): make it readable by"
+            " the user Hindsight runs as (in the container image, uid 10001)"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text: write the password as text") from None
+    password = text.rstrip("\n")
+    if not password:
+        raise ValueError(f"{path} is empty: write the PostgreSQL password in it")
+    if "\n" in password:
+        raise ValueError(f"{path} holds more than one line: write only the password in it")
+    return password
 
 
 def env_name(field: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from kb.errors import StoreUnavailableError
 
@@ -49,7 +49,18 @@ class PostgresURL(str):
 
     @property
     def password(self) -> str | None:
-        return urlsplit(self.dsn).password
+        """The password the URL holds, decoded (`p%40ss` is `p@ss`), or None."""
+        password = urlsplit(self.dsn).password
+        return None if password is None else unquote(password)
+
+    def with_password(self, password: str) -> PostgresURL:
+        """This URL with `password` in it (percent-encoded), for a URL that names its user and
+        holds no password: the password read from a file (`db_password_file`)."""
+        userinfo, at, hosts = urlsplit(self.dsn).netloc.rpartition("@")
+        if not at or not userinfo or ":" in userinfo:
+            raise ValueError("the URL must name its user and hold no password")
+        netloc = f"{userinfo}:{quote(password, safe='')}@{hosts}"
+        return PostgresURL(urlunsplit(urlsplit(self.dsn)._replace(netloc=netloc)))
 
     @property
     def redacted(self) -> str:
@@ -216,8 +227,9 @@ class PostgresConnection:
             reason = (str(error).strip() or type(error).__name__).splitlines()[0]
             raise StoreUnavailableError(
                 f"cannot reach the PostgreSQL database {self.url}: {reason}; check that the"
-                " server runs and that the db setting (HINDSIGHT_DB) names it, its user and"
-                " password"
+                " server runs, that the db setting (HINDSIGHT_DB) names it and its user, and"
+                " that the password (in the URL, or the file HINDSIGHT_DB_PASSWORD_FILE names)"
+                " is that user's"
             ) from error
 
     def _migrate(self, migrations: PostgresMigrations) -> list[str]:

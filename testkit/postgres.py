@@ -169,6 +169,29 @@ class ThrowawayPostgres:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def create_password_user(self, password: str) -> str:
+        """A new user the server asks for `password` (SCRAM; the others keep `trust`), owning a
+        new database; returns its URL without the password, as `db_password_file` wants it."""
+        import psycopg
+
+        name = f"u_{uuid.uuid4().hex[:12]}"
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"host all {name} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(f'CREATE ROLE "{name}" LOGIN PASSWORD {_literal(password)}')
+            conn.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+            conn.execute("SELECT pg_reload_conf()")
+        url = f"postgresql://{name}@127.0.0.1:{self.port}/{name}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the reload is asynchronous: wait until it asks
+            try:
+                psycopg.connect(url, password="not-" + password, connect_timeout=2).close()
+            except psycopg.OperationalError:
+                return url
+            time.sleep(0.05)
+        raise NoServer("the server did not start asking for the password within 10 s")
+
     def drop_database(self, url: str) -> None:
         import psycopg
 
@@ -185,6 +208,11 @@ class ThrowawayPostgres:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _literal(text: str) -> str:
+    """`text` as an SQL string literal (for statements that take no parameters, e.g. DDL)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _free_port() -> int:

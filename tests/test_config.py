@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from hindsight.config import ConfigError, load_settings
+from hindsight.wiring import Config
 
 
 def test_defaults() -> None:
@@ -191,3 +194,95 @@ def test_a_sqlite_url_and_a_path_name_the_same_file(tmp_path) -> None:
 def test_postgresql_without_a_queue_says_which_queue_to_set() -> None:
     with pytest.raises(ConfigError, match="set queue to redis://"):
         load_settings(environ={"HINDSIGHT_DB": "postgresql://h@db/hindsight"})
+
+
+# -- db_password_file: the PostgreSQL password from a file (a docker or Kubernetes secret)
+
+PG_QUEUE = {"HINDSIGHT_QUEUE": "redis://localhost:6379/0"}
+
+
+def test_the_password_file_joins_the_url_and_is_never_shown(tmp_path: Path) -> None:
+    password = "p@ss:/ %w?#"  # every character a URL would have to encode
+    secret = tmp_path / "postgres-password"
+    secret.write_text(password + "\n")  # the final newline of `echo` is not part of it
+
+    settings = load_settings(
+        environ={
+            "HINDSIGHT_DB": "postgresql://hindsight@db:5432/hindsight?sslmode=verify-full",
+            "HINDSIGHT_DB_PASSWORD_FILE": str(secret),
+        }
+        | PG_QUEUE
+    )
+
+    assert settings.db.password == password
+    assert settings.db.dsn.endswith("@db:5432/hindsight?sslmode=verify-full")
+    assert password in settings.secret_values()  # the log redactor knows it
+    shown = f"{settings!r} {settings.db} {Config(settings)!r} {Config(settings).lessons!r}"
+    assert "hindsight:***@db" in shown
+    assert not any(part in shown for part in (password, quote(password, safe=""), "p@ss"))
+
+
+@pytest.mark.parametrize(
+    ("content", "fix"),
+    [
+        (None, "does not exist: create it holding only the PostgreSQL password"),
+        ("", "is empty: write the PostgreSQL password in it"),
+        ("one\ntwo\n", "holds more than one line: write only the password"),
+    ],
+)
+def test_a_password_file_that_cannot_serve_says_what_to_fix(
+    tmp_path: Path, content: str | None, fix: str
+) -> None:
+    secret = tmp_path / "postgres-password"
+    if content is not None:
+        secret.write_text(content)
+    environ = {
+        "HINDSIGHT_DB": "postgresql://hindsight@db/hindsight",
+        "HINDSIGHT_DB_PASSWORD_FILE": str(secret),
+    }
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ=environ | PG_QUEUE)
+
+    message = str(raised.value)
+    assert f"HINDSIGHT_DB_PASSWORD_FILE (environment): {secret} {fix}" in message
+    assert "two" not in message  # the file's content is never quoted
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_password_file_names_the_user_who_must_read_it(tmp_path: Path) -> None:
+    secret = tmp_path / "postgres-password"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o000)
+
+    with pytest.raises(ConfigError, match=rf"cannot be read by this process \(uid {os.getuid()}\)"):
+        load_settings(
+            environ={
+                "HINDSIGHT_DB": "postgresql://h@db/h",
+                "HINDSIGHT_DB_PASSWORD_FILE": str(secret),
+            }
+            | PG_QUEUE
+        )
+
+
+@pytest.mark.parametrize(
+    ("db", "fix"),
+    [
+        ("hindsight.db", "db is a SQLite file, which has no password"),
+        ("postgresql://hindsight:other@db/hindsight", "keep the password in the file only"),
+        ("postgresql://db/hindsight", "the URL names no user"),
+    ],
+)
+def test_a_password_file_needs_a_postgresql_url_naming_a_user_without_a_password(
+    tmp_path: Path, db: str, fix: str
+) -> None:
+    secret = tmp_path / "postgres-password"
+    secret.write_text("s3cret\n")
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(
+            environ={"HINDSIGHT_DB": db, "HINDSIGHT_DB_PASSWORD_FILE": str(secret)} | PG_QUEUE
+        )
+
+    assert "HINDSIGHT_DB (environment)" in str(raised.value) and fix in str(raised.value)
+    assert "s3cret" not in str(raised.value) and "other" not in str(raised.value)

@@ -286,3 +286,57 @@ def test_every_secret_setting_is_a_secret_value() -> None:
 
     assert set(settings.secret_values()) >= set(values.values())
     assert all(isinstance(getattr(settings, name), SecretStr | list) for name in values)
+
+
+@pytest.mark.postgres
+def test_the_postgresql_password_reaches_no_output(postgres_server, tmp_path: Path) -> None:
+    """From HINDSIGHT_DB_PASSWORD_FILE or in the URL, at DEBUG: a worker's run, the operator
+    commands, a wrong password and a server out of reach print none of its spellings."""
+    from hindsight.wiring import load_config
+
+    password = f"pg-{secrets.token_hex(8)}+/="
+    url = postgres_server.create_password_user(password)
+    secret = tmp_path / "postgres-password"
+    secret.write_text(password + "\n")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HINDSIGHT_")} | {
+        "HF_HUB_OFFLINE": "1",
+        "HINDSIGHT_DB": url,
+        "HINDSIGHT_DB_PASSWORD_FILE": str(secret),
+        "HINDSIGHT_QUEUE": f"sqlite:///{tmp_path / 'queue.db'}",
+        "HINDSIGHT_LOG_LEVEL": "DEBUG",
+        "HINDSIGHT_LOG_FORMAT": "text",
+    }
+    config = load_config(environ=environ)
+    hindsight = str(BIN / "hindsight")
+
+    worker = subprocess.Popen(
+        [hindsight, "worker"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    output = [repr(config), repr(config._settings), str(config.lessons), str(config.kb)]
+    for args in (["deliveries", "list"], ["deliveries", "replay", "--all-dead"]):
+        run = subprocess.run([hindsight, *args], env=environ, capture_output=True, text=True)
+        output.append(run.stdout + run.stderr)
+    time.sleep(3)  # the worker migrates, recovers and beats
+    worker.send_signal(signal.SIGINT)
+    output.append(worker.communicate(timeout=30)[0].decode())
+    assert "worker started" in output[-1], output[-1]
+
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text(f"{password}-wrong\n")
+    refused = environ | {"HINDSIGHT_DB_PASSWORD_FILE": str(wrong)}
+    unreachable = environ | {"HINDSIGHT_DB": url.replace("@", f":{quote(password, safe='')}@")}
+    unreachable["HINDSIGHT_DB"] = unreachable["HINDSIGHT_DB"].replace(
+        f":{postgres_server.port}/", ":1/"
+    )
+    del unreachable["HINDSIGHT_DB_PASSWORD_FILE"]
+    for failing in (refused, unreachable):
+        run = subprocess.run(
+            [hindsight, "deliveries", "list"], env=failing, capture_output=True, text=True
+        )
+        assert run.returncode == 1 and "cannot reach the PostgreSQL database" in run.stderr
+        output.append(run.stdout + run.stderr)
+
+    everything = "\n".join(output)
+    assert "***@127.0.0.1" in everything  # the URL is shown, its password hidden
+    for spelling in _spellings(password) | {quote(password, safe="")}:
+        assert spelling not in everything, spelling

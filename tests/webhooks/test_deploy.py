@@ -190,13 +190,36 @@ def test_compose_holds_no_secret_literal() -> None:
     for name, service in compose["services"].items():
         for variable, value in (service.get("environment") or {}).items():
             value = str(value)
-            if variable in secret_settings or "PASSWORD" in variable:
-                assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", value), f"{name}: {variable} is a literal"
-            if variable == "HINDSIGHT_DB":
-                password = re.match(r"postgresql://[^:@/]+:(\$\{\w+:\?[^}]*\})@", value)
-                assert password, f"{name}: the HINDSIGHT_DB password is a literal"
             if variable.endswith("_FILE") and variable != "HINDSIGHT_POLICY_FILE":
                 assert value.startswith(SECRETS_DIR), f"{name}: {variable} is not a secret file"
+            elif variable in secret_settings or "PASSWORD" in variable:
+                assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", value), f"{name}: {variable} is a literal"
+            if variable == "HINDSIGHT_DB":
+                assert PostgresURL(value).password is None, f"{name}: a password in HINDSIGHT_DB"
+
+
+def test_compose_gives_the_postgresql_password_to_server_and_service_as_one_secret_file(
+    compose_secrets: dict[str, Path],
+) -> None:
+    """Never in an environment variable (`docker inspect` shows those): the server reads the
+    file at its first start, Hindsight at each start, and both read the same one."""
+    services = _compose()["services"]
+    server = services["postgres"]["environment"]
+    assert "POSTGRES_PASSWORD" not in server
+    secret = server["POSTGRES_PASSWORD_FILE"].removeprefix(SECRETS_DIR)
+    assert secret in services["postgres"]["secrets"]
+    values = _env_file(DEPLOY / "compose.env.example")
+    assert not any("PASSWORD" in name for name in values), "a password in deploy/.env"
+
+    for name, service in _hindsight_services(_compose()).items():
+        environ = service["environment"]
+        assert environ["HINDSIGHT_DB_PASSWORD_FILE"] == SECRETS_DIR + secret, name
+        assert secret in service["secrets"], name
+        resolved = _environment(service, values, compose_secrets)
+        settings = load_settings(
+            environ={k: v for k, v in resolved.items() if k.startswith("HINDSIGHT_")}
+        )
+        assert settings.db.password == "stand-in-secret", name  # joined to the URL at start
 
 
 def test_compose_health_checks_ask_routes_the_app_serves(app: Flask) -> None:
