@@ -73,7 +73,7 @@ def test_search_of_an_unknown_lesson_id_says_what_to_do(tmp_path: Path) -> None:
 RETRO = "# Release retro\n\n## Lessons learned\n- Rehearse the rollback before the release.\n"
 
 
-def _keyword_store(db: Path, text: str | None = RETRO) -> None:
+def _keyword_store(db: Path | str, text: str | None = RETRO) -> None:
     from kb import LessonStore
 
     with LessonStore(db) as store:  # keyword-only: no model needed
@@ -210,3 +210,18 @@ def test_the_log_readers_never_create_a_database_either(
     assert result.exit_code == 1
     assert f"no database at {db}" in result.output and fill in result.output
     assert not db.parent.exists()
+
+
+def test_search_and_lesson_take_the_database_as_a_file_or_a_postgresql_url(
+    store_location: str, tmp_path: Path
+) -> None:
+    _keyword_store(store_location)
+    runner = CliRunner(env={"HINDSIGHT_QUEUE": f"sqlite:///{tmp_path / 'q.db'}"})
+    found = runner.invoke(
+        cli, ["search", "rollback", "--mode", "keyword", "--json", "--db", store_location]
+    )
+    assert found.exit_code == 0, found.output
+    [hit] = json.loads(found.stdout)
+    shown = runner.invoke(cli, ["lesson", hit["id"], "--db", store_location])
+    assert shown.exit_code == 0, shown.output
+    assert "Rehearse the rollback before the release." in shown.output
