@@ -224,14 +224,18 @@ def stats(store: LessonStore) -> StoreStats:
 
 
 def rows_by_pk(store: LessonStore, pks: list[int]) -> dict[int, dict[str, Any]]:
-    if not pks:
-        return {}
+    """The lessons' rows by pk, 500 pks a statement: a statement takes at most 65,535
+    parameters on PostgreSQL (SQLite's build sets its own), and `search --limit` has no cap."""
+    found: dict[int, dict[str, Any]] = {}
     with store.db.read() as conn:
-        cursor = conn.execute(
-            f"SELECT * FROM lessons WHERE pk IN ({','.join('?' * len(pks))})", pks
-        )
-        names = [d[0] for d in cursor.description]
-        return {row[0]: dict(zip(names, row, strict=True)) for row in cursor}
+        for start in range(0, len(pks), 500):
+            part = pks[start : start + 500]
+            cursor = conn.execute(
+                f"SELECT * FROM lessons WHERE pk IN ({','.join('?' * len(part))})", part
+            )
+            names = [d[0] for d in cursor.description]
+            found.update((row[0], dict(zip(names, row, strict=True))) for row in cursor)
+    return found
 
 
 def lesson_filters(

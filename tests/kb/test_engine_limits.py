@@ -101,3 +101,15 @@ def test_a_jsonl_line_with_half_a_surrogate_pair_fails_that_file_only(
     )
     assert added.status == "added"
     assert store.search("rollback", limit=1, mode="keyword")[0].lesson.text.endswith("\U0001f600")
+
+
+def test_rows_of_more_pks_than_a_statement_takes(store: LessonStore) -> None:
+    """`hindsight search --limit 70000` over a large store asked for 70,000 rows in one
+    `IN (...)`: PostgreSQL takes at most 65,535 parameters a statement."""
+    from kb.reads import rows_by_pk
+
+    store.ingest_source("retro", "# Retro\n\n## Lessons learned\n- Rehearse the rollback.\n")
+    (hit,) = store.search("rollback", limit=1, mode="keyword")
+    pk = next(iter(rows_by_pk(store, list(range(1, 70_001)))))
+
+    assert rows_by_pk(store, [pk])[pk]["id"] == hit.lesson.id
