@@ -14,8 +14,9 @@ OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 
 
 @pytest.fixture
-def web(tmp_path):
-    return make_web_app(tmp_path)
+def web(tmp_path, store_location):
+    """On each engine: the lessons and the journal where HINDSIGHT_DB says."""
+    return make_web_app(tmp_path, db=store_location)
 
 
 def test_search_returns_hits_with_highlights_and_reasons(web) -> None:

@@ -15,7 +15,8 @@ from webhooks.web.context import AccessRules
 
 
 @pytest.fixture
-def web(tmp_path):
+def web(tmp_path, store_location):
+    """On each engine: the lessons and the journal where HINDSIGHT_DB says."""
     audit = FakeAudit(
         rows=[
             AuditRow(
@@ -32,7 +33,7 @@ def web(tmp_path):
         ],
         counts=[OutcomeCount(date.today().isoformat(), "PAY", "normal-change", "fail", 2)],
     )
-    return make_web_app(tmp_path, audit=audit)
+    return make_web_app(tmp_path, audit=audit, db=store_location)
 
 
 def lesson_ids(services, text: str) -> str:
