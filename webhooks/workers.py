@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+from dataclasses import dataclass
 from typing import Protocol
 
 from kb.clock import Clock
@@ -27,12 +28,23 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
+@dataclass(frozen=True)
+class LocalWorker:
+    """A worker process on this machine, as its last heartbeat describes it."""
+
+    owner: str
+    pid: int
+    seconds_since_heartbeat: float
+
+
 class Heartbeats(Protocol):
-    """What workers, /readyz and /metrics need: write a heartbeat, retire, count the living."""
+    """What workers, /readyz, /metrics and `hindsight worker --check` need: write a heartbeat,
+    retire, count the living, see this machine's own."""
 
     def heartbeat(self, owner: str) -> None: ...
     def retire(self, owner: str) -> None: ...
     def live_workers(self, *, max_age: float = WORKER_STALE_SECONDS) -> list[str]: ...
+    def on_this_host(self) -> list[LocalWorker]: ...
 
 
 class WorkerRegistry:
@@ -68,6 +80,25 @@ class WorkerRegistry:
                 (self._clock.now().timestamp() - max_age,),
             ).fetchall()
         return [row[0] for row in rows]
+
+    def on_this_host(self) -> list[LocalWorker]:
+        """This machine's workers whose process still runs, the latest heartbeat first.
+
+        For a health check run beside the worker (in its container, or on its host): the
+        worker is healthy when the first one's heartbeat is fresh. A worker that died leaves a
+        row behind until recovery forgets it; its process being gone leaves it out here.
+        """
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT owner, pid, seen_at FROM workers WHERE host = ? ORDER BY seen_at DESC",
+                (socket.gethostname(),),
+            ).fetchall()
+        now = self._clock.now().timestamp()
+        return [
+            LocalWorker(owner, pid, max(0.0, now - seen_at))
+            for owner, pid, seen_at in rows
+            if self._process_alive(pid, owner)
+        ]
 
     def presumed_dead(
         self, owner: str, host: str | None, pid: int | None, seen_at: float | None, now: float

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,18 @@ import click
 
 from hindsight.logs import configure_logging
 from hindsight.terminal import echo_line, printable
-from hindsight.wiring import Config, ConfigError, LogOptions, Runtime, build_runtime, load_config
+from hindsight.wiring import (
+    Config,
+    ConfigError,
+    LogOptions,
+    Runtime,
+    build_runtime,
+    load_config,
+    open_delivery_store,
+)
 from webhooks.queue import DeliveryQueue, QueueNotConfigured, build_delivery_queue
 from webhooks.store import STATUSES, Delivery
+from webhooks.workers import WORKER_STALE_SECONDS
 
 config_option = click.option(
     "--config",
@@ -93,22 +103,63 @@ def serve(host: str, port: int, workers: int | None, config_file: Path | None) -
 
 @click.command()
 @click.option("--threads", type=click.IntRange(1, 64), help="Worker threads (default: settings).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Do not process: exit 0 when a worker on this machine wrote its heartbeat within"
+    f" {WORKER_STALE_SECONDS:.0f} s, else 1 saying why (a container's health check).",
+)
 @config_option
-def worker(threads: int | None, config_file: Path | None) -> None:
+def worker(threads: int | None, check: bool, config_file: Path | None) -> None:
     """Process queued deliveries (production; run beside gunicorn, one or more per machine).
 
     Runs handlers for each stored delivery, retries failures with backoff, parks deliveries
-    that keep failing as dead, and re-queues work left by a worker that died.
+    that keep failing as dead, and re-queues work left by a worker that died. A worker
+    writes a heartbeat to the database every few seconds; `--check`, run beside it (in its
+    container, or on its machine), reads it back: the worker is alive and reaches the
+    database. It opens only the delivery log and changes nothing.
 
     \b
     Example:
         hindsight worker --threads 4
+        hindsight worker --check     # HEALTHCHECK CMD, or a Kubernetes exec probe
     """
+    config = config_from(config_file, workers=threads)
+    if check:
+        _check_local_worker(config)
+        return
     from webhooks.worker import run_worker
 
-    config = config_from(config_file, workers=threads)
     start_logging(config.log)
     run_worker(_queue(runtime_from(config)), config.workers)
+
+
+def _check_local_worker(config: Config) -> None:
+    """Exit 0 when this machine's latest worker heartbeat is fresh, else a CLI error."""
+    require_database(config.db, "a worker creates it when it starts")
+    try:
+        workers = open_delivery_store(config).workers.on_this_host()
+    except Exception as error:  # the edge of a health check: one line saying why
+        reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+        raise click.ClickException(
+            f"cannot read the worker heartbeats in {config.db}: {reason}; check that the"
+            " database is up and that a worker has started on it once (it creates the tables)"
+        ) from None
+    host = socket.gethostname()
+    if not workers:
+        raise click.ClickException(
+            f"no worker process on {host} has written a heartbeat: is `hindsight worker`"
+            " running here, with the same db setting (HINDSIGHT_DB)?"
+        )
+    latest = workers[0]
+    age = latest.seconds_since_heartbeat
+    if age > WORKER_STALE_SECONDS:
+        raise click.ClickException(
+            f"worker {latest.owner} (pid {latest.pid}) last wrote its heartbeat {age:.0f} s ago,"
+            f" more than {WORKER_STALE_SECONDS:.0f} s: it is stuck or cannot write to the"
+            " database (its log says which); other workers now take over its deliveries"
+        )
+    echo_line(f"worker {latest.owner} (pid {latest.pid}): heartbeat {age:.1f} s ago")
 
 
 DELIVERIES_COME_FROM = "deliveries are logged there by `hindsight serve` (or `python3 dev.py demo`)"

@@ -245,3 +245,73 @@ def test_compose_web_port_proxy_and_image_agree() -> None:
     assert f"server web:{port} resolve;" in (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
     # the image installs the drivers this deployment needs: psycopg and redis
     assert re.search(r"\[(?=[^\]]*postgres)(?=[^\]]*redis)[^\]]*\]", dockerfile)
+
+
+def _dockerfile_stages() -> list[tuple[str, str, str]]:
+    """(name, base, instructions) of each stage of deploy/Dockerfile, in order."""
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    stages = []
+    for chunk in re.split(r"^FROM ", text, flags=re.M)[1:]:
+        header, _, body = chunk.partition("\n")
+        base, _, name = header.partition(" AS ")
+        stages.append((name.strip(), base.strip(), body))
+    return stages
+
+
+def _stage_and_bases(name: str) -> list[str]:
+    """The instructions of stage `name` and of every stage it is built FROM."""
+    stages = {stage: (base, body) for stage, base, body in _dockerfile_stages()}
+    bodies = []
+    while name in stages:
+        name, body = stages[name]
+        bodies.append(body)
+    return bodies
+
+
+def test_every_hindsight_container_has_a_health_check_of_its_own_kind(app: Flask) -> None:
+    """The image's check asks the web server's /healthz: a worker runs `hindsight worker
+    --check` (its heartbeat), the sweep loop none; each command and option exists."""
+    routes = {rule.rule for rule in app.url_map.iter_rules()}
+    dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    image_check = re.search(r"http://127\.0\.0\.1:\d+(/\w+)", dockerfile.split("HEALTHCHECK")[1])
+    assert image_check and image_check.group(1) in routes
+
+    for name, service in _hindsight_services(_compose()).items():
+        check = service.get("healthcheck")
+        assert check, f"{name} would inherit the image's HTTP check"
+        if check.get("disable"):
+            assert name == "sweep", f"{name}: only the sweep loop runs without a health check"
+            continue
+        test = check["test"]
+        if "hindsight" in test:
+            words = test[test.index("hindsight") + 1 :]
+            command = cli.commands[words[0]]
+            options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+            assert set(words[1:]) <= options, f"{name}: {test}"
+            assert check["timeout"] and check["start_period"], name
+        else:
+            assert _healthcheck_path(service) in routes, name
+    assert _compose()["services"]["worker"]["healthcheck"]["test"][1:] == [
+        "hindsight",
+        "worker",
+        "--check",
+    ]
+
+
+def test_the_compose_image_has_no_volume_and_the_default_image_keeps_sqlite_on_one() -> None:
+    """A VOLUME cannot be undone by a later stage or by compose: the stage compose builds
+    (PostgreSQL, nothing kept in the container) declares none, the default last stage (one
+    machine, SQLite) declares the folder of its database."""
+    build = _compose()["x-hindsight"]["build"]
+    target = build["target"]
+    stages = _dockerfile_stages()
+
+    assert target in {name for name, _, _ in stages}
+    assert not any("VOLUME" in body for body in _stage_and_bases(target)), target
+    default_name, _, default_body = stages[-1]
+    assert default_name != target
+    db = re.search(r"HINDSIGHT_DB=(\S+)", default_body)
+    volume = re.search(r'^VOLUME \["([^"]+)"\]', default_body, flags=re.M)
+    assert db and volume, "the default image keeps its SQLite database on a volume"
+    assert Path(db.group(1)).parent == Path(volume.group(1))
+    assert "CMD" in "".join(_stage_and_bases(target))  # both images run the web by default
