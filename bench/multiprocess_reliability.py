@@ -42,7 +42,7 @@ from typing import IO, Any
 
 from bench.figures import percentile
 from bench.webhook_throughput import _read_response
-from testkit.net import free_port
+from hindsight.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = ROOT / "deploy" / "policies" / "itil-change.yaml"

@@ -25,7 +25,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench.webhook_throughput import SECRET, delivery_body, free_port
+from bench.webhook_throughput import SECRET, delivery_body
+from hindsight.net import free_port
 from plugin.jira.signature import sign
 
 HANDLER_DELAY_S = 0.002  # widens the window in which a kill lands between write and "done"

@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.figures import percentile
+from hindsight.net import free_port
 from plugin.jira.signature import sign
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,12 +147,6 @@ async def generate_load(
     await asyncio.gather(*(connection() for _ in range(connections)))
     result.seconds = time.perf_counter() - began
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_gunicorn(

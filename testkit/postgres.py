@@ -20,7 +20,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from hindsight.net import free_port
 
 if TYPE_CHECKING:
     from hindsight.wiring import Config
@@ -69,7 +70,7 @@ class ThrowawayPostgres:
             raise NoServer("the psycopg driver is missing: pip install 'hindsight[postgres]'")
         self.programs = programs
         self.folder = Path(tempfile.mkdtemp(prefix="hindsight-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self._owner = self._unprivileged_owner()
 
@@ -213,12 +214,6 @@ class ThrowawayPostgres:
 def _literal(text: str) -> str:
     """`text` as an SQL string literal (for statements that take no parameters, e.g. DDL)."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- pytest fixtures

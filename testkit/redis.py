@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.net import free_port
+from hindsight.net import free_port
 
 
 class NoRedis(Exception):

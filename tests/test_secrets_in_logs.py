@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from pydantic import SecretStr
 
 from hindsight.config import Settings, env_name, load_settings
 from hindsight.logs import SecretRedactor
+from hindsight.net import free_port
 from plugin.jira.signature import sign
 from plugin.lessons.signing import FeedbackSigner
 
@@ -57,7 +57,7 @@ def _secret_environment(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]
     for name in _secret_fields():
         value = f"{name.replace('_', '')}-{secrets.token_hex(8)}+/="  # needs URL-encoding
         values[name] = f"jira-dc:{value}" if name == "webhook_basic_auth" else value
-    jira_port = _free_port()  # nothing listens: Jira calls fail, and are logged
+    jira_port = free_port()  # nothing listens: Jira calls fail, and are logged
     settings = {
         "db": str(tmp_path / "hindsight.db"),
         "jira_url": f"http://127.0.0.1:{jira_port}",
@@ -69,12 +69,6 @@ def _secret_environment(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]
     environ = {env_name(name): value for name, value in settings.items()}
     load_settings(environ=environ)  # every secret is a valid setting together
     return environ, values
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _spellings(value: str) -> set[str]:
@@ -197,7 +191,7 @@ def _assert_no_secret(output: str, values: dict[str, str]) -> None:
 @pytest.mark.real_model
 def test_a_session_with_every_secret_set_logs_none_of_them(session, tmp_path: Path) -> None:
     environ, values = session
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
 
     served = _run_server(
@@ -206,7 +200,7 @@ def test_a_session_with_every_secret_set_logs_none_of_them(session, tmp_path: Pa
     assert "GET /lessons?token=[redacted]" in served  # the access log is there, redacted
     assert "/webhooks/jira?token=[redacted]" in served
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     gunicorn_environ = environ | {
         "GUNICORN_BIND": f"127.0.0.1:{port}",

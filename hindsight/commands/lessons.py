@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import tempfile
 import threading
 import urllib.request
@@ -15,6 +14,7 @@ from typing import Any
 import click
 
 from hindsight.commands.service import config_from, config_option, runtime_from
+from hindsight.net import free_port
 from hindsight.terminal import echo_line, printable
 from hindsight.wiring import INSTALLERS, Config, ConfigError, Runtime, load_config
 from plugin.events import JiraEvent
@@ -26,12 +26,6 @@ from plugin.jira.signature import SIGNATURE_HEADER, sign
 # installed wheel as well as from a checkout: retrospectives/, deliveries/ and policy.yaml.
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEMO_SECRET = "hindsight-demo-secret"  # signs the demo's own deliveries; never a real secret
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
@@ -167,7 +161,7 @@ def demo(host: str, port: int, workdir: Path | None, examples: Path, once: bool)
         raise click.ClickException(f"no example deliveries in {examples / 'deliveries'}")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="hindsight-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    port = port or _free_port(host)
+    port = port or free_port(host)
     try:
         config = demo_config(workdir / "hindsight.db", host, port, examples / "policy.yaml")
         planned = PlannedComments()

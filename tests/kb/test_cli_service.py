@@ -3,7 +3,6 @@ says so when the service refuses, and searches locally when it does not answer."
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from werkzeug.serving import make_server
 
 from hindsight.cli import cli
 from hindsight.config import load_settings
+from hindsight.net import free_port
 from hindsight.wiring import Config, build_runtime
 from hindsight.wsgi import create_app
 from plugin.lessons.services import build_services
@@ -80,9 +80,7 @@ def test_a_refusal_by_the_service_is_said_with_its_reason(service: str) -> None:
 
 
 def test_no_answer_from_the_service_falls_back_to_the_local_database(tmp_path: Path) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = free_port()  # nothing listens there
     db = tmp_path / "k.db"
     env = {"HINDSIGHT_PUBLIC_URL": f"http://127.0.0.1:{closed}", "HINDSIGHT_DB": str(db)}
 
