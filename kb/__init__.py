@@ -63,6 +63,7 @@ from kb.errors import (
     KnowledgeBaseError,
     LessonNotFoundError,
     ModelMismatchError,
+    StoreUnavailableError,
 )
 from kb.records import (
     KINDS,
@@ -97,6 +98,7 @@ __all__ = [
     "Snippet",
     "SourceOutcome",
     "StoreStats",
+    "StoreUnavailableError",
     "UniversalSentenceEncoder",
     "load_embedder",
 ]
