@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 # costs ~16 times its size in memory while parsed and seconds per 100 KB to embed, so larger
 # files are refused by size, before they are read.
 MAX_FILE_BYTES = 4 * 1024 * 1024
+# A lesson's id, project, kind, source and each tag: up to 800 bytes of UTF-8, so that with the
+# other columns of its index an entry stays under PostgreSQL's 2,704-byte maximum.
+MAX_NAME_CHARS = 200
 _EMBED_BATCH_SOURCES = 64
 
 
@@ -239,12 +242,35 @@ def prepare(
         without_nul(parsed.metadata),
     )
     for position, draft in enumerate(parsed.lessons):
+        check_names(display, draft)
         key = (draft.kind, draft.text)
         occurrences[key] = occurrences.get(key, 0) + 1
         rows.append(lesson_row(uri, display, draft, position, occurrences[key], now))
         if rows[-1]["project"] is None:
             rows[-1]["project"] = default_project
     return Prepared(uri, display, origin, fmt, content_hash, parsed, rows)
+
+
+def check_names(display: str, draft: LessonDraft) -> None:
+    """`IngestError` (naming the field and the line) when a name the store indexes is longer
+    than MAX_NAME_CHARS: PostgreSQL refuses an index entry past 2,704 bytes (SQLite took it),
+    which aborted the whole run there. Titles and texts are not indexed this way: no limit."""
+    names = {
+        "id": [draft.given_id],
+        "project": [draft.project],
+        "kind": [draft.kind],
+        "source": [draft.origin],
+        "tag": list(draft.tags),
+    }
+    for field, values in names.items():
+        for value in values:
+            if value is not None and len(value) > MAX_NAME_CHARS:
+                raise IngestError(
+                    display,
+                    f"the lesson's {field} is {len(value):,} characters ({value[:20]!r}...);"
+                    f" at most {MAX_NAME_CHARS} are allowed",
+                    line=draft.line,
+                )
 
 
 def lesson_row(

@@ -113,3 +113,27 @@ def test_rows_of_more_pks_than_a_statement_takes(store: LessonStore) -> None:
     pk = next(iter(rows_by_pk(store, list(range(1, 70_001)))))
 
     assert rows_by_pk(store, [pk])[pk]["id"] == hit.lesson.id
+
+
+@pytest.mark.parametrize("field", ["id", "project", "kind", "source", "tags"])
+def test_a_name_longer_than_an_index_takes_fails_that_file_only(
+    store: LessonStore, tmp_path: Path, field: str
+) -> None:
+    """PostgreSQL refuses an index entry past 2,704 bytes (SQLite took it): a 6,000-character
+    project aborted the whole ingest run there. A title is not indexed so: it may be long."""
+    import json
+
+    name = "x" * 6_000
+    record = {"text": "Rotate the keys monthly", field: [name] if field == "tags" else name}
+    (tmp_path / "a.jsonl").write_text(json.dumps(record) + "\n")
+    long_title = {"text": "Rehearse the rollback", "title": "t" * 6_000}
+    (tmp_path / "b.jsonl").write_text(json.dumps(long_title) + "\n")
+
+    failed, added = store.ingest_paths([tmp_path]).outcomes
+
+    field_name = "tag" if field == "tags" else field
+    assert failed.status == "failed" and failed.error.endswith(
+        f"a.jsonl:1: the lesson's {field_name} is 6,000 characters ('xxxxxxxxxxxxxxxxxxxx'...);"
+        " at most 200 are allowed"
+    )
+    assert added.status == "added"
