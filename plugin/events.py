@@ -26,6 +26,9 @@ from plugin.jira.port import ChangeEntry, ChangeItem, Comment, Issue, User
 _COMMENT_ISSUE_ID = re.compile(r"/issue/(\d+)/comment/")
 # Epoch milliseconds up to the year 5138: anything larger is not a time Jira sent.
 _MAX_EPOCH_MS = 10**14
+# Jira's longest names: a project key may be configured up to 255 characters, an issue key adds
+# "-" and a number. Longer is not Jira's, and would not fit a PostgreSQL index entry.
+MAX_NAME_CHARS = 300
 _Parsed = TypeVar("_Parsed")
 
 
@@ -94,25 +97,35 @@ class JiraEvent:
             issue=snapshot,
             payload=payload,
         )
-        event._refuse_nul_in_identifiers()
+        event._check_names()
         return event
 
-    def _refuse_nul_in_identifiers(self) -> None:
-        """`InvalidEvent` when a name the delivery log stores (event, issue, project, actor)
-        holds a NUL character: Jira's never do, and no database text can hold one (PostgreSQL
-        refuses it). Free text (summaries, comments) may: the body is kept as sent, bytes."""
+    def _check_names(self) -> None:
+        """`InvalidEvent` when a name the delivery log stores and indexes (event, issue,
+        project, actor) holds a NUL character or is longer than MAX_NAME_CHARS: Jira's never
+        do, PostgreSQL refuses both (a NUL in text; an index entry past 2,704 bytes), and a
+        delivery stored with such an issue key could never be claimed there. Free text
+        (summaries, comments) may hold anything: the body is kept as sent, bytes."""
         actor = self.actor
-        names = {
-            "webhookEvent": self.webhook_event,
-            "issue key": self.issue_key,
-            "issue id": self.issue_id,
-            "project key": self.project_key,
-            "user": actor and (actor.account_id or "") + (actor.name or "") + (actor.key or ""),
-        }
-        for part, value in names.items():
+        names = [
+            ("webhookEvent", self.webhook_event),
+            ("issue key", self.issue_key),
+            ("issue id", self.issue_id),
+            ("project key", self.project_key),
+            *(
+                ("user", name)
+                for name in ((actor.account_id, actor.name, actor.key) if actor else ())
+            ),
+        ]
+        for part, value in names:
             if value and NUL in value:
                 raise InvalidEvent(
                     f"the delivery's {part} holds a NUL character (\\u0000): Jira's never does"
+                )
+            if value and len(value) > MAX_NAME_CHARS:
+                raise InvalidEvent(
+                    f"the delivery's {part} is {len(value):,} characters; Jira's are at most"
+                    f" {MAX_NAME_CHARS}"
                 )
 
     @property

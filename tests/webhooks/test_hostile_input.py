@@ -476,3 +476,35 @@ def test_signed_delivery_with_nul_in_free_text_is_stored_as_sent(service) -> Non
         stored is not None
         and stored.payload()["issue"]["fields"]["summary"] == "Rotate\x00 the keys"
     )
+
+
+@pytest.mark.parametrize(
+    "path, value, part",
+    [
+        ("issue.key", "OPS-" + "7" * 6_000, "issue key"),
+        ("webhookEvent", "jira:" + "x" * 6_000, "webhookEvent"),
+        ("user", {"accountId": "557058:" + "a" * 6_000}, "user"),
+    ],
+    ids=["issue-key", "event", "user"],
+)
+def test_signed_delivery_with_a_name_longer_than_jiras_is_400(
+    service, path: str, value: object, part: str
+) -> None:
+    """PostgreSQL refuses an index entry past 2,704 bytes: a long event name was a 500 there,
+    and a long issue key was stored, then never claimable (its claim failed every time)."""
+    client, runtime = service
+
+    response = post_delivery(client, _with(path, value))
+
+    assert response.status_code == 400
+    assert f"the delivery's {part} is " in response.json["reason"]
+    assert "Jira's are at most 300" in response.json["reason"]
+    assert runtime.deliveries.list() == []
+
+
+def test_a_data_center_user_with_long_name_and_key_is_accepted(service) -> None:
+    """Each name is measured alone: a Data Center user's name and key may each be long."""
+    client, _ = service
+    user = {"name": "n" * 255, "key": "JIRAUSER" + "1" * 240}
+
+    assert post_delivery(client, _with("user", user)).status_code == 202
