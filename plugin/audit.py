@@ -23,6 +23,7 @@ from sqlite_utils.migrations import Migrations
 
 from kb.database import StoreConnection, run_script
 from kb.postgres import PostgresConnection, PostgresURL
+from kb.text import without_nul
 from plugin.export import csv_text
 from plugin.jira.port import User
 from plugin.policy.decision import PolicyDecision, Trigger, exemption_dict
@@ -228,15 +229,18 @@ class SQLAuditLog:
                 d.status,
                 d.change_type,
                 d.summary,
-                json.dumps(list(d.reason_texts)),  # worded by plugin.policy.render
-                json.dumps([a.to_dict() for a in d.actions], default=str),
-                json.dumps(exemption_dict(d.exemption)) if d.exemption else None,
-                json.dumps(_findings(d), default=str),
+                _json(list(d.reason_texts)),  # worded by plugin.policy.render
+                _json([a.to_dict() for a in d.actions]),
+                _json(exemption_dict(d.exemption)) if d.exemption else None,
+                _json(_findings(d)),
             )
             for d in decisions
         ]
         if not rows:
             return 0
+        # Jira's texts (a status name in the summary, a change type) may hold a NUL, which no
+        # stored text may (PostgreSQL refuses it): the decision is recorded with U+FFFD there.
+        rows = without_nul(rows)
         with self._db.write() as conn:
             conn.executemany(
                 f"INSERT INTO policy_audit (project, {', '.join(COLUMNS[1:])}) "
@@ -393,6 +397,11 @@ def _findings(decision: PolicyDecision) -> dict[str, Any]:
         "headline": decision.headline.to_dict(),
         "reasons": [reason.to_dict() for reason in decision.reasons],
     }
+
+
+def _json(value: Any) -> str:
+    """A JSON column's text, its strings without NUL (kb.text.NUL) like the other columns."""
+    return json.dumps(without_nul(value), default=str)
 
 
 def _actor(user: User | None) -> str | None:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from kb.clock import SYSTEM_CLOCK, Clock
 from kb.database import StoreConnection, Synchronous
 from kb.postgres import PostgresConnection, QmarkConnection
+from kb.text import without_nul
 from webhooks.counters import (
     LATENCY,
     PROCESSED,
@@ -344,7 +345,7 @@ class SQLDeliveryStore:
             conn.execute(
                 "UPDATE deliveries SET status = ?, finished_at = ?, results = ?, last_error = ?,"
                 " next_attempt_at = NULL WHERE key = ?",
-                (status, now, _json(results), error, key),
+                (status, now, _json(results), without_nul(error), key),
             )
             # Sorted, so concurrent finishes lock shared counter rows in one order (no deadlock).
             self.counters.add(
@@ -372,7 +373,16 @@ class SQLDeliveryStore:
             cursor = conn.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, last_error = ?,"
                 " results = ?, owner = NULL WHERE key = ? AND status = ? AND owner = ?",
-                (RETRYING, self.now() + delay, error, _json(results), key, PROCESSING, owner),
+                # an error may quote Jira's text, which may hold a NUL (kb.text.NUL)
+                (
+                    RETRYING,
+                    self.now() + delay,
+                    without_nul(error),
+                    _json(results),
+                    key,
+                    PROCESSING,
+                    owner,
+                ),
             )
         return cursor.rowcount == 1
 

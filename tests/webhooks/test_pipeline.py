@@ -402,3 +402,16 @@ def test_the_keys_of_a_status_come_oldest_first_on_both_engines(store: DeliveryS
                      body=b"{}", auth="signature", status=DEAD)  # fmt: skip
 
     assert store.keys(status=DEAD) == ["k1", "k2", "k3", "k4"]
+
+
+def test_an_error_quoting_a_nul_is_recorded_and_retried(store: DeliveryStore) -> None:
+    """Jira's message may quote a value holding a NUL: PostgreSQL refused the error text, so
+    the failure itself could not be recorded. It is kept with U+FFFD, on both engines."""
+    handler = ScriptedHandler(RuntimeError("field 'Imp\x00act' cannot be set"))
+    receive(store, "k1")
+
+    assert processor(store, handler).process("k1") is not None  # a retry is scheduled
+
+    row = store.get("k1")
+    assert row is not None and row.status == RETRYING
+    assert "field 'Imp\ufffdact' cannot be set" in (row.last_error or "")

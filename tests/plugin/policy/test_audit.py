@@ -290,3 +290,19 @@ def test_the_project_column_is_filled_for_rows_written_before_it_existed(tmp_pat
     assert _keys(upgraded.page(AuditFilter(project="PAY"), limit=5)) == ["PAY-9"]
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         upgraded._db.conn.execute("UPDATE policy_audit SET outcome = 'pass'")
+
+
+def test_a_decision_quoting_jiras_text_with_a_nul_is_recorded(audit):
+    """A status name holding a NUL reaches the summary: PostgreSQL refused the row, so the
+    delivery retried until dead and the decision was never audited. Recorded with U+FFFD."""
+    decision = _decision(
+        headline=RequirementsUnmet("Do\x00ne", 1),
+        reasons=(FieldEmpty("Imp\x00act"),),
+        change_type="nor\x00mal",
+    )
+
+    assert audit.record([decision], Trigger("jira:issue_updated", "d-1", ALICE)) == 1
+
+    [entry] = audit.query()
+    assert "Do\ufffdne" in entry.summary and entry.change_type == "nor\ufffdmal"
+    assert entry.reasons == ["missing: 'Imp\ufffdact' is empty (fill in 'Imp\ufffdact')"]
