@@ -1,4 +1,6 @@
-"""Property: whatever a file holds, reading it either yields storable lessons or an IngestError.
+"""Property: whatever a file holds, reading it either yields storable lessons or an IngestError,
+and storing those lessons succeeds on either engine (PostgreSQL refuses what SQLite takes: a
+NUL, a lone surrogate, an integer past 32 bits, an index entry past 2,704 bytes).
 
 Anything else (RecursionError, TypeError from a YAML key `1:`, IndexError from `!!int ""`...)
 would abort a whole `hindsight ingest` run. The documents are built from fragments that reach
@@ -8,12 +10,16 @@ bounded so the suite stays fast.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+import json
+
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from kb import LessonStore
 from kb.errors import IngestError
 from kb.readers import read_text
 from kb.store import _json
+from tests.conftest import examples
 
 YAML_FRAGMENTS = [
     "a", "1", "- ", ": ", " ", "\n", "[", "]", "{", "}", "&a ", "*a", "!!int ", "!!str ",
@@ -24,6 +30,7 @@ YAML_FRAGMENTS = [
 JSON_FRAGMENTS = [
     "{", "}", "[", "]", '"text"', ":", ",", '"x"', "1", "1e999", "NaN", "-Infinity", "null",
     '"tags"', '"date"', '"votes"', '"id"', "\n", " ", '"\\ud800"', "9" * 30, "[" * 50,
+    '"project"', '"kind"', '"source"', '"\\u0000"', '"' + "x" * 3_000 + '"', "3000000000",
 ]  # fmt: skip
 CSV_HEADER = "reflectionGroup,author,votes,prompt,type,createdAt,discussionThread,content\n"
 
@@ -67,3 +74,39 @@ def test_any_jsonl_line_is_read_or_refused_with_an_ingest_error(text: str) -> No
 @given(parabol)
 def test_any_parabol_csv_is_read_or_refused_with_an_ingest_error(text: str) -> None:
     _read_or_refuse("retro.csv", text, "parabol")
+
+
+# -- stored, on both engines: a file is ingested or refused with its IngestError, nothing else
+
+# JSONL lines shaped like lessons: a text (NUL included) and one more field, drawn from texts
+# and from values past what a PostgreSQL column or index takes
+FIELD_VALUES = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["a\x00b", "x" * 3_000, "\ud800", 3_000_000_000, 10**30]),
+    st.lists(st.sampled_from(["a\x00", "x" * 3_000, "ops"]), max_size=2),
+)
+lesson_lines = st.builds(
+    lambda text, field, value: json.dumps({"text": text, field: value}),
+    st.text(min_size=1, max_size=20).filter(str.strip),
+    st.sampled_from(["id", "title", "project", "kind", "source", "section", "tags", "votes"]),
+    FIELD_VALUES,
+)
+
+
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=st.one_of(
+    markdown.map(lambda text: ("markdown", text)),
+    jsonl.map(lambda text: ("jsonl", text)),
+    lesson_lines.map(lambda text: ("jsonl", text)),
+    parabol.map(lambda text: ("parabol", text)),
+))  # fmt: skip
+def test_any_file_is_stored_or_refused_on_either_engine(
+    store: LessonStore, case: tuple[str, str]
+) -> None:
+    fmt, text = case
+    try:
+        outcome = store.ingest_source(f"property.{fmt}", text, format=fmt)
+    except IngestError as refused:
+        event(f"refused: {refused.reason.split(' ')[0]}")
+        return
+    event(outcome.status)
