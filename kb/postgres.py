@@ -148,9 +148,14 @@ class PostgresConnection:
     def _open(self) -> psycopg.Connection:
         import psycopg
 
-        conn = psycopg.connect(
-            self.url.dsn, autocommit=True, connect_timeout=10, application_name="hindsight"
-        )
+        try:
+            conn = psycopg.connect(
+                self.url.dsn, autocommit=True, connect_timeout=10, application_name="hindsight"
+            )
+        except psycopg.OperationalError as error:
+            # At start or while serving (the server restarts, fails over): callers answer
+            # with what to check (the CLI) or a 503 (the webhook endpoint), never a traceback.
+            raise self._unreachable(error) from error
         # Waiting for a row or advisory lock longer than this is a fault, as SQLite's busy
         # timeout is: the transaction fails instead of hanging.
         conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
@@ -191,6 +196,8 @@ class PostgresConnection:
                 raise RuntimeError("a write cannot start inside a read transaction")
             yield QmarkConnection(current)
             return
+        import psycopg
+
         conn = self._checkout()
         local.conn, local.mode = conn, mode
         try:
@@ -198,6 +205,10 @@ class PostgresConnection:
                 if mode == "read":
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield QmarkConnection(conn)
+        except psycopg.OperationalError as error:
+            if conn.broken:  # the server went away (restart, failover): not the statement's fault
+                raise self._unreachable(error) from error
+            raise
         finally:
             local.conn = local.mode = None
             self._checkin(conn)
@@ -221,16 +232,19 @@ class PostgresConnection:
 
         try:
             return self._migrate(migrations)
-        except psycopg.OperationalError as error:
-            # The first thing every store does: the server, the database, the user or the
-            # password is wrong. Say so, and what to check, instead of a driver traceback.
-            reason = (str(error).strip() or type(error).__name__).splitlines()[0]
-            raise StoreUnavailableError(
-                f"cannot reach the PostgreSQL database {self.url}: {reason}; check that the"
-                " server runs, that the db setting (HINDSIGHT_DB) names it and its user, and"
-                " that the password (in the URL, or the file HINDSIGHT_DB_PASSWORD_FILE names)"
-                " is that user's"
-            ) from error
+        except psycopg.OperationalError as error:  # the connection dropped during a step
+            raise self._unreachable(error) from error
+
+    def _unreachable(self, error: Exception) -> StoreUnavailableError:
+        """The server, the database, the user or the password is wrong, or the server is
+        down: say so, and what to check, instead of a driver traceback."""
+        reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+        return StoreUnavailableError(
+            f"cannot reach the PostgreSQL database {self.url}: {reason}; check that the"
+            " server runs, that the db setting (HINDSIGHT_DB) names it and its user, and"
+            " that the password (in the URL, or the file HINDSIGHT_DB_PASSWORD_FILE names)"
+            " is that user's"
+        )
 
     def _migrate(self, migrations: PostgresMigrations) -> list[str]:
         applied: list[str] = []
@@ -268,7 +282,7 @@ class PostgresConnection:
         try:
             with self.read() as conn:
                 row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-        except psycopg.Error:
+        except (psycopg.Error, StoreUnavailableError):
             return False
         return row is not None and not row[0]
 

@@ -29,8 +29,10 @@ def readyz() -> tuple[Response, int]:
     runtime = app_state().runtime
     store = runtime.deliveries
     checks: dict[str, dict[str, object]] = {}
-    checks["database"] = {"ok": store.writable()}
-    workers = len(store.workers.live_workers())
+    database = store.writable()
+    checks["database"] = {"ok": database}
+    # the heartbeats live in the database: none can be read while it is out of reach
+    workers = len(store.workers.live_workers()) if database else 0
     checks["worker"] = {"ok": workers > 0, "alive": workers}
     if runtime.jira is not None:
         ok, detail = _jira_reachable(runtime.jira)

@@ -11,6 +11,7 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 
+from kb.errors import StoreUnavailableError
 from plugin.events import InvalidEvent, JiraEvent
 from webhooks.request_body import BodyTooLarge, InvalidJson, json_kind, parse_json, read_body
 from webhooks.signature import Unauthenticated, authenticate
@@ -53,17 +54,21 @@ def receive_jira() -> tuple[Response, int]:
     key = _delivery_key(body)
     handled = state.runtime.dispatcher.handles(event.webhook_event)
     status = RECEIVED if handled else IGNORED
-    stored = state.runtime.deliveries.record(
-        key=key,
-        event=event.webhook_event,
-        subject=event.subject,
-        issue_key=event.issue_key,
-        actor=event.actor.ref if event.actor else None,
-        body=body,
-        auth=auth,
-        status=status,
-        jira_retry=_int_header(RETRY_HEADER),
-    )
+    try:
+        stored = state.runtime.deliveries.record(
+            key=key,
+            event=event.webhook_event,
+            subject=event.subject,
+            issue_key=event.issue_key,
+            actor=event.actor.ref if event.actor else None,
+            body=body,
+            auth=auth,
+            status=status,
+            jira_retry=_int_header(RETRY_HEADER),
+        )
+    except StoreUnavailableError as exc:  # PostgreSQL down or failing over: Jira retries a 503
+        log.error("delivery not stored: %s", exc)
+        return _reject(503, "the delivery log cannot be reached; nothing was stored, send it again")
     fields = {"key": key, "event": event.webhook_event, "issue": event.subject}
     if not stored:
         log.info("delivery duplicate", extra={"fields": {**fields, "outcome": "duplicate"}})

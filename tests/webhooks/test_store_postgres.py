@@ -21,6 +21,7 @@ import pytest
 
 from hindsight.wiring import build_runtime, load_config, open_delivery_store
 from kb.engine import PostgresEngine
+from kb.errors import StoreUnavailableError
 from kb.postgres import PostgresConnection, PostgresMigrations
 from plugin.lessons.journal_postgres import PostgresLessonsJournal
 from plugin.lessons.services import build_services
@@ -259,8 +260,8 @@ def test_a_connection_the_server_dropped_is_replaced(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE application_name = 'hindsight' AND pid != pg_backend_pid()"
         )
-    with pytest.raises(psycopg.OperationalError):
-        store.get("k1")  # the transaction that finds the connection gone fails...
+    with pytest.raises(StoreUnavailableError, match="terminating connection"):
+        store.get("k1")  # the transaction that finds the connection gone fails, saying why...
     assert store.get("k1") is not None  # ...and the next one opens a fresh connection
 
 
@@ -363,3 +364,33 @@ def test_a_connection_bumps_one_counts_row_per_event_and_status(
         rows = conn.execute("SELECT event, status, n FROM delivery_counts").fetchall()
     assert [tuple(row) for row in rows] == [("jira:issue_updated", RECEIVED, 300)]
     assert store.status_counts() == [("jira:issue_updated", RECEIVED, 300)]
+
+
+def test_a_database_gone_while_serving_is_a_503_and_not_ready(postgres_server, tmp_path) -> None:
+    """The server restarted or failed over under a running service: Jira got a 500 page and
+    /readyz a 500 (the worker check read the unreachable heartbeats). Now the delivery gets
+    a 503 saying nothing was stored (Jira sends it again), and /readyz a 503 naming the
+    database."""
+    from hindsight.wsgi import create_app
+    from tests.conftest import WEBHOOK_SECRET
+    from tests.webhooks.helpers import issue_updated, post_delivery
+    from webhooks.queue import build_delivery_queue, build_huey
+
+    url = postgres_server.create_database()
+    config = load_config(
+        environ={},
+        overrides={"db": url, "queue": f"sqlite:///{tmp_path / 'q.db'}",
+                   "webhook_secret": [WEBHOOK_SECRET]},
+    )  # fmt: skip
+    runtime = build_runtime(config, installers=[])
+    queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
+    client = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True}).test_client()
+    assert post_delivery(client, issue_updated(), delivery_id="before").status_code == 202
+
+    postgres_server.drop_database(url)  # its connections are cut, new ones refused
+
+    refused = post_delivery(client, issue_updated(), delivery_id="during")
+    assert refused.status_code == 503
+    assert "nothing was stored, send it again" in refused.json["reason"]
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json["checks"]["database"] == {"ok": False}
