@@ -1,4 +1,5 @@
-"""Running the service: `serve`, `worker`, and `deliveries list|show|replay` for operators."""
+"""Running the service: `serve`, `worker`, and for operators `deliveries list|show|replay`
+and `backup`."""
 
 from __future__ import annotations
 
@@ -268,6 +269,56 @@ def replay_deliveries(keys: tuple[str, ...], all_dead: bool, config_file: Path |
     click.echo(f"Replayed {replayed} of {len(chosen)}.")
 
 
+@click.command()
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+def backup(destination: Path, config_file: Path | None) -> None:
+    """Copy the SQLite database, consistently, to DESTINATION while the service runs.
+
+    The copy holds every store (deliveries, audit log, suggestion journal, lessons and their
+    vectors) as of one moment: SQLite's online backup, which writers do not have to stop
+    for. Copying the file with cp while the service writes can give a torn copy; the queue
+    file needs no backup (workers re-queue what the delivery log holds). A PostgreSQL
+    database is backed up with pg_dump instead (see the README). Restore: stop the service,
+    put the copy in place of the database file, start it.
+
+    \b
+    Example:
+        hindsight backup /var/backups/hindsight-$(date +%F).db
+    """
+    import sqlite3
+
+    config = config_from(config_file)
+    if not isinstance(config.db, Path):
+        raise click.ClickException(
+            f"the database is PostgreSQL ({config.db}): back it up with pg_dump, e.g."
+            " pg_dump --format=custom --file hindsight.dump postgresql://user@host/database"
+        )
+    require_database(config.db, "there is nothing to back up yet")
+    if destination.exists():
+        raise click.ClickException(f"{destination} exists: name a new file for the copy")
+    if not destination.parent.is_dir():
+        raise click.ClickException(f"no folder {destination.parent}: create it first")
+    source = sqlite3.connect(config.db, timeout=30)
+    target = sqlite3.connect(destination)
+    try:
+        # In one step: one read transaction, which in WAL mode no writer waits for (a copy in
+        # steps starts over whenever another connection writes, so may never finish).
+        source.backup(target)
+        (check,) = target.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.Error as error:
+        target.close()
+        destination.unlink(missing_ok=True)
+        raise click.ClickException(f"the backup of {config.db} failed: {error}") from None
+    finally:
+        source.close()
+    target.close()
+    if check != "ok":
+        raise click.ClickException(f"the copy at {destination} fails its check: {check}")
+    size = destination.stat().st_size
+    echo_line(f"Backed up {config.db} to {destination} ({size / 1e6:.1f} MB, checked).")
+
+
 def _queue(runtime: Runtime) -> DeliveryQueue:
     try:
         return build_delivery_queue(runtime)
@@ -293,4 +344,4 @@ def _time(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-COMMANDS: list[click.Command] = [serve, worker, deliveries]
+COMMANDS: list[click.Command] = [serve, worker, deliveries, backup]
