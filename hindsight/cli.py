@@ -8,13 +8,15 @@ from __future__ import annotations
 import click
 
 from hindsight import __version__
+from hindsight.config import ConfigError
 from hindsight.terminal import printable
 from kb.errors import StoreUnavailableError
 
 
 class _HindsightGroup(click.Group):
     """Errors quote file names, keys and other input: their text is escaped for the terminal.
-    A database that cannot be opened is such an error (what to check), not a traceback."""
+    A database that cannot be opened, or a setting a command finds missing (a queue beside
+    a PostgreSQL database), is such an error: what to check, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -22,7 +24,7 @@ class _HindsightGroup(click.Group):
         except click.ClickException as exc:
             exc.message = printable(exc.message, multiline=True)
             raise
-        except StoreUnavailableError as exc:  # every command opens its stores the same way
+        except (ConfigError, StoreUnavailableError) as exc:  # from any command, said the same way
             raise click.ClickException(printable(str(exc), multiline=True)) from None
 
 

@@ -273,15 +273,6 @@ class Settings(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _queue_beside_postgres(self) -> Settings:
-        if isinstance(self.db, PostgresURL) and not self.queue:
-            raise ValueError(
-                "db is a PostgreSQL URL, so there is no folder for the default queue file: set"
-                " queue to redis://host:port/db (several machines) or sqlite:///path"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _jira_credentials(self) -> Settings:
         if not self.jira_url:
             return self
@@ -299,10 +290,19 @@ class Settings(BaseModel):
 
     @property
     def queue_url(self) -> str:
-        """The queue location; by default a SQLite file beside the database."""
+        """The queue location; by default a SQLite file beside the database.
+
+        `ConfigError` with a PostgreSQL database and no queue: asked only by what moves
+        deliveries (the service, the worker, the demo), so the knowledge-base commands
+        (ingest, search, lesson, reindex) run with HINDSIGHT_DB alone, as the README says."""
         if self.queue:
             return self.queue
-        assert isinstance(self.db, Path)  # a PostgreSQL db requires a queue (validated)
+        if isinstance(self.db, PostgresURL):
+            raise ConfigError(
+                "invalid configuration:\n  - db is a PostgreSQL URL, so there is no folder for"
+                " the default queue file: set queue to redis://host:port/db (several machines)"
+                " or sqlite:///path"
+            )
         return f"sqlite:///{self.db.with_name(self.db.stem + '-queue.db')}"
 
     @property

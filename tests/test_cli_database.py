@@ -54,3 +54,23 @@ def test_a_missing_database_is_named(postgres_server) -> None:
 
     assert result.exit_code == 1
     assert 'database "no_such_database" does not exist' in result.output
+
+
+def test_the_knowledge_base_commands_need_no_queue_the_service_names_it(
+    postgres_url: str, tmp_path
+) -> None:
+    """README: ingest, search, reindex and lesson take the URL alone. They were refused for a
+    missing queue they never use; the service and the worker still say which queue to set."""
+    (tmp_path / "retro.md").write_text(
+        "# Retro\n\n## Lessons learned\n- Rehearse the rollback before the release.\n"
+    )
+    environ = {"HINDSIGHT_DB": postgres_url, "HINDSIGHT_WEBHOOK_SECRET": "x"}
+    runner = CliRunner()
+
+    ingested = runner.invoke(cli, ["ingest", str(tmp_path)], env=environ)
+    worker = runner.invoke(cli, ["worker"], env=environ)
+
+    assert ingested.exit_code == 0, ingested.output
+    assert "1 added" in ingested.output
+    assert worker.exit_code == 1 and isinstance(worker.exception, SystemExit)
+    assert "set queue to redis://host:port/db" in worker.output
