@@ -75,6 +75,7 @@ def test_no_database_is_named_not_created(tmp_path: Path) -> None:
     code, output = _backup(str(tmp_path / "missing.db"), tmp_path / "copy.db")
 
     assert code == 1 and "no database at" in output
+    assert "--db" not in output  # backup has no --db option to point at
     assert not (tmp_path / "missing.db").exists() and not (tmp_path / "copy.db").exists()
 
 

@@ -51,7 +51,7 @@ def _store(
     options: KbOptions, *, with_model: bool = True, read_only: bool = False
 ) -> Iterator[LessonStore]:
     if read_only:
-        require_database(options.db, HOW_TO_FILL)
+        require_database(options.db, HOW_TO_FILL, db_option=True)
     try:
         if with_model and read_only:
             click.echo("loading the embedding model...", err=True)

@@ -44,17 +44,19 @@ def config_from(config_file: Path | None, **overrides: object) -> Config:
         raise click.ClickException(str(exc)) from None
 
 
-def require_database(db: object, fill: str) -> None:
+def require_database(db: object, fill: str, *, db_option: bool = False) -> None:
     """Refuse to read a SQLite database that is not there: opening it would create an empty one.
 
     Reading commands call this first, so a mistyped `--db` or HINDSIGHT_DB says so instead of
     leaving a new empty file (and its folder) behind and answering "nothing found". `fill` says
-    what puts data there. A PostgreSQL URL is left to its server.
+    what puts data there; `db_option`: the command has a `--db` option to name in the hint. A
+    PostgreSQL URL is left to its server.
     """
     if isinstance(db, Path) and not db.is_file():
+        where = "--db or the db setting" if db_option else "the db setting"
         raise click.ClickException(
-            f"no database at {db}; {fill}, or point --db or the db setting (HINDSIGHT_DB, "
-            "--config) at an existing one"
+            f"no database at {db}; {fill}, or point {where} (HINDSIGHT_DB, --config) at an"
+            " existing one"
         )
 
 

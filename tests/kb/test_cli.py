@@ -91,6 +91,7 @@ def test_reading_commands_never_create_a_database(tmp_path: Path, args: list[str
     assert result.exit_code == 1
     assert f"no database at {db}" in result.output
     assert "hindsight ingest" in result.output and "dev.py demo" in result.output
+    assert "point --db or the db setting" in result.output  # search has --db: say so
     assert not db.parent.exists()  # neither the file nor its folder was made
     assert "loading the embedding model" not in result.output  # refused before loading it
 

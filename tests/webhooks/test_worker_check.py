@@ -86,6 +86,7 @@ def test_a_sqlite_database_that_is_not_there_is_named_not_created(tmp_path: Path
     checked = _check(environ)
 
     assert checked.returncode == 1 and "no database at" in checked.stderr
+    assert "--db" not in checked.stderr  # the worker has no --db option to point at
     assert not (tmp_path / "missing.db").exists()
 
 
