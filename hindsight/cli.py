@@ -8,8 +8,8 @@ from __future__ import annotations
 import click
 
 from hindsight import __version__
-from hindsight.config import ConfigError
 from hindsight.terminal import printable
+from hindsight.wiring import ConfigError
 from kb.errors import StoreUnavailableError
 
 
