@@ -53,6 +53,7 @@ MAX_POSITIONS = 256  # positions kept per lexeme
 MAX_VECTOR_BYTES = 900_000  # a tsvector must stay under 1 MB: further lexemes are left out
 
 # The keyword index's tables: kb.schema_postgres puts them in the lesson store's first step.
+# (`LEXEME_COUNTS_DDL`, below, is its step m005.)
 POSTGRES_DDL = """
 CREATE TABLE lesson_keywords (
     lesson_pk BIGINT PRIMARY KEY,
@@ -71,6 +72,66 @@ CREATE TABLE lesson_keyword_totals (
     tokens BIGINT NOT NULL
 );
 INSERT INTO lesson_keyword_totals (documents, tokens) VALUES (0, 0);
+"""
+
+# How many lessons hold each lexeme (in `words` or `cjk`): a term's count is one indexed row
+# (`PostgresKeywordIndex.count`). Kept by statement triggers on `lesson_keywords`, set-based
+# per statement and in the writing transaction, whatever code writes; a lexeme no lesson holds
+# any more loses its row. Writes hold the lesson store's advisory write lock, so the rows of
+# common lexemes never queue writers against each other. kb.schema_postgres's step
+# m005_lexeme_counts creates it and counts the lessons already indexed: the triggers exist
+# (and lock out writers) before the count is taken, so no write falls between the two.
+LEXEME_COUNTS_DDL = """
+CREATE TABLE lesson_lexemes (
+    lexeme TEXT COLLATE "C" PRIMARY KEY,
+    documents BIGINT NOT NULL
+);
+
+CREATE FUNCTION lesson_lexemes_count() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    emptied TEXT[];
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        WITH lost AS (
+            SELECT l.lexeme, count(*) AS documents FROM removed r, LATERAL (
+                SELECT DISTINCT unnest(tsvector_to_array(r.words) || tsvector_to_array(r.cjk))
+            ) AS l(lexeme)
+            GROUP BY l.lexeme
+        ), counted AS (
+            UPDATE lesson_lexemes c SET documents = c.documents - lost.documents
+            FROM lost WHERE c.lexeme = lost.lexeme
+            RETURNING c.lexeme, c.documents
+        )
+        SELECT array_agg(lexeme) INTO emptied FROM counted WHERE documents <= 0;
+        IF emptied IS NOT NULL THEN
+            DELETE FROM lesson_lexemes WHERE lexeme = ANY(emptied);
+        END IF;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO lesson_lexemes (lexeme, documents)
+        SELECT l.lexeme, count(*) FROM added a, LATERAL (
+            SELECT DISTINCT unnest(tsvector_to_array(a.words) || tsvector_to_array(a.cjk))
+        ) AS l(lexeme)
+        GROUP BY l.lexeme ORDER BY l.lexeme
+        ON CONFLICT (lexeme) DO UPDATE
+            SET documents = lesson_lexemes.documents + excluded.documents;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER lesson_lexemes_added AFTER INSERT ON lesson_keywords
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION lesson_lexemes_count();
+CREATE TRIGGER lesson_lexemes_changed AFTER UPDATE ON lesson_keywords
+    REFERENCING OLD TABLE AS removed NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION lesson_lexemes_count();
+CREATE TRIGGER lesson_lexemes_removed AFTER DELETE ON lesson_keywords
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION lesson_lexemes_count();
+
+INSERT INTO lesson_lexemes (lexeme, documents)
+SELECT l.lexeme, count(*) FROM lesson_keywords k, LATERAL (
+    SELECT DISTINCT unnest(tsvector_to_array(k.words) || tsvector_to_array(k.cjk))
+) AS l(lexeme)
+GROUP BY l.lexeme;
 """
 
 
@@ -227,6 +288,14 @@ class PostgresKeywordIndex:
         phrase = self._phrase(term)
         if not phrase:
             return 0
+        if len(phrase) == 1:
+            with self._db.read() as conn:
+                row = conn.execute(
+                    "SELECT documents FROM lesson_lexemes WHERE lexeme = ?", phrase
+                ).fetchone()
+            return min(int(row[0]), cap) if row else 0
+        # A phrase: the lessons holding its lexemes one after the other, which only the rows'
+        # positions tell (the GIN index finds the candidates, each row is checked).
         query = _tsquery([phrase])
         with self._db.read() as conn:
             (found,) = conn.execute(

@@ -166,3 +166,10 @@ def m004_action_items(db: Database) -> None:
         CREATE INDEX action_items_project ON action_items(project COLLATE NOCASE);
         """,
     )
+
+
+@MIGRATIONS(name="m005_lexeme_counts")
+def m005_lexeme_counts(db: Database) -> None:
+    """PostgreSQL's keyword index counts each lexeme's lessons in a table of its own
+    (`kb.keyword_postgres.LEXEME_COUNTS_DDL`); FTS5 keeps its own: nothing to do here, the
+    step keeps the two engines' step numbers one schema change apart."""

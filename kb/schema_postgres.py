@@ -12,6 +12,7 @@ reached, so the later step numbers are taken and empty here. Never edit a step t
 
 from __future__ import annotations
 
+from kb.keyword_postgres import LEXEME_COUNTS_DDL
 from kb.keyword_postgres import POSTGRES_DDL as KEYWORD_INDEX_DDL
 from kb.postgres import PostgresMigrations
 
@@ -142,5 +143,6 @@ MIGRATIONS = PostgresMigrations(
         ("m002_source_index", "SELECT 1"),
         ("m003_curation", "SELECT 1"),
         ("m004_action_items", "SELECT 1"),
+        ("m005_lexeme_counts", LEXEME_COUNTS_DDL),
     ),
 )

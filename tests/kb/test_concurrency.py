@@ -108,6 +108,7 @@ def test_processes_starting_together_apply_each_schema_step_once(store_location:
             ("m002_source_index", 1),
             ("m003_curation", 1),
             ("m004_action_items", 1),
+            ("m005_lexeme_counts", 1),
         ]
         assert store.is_empty()
 

@@ -227,6 +227,80 @@ def test_postgres_ranks_exactly_as_fts5(postgres_url: str) -> None:
         assert postgres.rank("rollback", 20, *range(1, 300, 3)) == sqlite.rank(
             "rollback", 20, *range(1, 300, 3)
         )
+        for term in VOCABULARY:  # the counts selective_terms chooses by
+            for cap in (1, 50, 1_000):
+                assert postgres.index.count(term, cap) == sqlite.index.count(term, cap), term
     finally:
         close_sqlite()
         close_postgres()
+
+
+def _lexeme_counts(store: LessonStore) -> dict[str, int]:
+    with store.db.read() as conn:
+        rows = conn.execute("SELECT lexeme, documents FROM lesson_lexemes").fetchall()
+    return {lexeme: documents for lexeme, documents in rows}
+
+
+def _counted_afresh(store: LessonStore) -> dict[str, int]:
+    """Each lexeme's lessons counted from the indexed rows themselves."""
+    with store.db.read() as conn:
+        rows = conn.execute(
+            "SELECT l.lexeme, count(*) FROM lesson_keywords k, LATERAL ("
+            " SELECT DISTINCT unnest(tsvector_to_array(k.words) || tsvector_to_array(k.cjk))"
+            ") AS l(lexeme) GROUP BY l.lexeme"
+        ).fetchall()
+    return {lexeme: documents for lexeme, documents in rows}
+
+
+@pytest.mark.postgres
+def test_postgres_lexeme_counts_follow_every_write(postgres_url: str) -> None:
+    """The per-lexeme lesson counts `count` reads stay those of the indexed rows through
+    indexing, unindexing, re-indexing and a row changed in place; a lexeme no lesson holds
+    any more loses its row; and terms count as the GIN index finds them, capped."""
+    store = LessonStore(postgres_url)
+    engine = Engine(store.keywords, store.db.write)
+    try:
+        engine.add(LESSONS)
+        engine.add({10: ("zebra", "zebra 回滚 only here")})
+        assert _lexeme_counts(store) == _counted_afresh(store)
+        assert _lexeme_counts(store)["zebra"] == 1 and _lexeme_counts(store)["回滚"] == 3
+        with store.db.write():
+            store.keywords.unindex([10, 3, 99])
+        assert "zebra" not in _lexeme_counts(store)
+        assert _lexeme_counts(store) == _counted_afresh(store)
+        engine.add({3: LESSONS[3]})
+        with store.db.write() as conn:
+            conn.execute("UPDATE lesson_keywords SET cjk = ''::tsvector WHERE lesson_pk = 4")
+        assert _lexeme_counts(store) == _counted_afresh(store)
+        for term in ("rollback", "回滚", "数据", "balancer", "absent", "rolled back"):
+            with store.db.read() as conn:
+                (expected,) = conn.execute(
+                    "SELECT count(*) FROM lesson_keywords WHERE words @@ ?::tsquery"
+                    " OR cjk @@ ?::tsquery",
+                    [" <-> ".join(f"'{t}'" for t in Fts5Tokenizer().columns(term)[0])] * 2,
+                ).fetchone()
+            assert store.keywords.count(term, 100) == expected, term
+            assert store.keywords.count(term, 1) == min(expected, 1), term
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_lexeme_counts_step_counts_the_lessons_already_indexed(
+    postgres_url: str,
+) -> None:
+    """Step m005 fills the counts from the rows a store indexed before it existed."""
+    from kb.keyword_postgres import LEXEME_COUNTS_DDL
+
+    store = LessonStore(postgres_url)
+    try:
+        engine = Engine(store.keywords, store.db.write)
+        engine.add(LESSONS)
+        with store.db.write() as conn:
+            conn.execute("DROP TABLE lesson_lexemes")
+            conn.execute("DROP FUNCTION lesson_lexemes_count() CASCADE")
+            conn.execute(LEXEME_COUNTS_DDL)
+        assert _lexeme_counts(store) == _counted_afresh(store)
+        assert _lexeme_counts(store)["rollback"] == 2
+    finally:
+        store.close()
