@@ -19,6 +19,17 @@ and the average length kept in `lesson_keyword_totals` by the writes; only the `
 come back. Lessons tie as FTS5 leaves them: by pk. (Scoring in Python instead cost ~90 ms more
 per ranking at 100,000 lessons, most of it moving ~20,000 rows of positions to Python.)
 
+Term counts (`count`, which `kb.ranking.TermCounts` caches per store generation for
+`kb.search.selective_terms`): a one-lexeme term's count is one row of `lesson_lexemes`, each
+lexeme's lessons, kept by statement triggers on `lesson_keywords` in the writing transaction; a
+phrase (several lexemes, as `don't` or `v1.2` make) still counts its rows through the GIN index,
+checking positions, up to the cap. The counts equal FTS5's, so both engines choose the same
+terms. At 100,000 lessons (`bench.keyword_parity --scale`, both engines in turn, load 1.2-3),
+the keyword rankings with the counts cold, as every first search after a write has them, took
+p50/p95 259/403 ms where GIN counts took 382/2,641 (SQLite 37/51); with the counts cached
+198/260 (SQLite 24/32). The price is at the writes: indexing 100,000 lessons alone took 92 s
+instead of 44 (about 1,090 lessons/s instead of 2,260), each lesson upserting its ~100 lexemes.
+
 Measured on GitBugs Hadoop (bench/keyword_parity.py: 2,503 reports, 126 duplicate queries):
 the whole LessonStore on PostgreSQL (`--real-store`) against SQLite's, keyword R@5/R@10
 0.738/0.833 on both (tuning half 0.810/0.889, held-out half 0.667/0.778 on both), hybrid
