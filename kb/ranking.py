@@ -132,6 +132,8 @@ def semantic_rankings(
     part's similarity of every lesson."""
     assert store.embedder is not None
     parts = vector_parts(store.embedder)
+    if matrix.empty:  # no vectors yet: an empty matrix knows no parts, so rank none of them
+        return {part.ranking: [] for part in parts}, np.zeros(0, dtype=np.float32)
     all_scores = matrix.similarities(query_vector)
     passing = None if allowed is None else np.isin(matrix.lesson_pks, allowed)
     rankings = {

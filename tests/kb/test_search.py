@@ -259,3 +259,21 @@ def test_the_model_that_reads_the_query_speaks_for_it() -> None:
     alone = weights_for("数据库迁移回滚", {"keyword": [1], "semantic": [1]}, settings)
     assert alone["semantic"] == 1.0  # one model: it always speaks
     assert mostly_english("Résumé of the café outage") and not mostly_english("证书过期 TLS")
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_an_empty_store_of_two_models_finds_nothing_without_error(
+    store_location: str, mode: str
+) -> None:
+    """With both models side by side, a store with no vectors yet raised "zip() argument 2 is
+    shorter than argument 1" on any hybrid or semantic search (the empty matrix knew no parts):
+    the JSON API answered it as a 400, on both engines."""
+    embedder = SideBySideEmbedder(
+        {"semantic": HashingEmbedder("english"), "multilingual": GlossaryEmbedder("glossary")},
+        similarity="multilingual",
+    )
+    with LessonStore(store_location, embedder) as store:
+        assert store.search("certificate expired", mode=mode) == []
+        assert store.search("证书过期", mode=mode, strong_only=True) == []
+        store.ingest_source("retro:tls", "## Lessons\n- Renew the certificate early.\n")
+        assert [h.source for h in store.search("certificate", mode=mode)] == ["retro:tls"]
