@@ -7,12 +7,14 @@ Thin by design: parse, verify, record, hand on. Work happens in workers (`webhoo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Flask, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge, ServiceUnavailable
 
+from kb.errors import StoreUnavailableError
 from plugin.audit import open_audit_log
 from plugin.jira.report_only import ReportOnlyJira
 from webhooks.queue import DeliveryQueue, build_delivery_queue
@@ -20,6 +22,15 @@ from webhooks.request_body import BodyTooLarge
 from webhooks.state import EXTENSION, AppState, WebhookRuntime
 from webhooks.web import LessonsWeb, register_lessons_web
 from webhooks.web.audit import PolicyAuditSource
+
+log = logging.getLogger(__name__)
+
+# What a reader is told when a store's database is out of reach. The reason (which names the
+# server, its user and what to check) goes to the service log only: it is for the operator.
+DATABASE_UNAVAILABLE = (
+    "the database cannot be reached just now; try again in a minute (the service log says why)"
+)
+RETRY_AFTER_S = 30
 
 
 def create_app(
@@ -68,5 +79,15 @@ def create_app(
             return jsonify(status="rejected", reason=exc.description), 413
         limit = max_body_bytes
         return jsonify(status="rejected", reason=f"body is over the limit of {limit} bytes"), 413
+
+    @app.errorhandler(StoreUnavailableError)
+    def _database_unavailable(exc: StoreUnavailableError):
+        """A store's database out of reach (PostgreSQL restarting or failing over) is a 503 on
+        every page and API, never a 500, and never shows readers the server's name or user."""
+        log.error("database unavailable for %s %s: %s", request.method, request.path, exc)
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        if request.path.startswith("/api/"):
+            return jsonify(error=DATABASE_UNAVAILABLE, status=503), 503, headers
+        return ServiceUnavailable(DATABASE_UNAVAILABLE).get_response(), headers
 
     return app

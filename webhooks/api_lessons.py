@@ -11,7 +11,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
+from kb.errors import (
+    InvalidQueryError,
+    KnowledgeBaseError,
+    LessonNotFoundError,
+    StoreUnavailableError,
+)
 from kb.records import SORTS
 from plugin.lessons.journal import HelpfulRate
 from plugin.lessons.signing import InvalidFeedbackToken
@@ -95,6 +100,8 @@ def search() -> Response | tuple[Response, int]:
         )
     except (InvalidQueryError, ValueError) as exc:
         raise BadParameter(str(exc)) from None
+    except StoreUnavailableError:
+        raise  # the app's handler: a 503 that does not show the server's name
     except KnowledgeBaseError as exc:
         return _error(503, str(exc))
     hits = found.hits

@@ -394,3 +394,44 @@ def test_a_database_gone_while_serving_is_a_503_and_not_ready(postgres_server, t
     assert "nothing was stored, send it again" in refused.json["reason"]
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json["checks"]["database"] == {"ok": False}
+
+
+def test_pages_and_api_answer_a_database_gone_with_a_503_that_names_no_server(
+    postgres_server, tmp_path, caplog
+) -> None:
+    """Every page and API read a store; with its database out of reach they answered a 500
+    (audit, dashboard, actions) or a 503 showing the store's reason, which names the server's
+    host and user, to anyone reading the page. Now: a 503 with Retry-After, the reason in the
+    service log only."""
+    from urllib.parse import urlsplit
+
+    from hindsight.wsgi import create_app
+    from tests.conftest import WEBHOOK_SECRET
+    from webhooks.queue import build_delivery_queue, build_huey
+
+    url = postgres_server.create_database()
+    parts = urlsplit(url)
+    config = load_config(
+        environ={},
+        overrides={"db": url, "queue": f"sqlite:///{tmp_path / 'q.db'}",
+                   "webhook_secret": [WEBHOOK_SECRET]},
+    )  # fmt: skip
+    runtime = build_runtime(config, installers=[])
+    queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
+    client = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True}).test_client()
+    before = client.get("/api/lessons/search?q=deploy")
+    assert before.status_code == 200 and before.json["results"] == [], before.json
+
+    postgres_server.drop_database(url)
+
+    for path in ("/api/lessons/search?q=deploy", "/lessons?q=deploy", "/audit", "/dashboard",
+                 "/actions", "/lessons/export.csv?q=deploy"):  # fmt: skip
+        caplog.clear()
+        answer = client.get(path)
+        text = answer.get_data(as_text=True)
+        assert answer.status_code == 503, (path, text[:300])
+        assert answer.headers["Retry-After"] == "30"
+        assert "cannot be reached just now" in text, path
+        assert parts.hostname not in text and str(parts.username) not in text, path
+        assert any("database unavailable" in r.getMessage() for r in caplog.records), path
+    assert client.get("/api/lessons/search?q=deploy").json["status"] == 503

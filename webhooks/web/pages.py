@@ -18,7 +18,12 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from kb.errors import InvalidQueryError, KnowledgeBaseError, LessonNotFoundError
+from kb.errors import (
+    InvalidQueryError,
+    KnowledgeBaseError,
+    LessonNotFoundError,
+    StoreUnavailableError,
+)
 from kb.records import KINDS, SORTS, Lesson, RetrospectiveSummary, SearchHit
 from plugin.export import FORMATS
 from plugin.lessons.signing import InvalidFeedbackToken
@@ -240,6 +245,8 @@ def search() -> tuple[str, int]:
         error, status = exc.description, 400
     except (InvalidQueryError, ValueError) as exc:
         error, status = str(exc), 400
+    except StoreUnavailableError:
+        raise  # the app's handler: a 503 that does not show the server's name
     except KnowledgeBaseError as exc:
         error, status = str(exc), 503
     stats = store.stats() if store is not None else None
@@ -305,6 +312,8 @@ def export_lessons(fmt: str) -> Response:
         listing = _listing(form, offset=0, limit=limit)
     except (InvalidQueryError, ValueError) as exc:
         abort(400, str(exc))
+    except StoreUnavailableError:
+        raise  # the app's handler: a 503 that does not show the server's name
     except KnowledgeBaseError as exc:
         abort(503, str(exc))
     hits = [r["hit"] for r in listing.results]
