@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -29,6 +30,9 @@ from testkit.clock import StepClock
 from testkit.kb import HashingEmbedder
 from webhooks.store import DONE, PROCESSING, RECEIVED, Claim
 from webhooks.store_postgres import MIGRATIONS, PostgresDeliveryStore
+
+if TYPE_CHECKING:
+    from flask.testing import FlaskClient
 
 pytestmark = pytest.mark.postgres
 psycopg = pytest.importorskip("psycopg", reason="pip install 'hindsight[postgres]'")
@@ -366,17 +370,12 @@ def test_a_connection_bumps_one_counts_row_per_event_and_status(
     assert store.status_counts() == [("jira:issue_updated", RECEIVED, 300)]
 
 
-def test_a_database_gone_while_serving_is_a_503_and_not_ready(postgres_server, tmp_path) -> None:
-    """The server restarted or failed over under a running service: Jira got a 500 page and
-    /readyz a 500 (the worker check read the unreachable heartbeats). Now the delivery gets
-    a 503 saying nothing was stored (Jira sends it again), and /readyz a 503 naming the
-    database."""
+def _client_on(url: str, tmp_path: Path) -> FlaskClient:
+    """A test client of the whole app on the PostgreSQL database `url` (the queue in memory)."""
     from hindsight.wsgi import create_app
     from tests.conftest import WEBHOOK_SECRET
-    from tests.webhooks.helpers import issue_updated, post_delivery
     from webhooks.queue import build_delivery_queue, build_huey
 
-    url = postgres_server.create_database()
     config = load_config(
         environ={},
         overrides={"db": url, "queue": f"sqlite:///{tmp_path / 'q.db'}",
@@ -384,7 +383,18 @@ def test_a_database_gone_while_serving_is_a_503_and_not_ready(postgres_server, t
     )  # fmt: skip
     runtime = build_runtime(config, installers=[])
     queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
-    client = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True}).test_client()
+    return create_app(runtime=runtime, queue=queue, test_config={"TESTING": True}).test_client()
+
+
+def test_a_database_gone_while_serving_is_a_503_and_not_ready(postgres_server, tmp_path) -> None:
+    """The server restarted or failed over under a running service: Jira got a 500 page and
+    /readyz a 500 (the worker check read the unreachable heartbeats). Now the delivery gets
+    a 503 saying nothing was stored (Jira sends it again), and /readyz a 503 naming the
+    database."""
+    from tests.webhooks.helpers import issue_updated, post_delivery
+
+    url = postgres_server.create_database()
+    client = _client_on(url, tmp_path)
     assert post_delivery(client, issue_updated(), delivery_id="before").status_code == 202
 
     postgres_server.drop_database(url)  # its connections are cut, new ones refused
@@ -405,20 +415,9 @@ def test_pages_and_api_answer_a_database_gone_with_a_503_that_names_no_server(
     service log only."""
     from urllib.parse import urlsplit
 
-    from hindsight.wsgi import create_app
-    from tests.conftest import WEBHOOK_SECRET
-    from webhooks.queue import build_delivery_queue, build_huey
-
     url = postgres_server.create_database()
     parts = urlsplit(url)
-    config = load_config(
-        environ={},
-        overrides={"db": url, "queue": f"sqlite:///{tmp_path / 'q.db'}",
-                   "webhook_secret": [WEBHOOK_SECRET]},
-    )  # fmt: skip
-    runtime = build_runtime(config, installers=[])
-    queue = build_delivery_queue(runtime, huey=build_huey("memory://", immediate=True))
-    client = create_app(runtime=runtime, queue=queue, test_config={"TESTING": True}).test_client()
+    client = _client_on(url, tmp_path)
     before = client.get("/api/lessons/search?q=deploy")
     assert before.status_code == 200 and before.json["results"] == [], before.json
 
