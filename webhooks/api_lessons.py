@@ -98,7 +98,7 @@ def search() -> Response | tuple[Response, int]:
             since=since,
             strong_only=True,  # weak matches are not results: an empty list means none
         )
-    except (InvalidQueryError, ValueError) as exc:
+    except InvalidQueryError as exc:  # kb says what is wrong; any other error is a bug: a 500
         raise BadParameter(str(exc)) from None
     except StoreUnavailableError:
         raise  # the app's handler: a 503 that does not show the server's name

@@ -243,7 +243,7 @@ def search() -> tuple[str, int]:
         listing = _listing(form, offset=(page - 1) * PAGE_RESULTS, limit=PAGE_RESULTS)
     except BadParameter as exc:
         error, status = exc.description, 400
-    except (InvalidQueryError, ValueError) as exc:
+    except InvalidQueryError as exc:  # kb says what is wrong; any other error is a bug: a 500
         error, status = str(exc), 400
     except StoreUnavailableError:
         raise  # the app's handler: a 503 that does not show the server's name
@@ -310,7 +310,7 @@ def export_lessons(fmt: str) -> Response:
     limit = store.settings.max_results if form["q"] else BROWSE_EXPORT_ROWS
     try:
         listing = _listing(form, offset=0, limit=limit)
-    except (InvalidQueryError, ValueError) as exc:
+    except InvalidQueryError as exc:  # kb says what is wrong; any other error is a bug: a 500
         abort(400, str(exc))
     except StoreUnavailableError:
         raise  # the app's handler: a 503 that does not show the server's name
