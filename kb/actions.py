@@ -130,8 +130,33 @@ class ActionItems:
         statuses: Iterable[str] = STATUSES,
         overdue_only: bool = False,
         limit: int = 500,
+        offset: int = 0,
     ) -> list[ActionItem]:
-        """Items by status and project, the most pressing first (overdue, then by due date)."""
+        """Items by status and project, the most pressing first (overdue, then by due date);
+        `offset` skips that many of them (a page of the list)."""
+        where, args = self._where(project, statuses, overdue_only)
+        return self._select(
+            f"{where} ORDER BY due IS NULL, due, created_at, id LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+
+    def count(
+        self,
+        *,
+        project: str | None = None,
+        statuses: Iterable[str] = STATUSES,
+        overdue_only: bool = False,
+    ) -> int:
+        """How many items `list` would give with no limit (the same filters)."""
+        where, args = self._where(project, statuses, overdue_only)
+        with self.store.db.read() as conn:
+            (total,) = conn.execute(f"SELECT count(*) FROM action_items {where}", args).fetchone()
+        return int(total)
+
+    def _where(
+        self, project: str | None, statuses: Iterable[str], overdue_only: bool
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The WHERE clause (and its arguments) of `list` and `count`."""
         wanted = [s for s in statuses if s in STATUSES]
         where = [f"status IN ({','.join('?' * len(wanted))})"]
         args: list[Any] = list(wanted)
@@ -141,10 +166,7 @@ class ActionItems:
         if overdue_only:
             where.append("due IS NOT NULL AND due < ?")
             args.append(self.today().isoformat())
-        return self._select(
-            "WHERE " + " AND ".join(where) + " ORDER BY due IS NULL, due, created_at, id LIMIT ?",
-            (*args, limit),
-        )
+        return "WHERE " + " AND ".join(where), tuple(args)
 
     def open_action_items(
         self, project: str | None = None, *, overdue_only: bool = False, limit: int = 500

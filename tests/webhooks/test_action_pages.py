@@ -186,3 +186,34 @@ def test_the_issue_webhook_keeps_the_item_in_step(tmp_path) -> None:
     assert actions.get(item.id).status == "open"
     other = JiraEvent.from_payload(issue_updated("PAY-999"))
     assert sync.on_issue_updated(other, "d3").outcome == "skipped"
+
+
+def test_the_list_counts_every_match_and_pages_through_them(web) -> None:
+    """The list stopped at 500 items and called that the count. Now it says how many match,
+    shows 100 a page, the most pressing first, and pages with the filters kept."""
+    from webhooks.web.actions import PAGE_ITEMS
+
+    app, services = web
+    actions = services.store.actions
+    for n in range(PAGE_ITEMS + 5):
+        actions.add("dana", text=f"Drill {n:03d}", due=f"2030-01-{n % 28 + 1:02d}", project="PAY")
+    actions.add("dana", text="Elsewhere", project="OPS")
+    client = app.test_client()
+
+    first = client.get("/actions?project=PAY", headers=EDITOR).get_data(as_text=True)
+    assert f"{PAGE_ITEMS + 5} action items match; showing 1–{PAGE_ITEMS}" in first
+    assert first.count('href="/actions/A') == PAGE_ITEMS and "Elsewhere" not in first
+    following = re.search(r'href="([^"]+)">Next page', first).group(1).replace("&amp;", "&")
+    assert "project=PAY" in following and "page=2" in following
+
+    second = client.get(following, headers=EDITOR).get_data(as_text=True)
+    assert f"showing {PAGE_ITEMS + 1}–{PAGE_ITEMS + 5}" in second and "Next page" not in second
+    assert second.count('href="/actions/A') == 5 and "Previous page" in second
+    shown = set(re.findall(r"Drill \d{3}", first)) | set(re.findall(r"Drill \d{3}", second))
+    assert len(shown) == PAGE_ITEMS + 5  # every item on exactly one page
+
+    beyond = client.get("/actions?project=PAY&page=9", headers=EDITOR).get_data(as_text=True)
+    assert "No action item on this page" in beyond and "go to the first page" in beyond
+    assert client.get("/actions?page=0", headers=EDITOR).status_code == 400
+    everything = client.get("/actions?status=all", headers=EDITOR).get_data(as_text=True)
+    assert f"{PAGE_ITEMS + 6} action items match" in everything

@@ -23,10 +23,11 @@ from webhooks.web.access import check_access, editor, editor_refusal, secure_hea
 from webhooks.web.context import lessons_web
 from webhooks.web.downloads import check_format, download
 from webhooks.web.forms import check_form
-from webhooks.web.params import BadParameter, choice_param, text_param
+from webhooks.web.params import MAX_PAGE, BadParameter, choice_param, int_param, text_param
 
 blueprint = Blueprint("actions", __name__, template_folder="../templates")
 PANEL_ROWS = 10
+PAGE_ITEMS = 100  # action items a page of the list shows
 
 
 @blueprint.before_request
@@ -78,34 +79,58 @@ ACTION_COLUMNS = (
 )  # fmt: skip
 
 
-def _filtered(limit: int) -> tuple[list[ActionItem], dict[str, Any]]:
-    """The items the list's filters (project, status, overdue) choose, and the filters."""
-    project = text_param("project")
+def _filters() -> dict[str, Any]:
+    """The list's filters (project, status, overdue) as the request gives them."""
     try:
         status = choice_param("status", ("open", "all", *STATUSES), "open")
     except BadParameter as exc:
         abort(400, exc.description)
     overdue = text_param("overdue") in {"1", "true", "on"}
-    statuses = {"open": ("open", "in_progress"), "all": STATUSES}.get(status, (status,))
-    found = _items().list(
-        project=project or None, statuses=statuses, overdue_only=overdue, limit=limit
-    )
-    return found, {"project": project, "status": status, "overdue": overdue}
+    return {"project": text_param("project"), "status": status, "overdue": overdue}
+
+
+def _chosen(filters: dict[str, Any]) -> dict[str, Any]:
+    """`filters` as ActionItems.list and .count take them."""
+    status = filters["status"]
+    return {
+        "project": filters["project"] or None,
+        "statuses": {"open": ("open", "in_progress"), "all": STATUSES}.get(status, (status,)),
+        "overdue_only": filters["overdue"],
+    }
+
+
+def _filtered(limit: int) -> tuple[list[ActionItem], dict[str, Any]]:
+    """The items the list's filters choose (the first `limit`), and the filters."""
+    filters = _filters()
+    return _items().list(**_chosen(filters), limit=limit), filters
 
 
 @blueprint.get("/actions")
 def index() -> Any:
     items = _items()
-    found, filters = _filtered(limit=500)
+    filters = _filters()
+    page = int_param("page", 1, 1, MAX_PAGE)
+    total = items.count(**_chosen(filters))
+    found = items.list(**_chosen(filters), limit=PAGE_ITEMS, offset=(page - 1) * PAGE_ITEMS)
     chosen = {k: v for k, v in request.args.items() if k in filters and v}
+    first = (page - 1) * PAGE_ITEMS + 1
     return render_template(
         "actions.html",
         items=found,
+        total=total,
+        first=first,
+        last=first + len(found) - 1,
+        first_page=url_for("actions.index", **chosen),
+        previous=url_for("actions.index", **chosen, page=page - 1) if page > 1 else None,
+        following=(
+            url_for("actions.index", **chosen, page=page + 1) if page * PAGE_ITEMS < total else None
+        ),
         today=items.today(),
         filters=filters,
         statuses=STATUSES,
         is_editor=editor(lessons_web().access) is not None,
         export={f: url_for("actions.export", fmt=f, **chosen) for f in FORMATS},
+        export_rows=EXPORT_ROWS,
     )
 
 

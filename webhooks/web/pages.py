@@ -33,6 +33,7 @@ from webhooks.web.audit import AuditRows
 from webhooks.web.context import lessons_web
 from webhooks.web.downloads import check_format, download
 from webhooks.web.params import (
+    MAX_PAGE,
     SEARCH_MODES,
     BadParameter,
     choice_param,
@@ -54,7 +55,6 @@ OPEN_ENDPOINTS = {"pages.feedback", "pages.static"}
 FORM_BODY_LIMIT = 16 * 1024
 PAGE_RESULTS = 25  # search results, or listed lessons, per page
 RETROS_PER_PAGE = 50
-MAX_PAGE = 400  # a listing's deepest page: OFFSET reads past every skipped row
 BROWSE_EXPORT_ROWS = 5_000  # lessons a filtered list exports at most
 ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]*-[1-9][0-9]*")
 

@@ -23,6 +23,9 @@ SEARCH_MODES = ("hybrid", "keyword", "semantic")
 BLANKS = "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) + "\ufeff"
 
 
+MAX_PAGE = 400  # a listing's deepest page: OFFSET reads past every skipped row
+
+
 class BadParameter(BadRequest):
     """400: a query parameter is malformed; the description says which and what is expected."""
 
