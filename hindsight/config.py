@@ -494,13 +494,3 @@ def _report(problems: list[str]) -> str:
 
 def _known_names(*, env: bool = False) -> str:
     return ", ".join(env_name(n) if env else n for n in sorted(Settings.model_fields))
-
-
-def describe_settings() -> list[tuple[str, str, str]]:
-    """(env variable, default, description) for every setting: for docs and `--help`."""
-    rows = []
-    for name, info in Settings.model_fields.items():
-        default = info.get_default(call_default_factory=True)
-        shown = "" if default in (None, []) else str(default)
-        rows.append((env_name(name), shown, info.description or ""))
-    return rows

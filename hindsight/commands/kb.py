@@ -253,10 +253,7 @@ def search(
         items = asked = _ask_service(options, query, {"limit": limit, "mode": mode, **filters})
     if items is None:
         with _store(options, with_model=mode != "keyword", read_only=True) as store:
-            if store.is_empty():
-                raise click.ClickException(
-                    f"the knowledge base at {options.db} is empty; {HOW_TO_FILL}"
-                )
+            _refuse_empty(store, options)
             hits = store.search(query, limit=limit, mode=mode, **filters)
         items = [hit.to_dict() for hit in hits]
     if as_json:
@@ -348,10 +345,7 @@ def lesson(lesson_id: str, db_path: str | None, as_json: bool, config_file: Path
     """
     options = kb_options(config_file, db=db_path)
     with _store(options, with_model=False, read_only=True) as store:
-        if store.is_empty():
-            raise click.ClickException(
-                f"the knowledge base at {options.db} is empty; {HOW_TO_FILL}"
-            )
+        _refuse_empty(store, options)
         found = store.get(lesson_id)
     if as_json:
         click.echo(json_line(found.to_dict(), indent=2))
